@@ -1,0 +1,59 @@
+"""The public Python API; the CLI is a thin shell over these functions."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+from .lint import LintConfig, LintReport, lint_files
+from .profile import Profile, profiles_in
+from .source import load_source
+
+PROFILE_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+class ProfileError(Exception):
+    """A profile could not be loaded or has lint errors; ``diagnostics`` says why."""
+
+    def __init__(self, message: str, diagnostics=()):
+        super().__init__(message)
+        self.diagnostics = list(diagnostics)
+
+
+def expand_paths(paths: list[str]) -> tuple[list[str], list[str]]:
+    """Files, folders (searched recursively for .yaml/.yml/.json) and globs → profile files.
+    Returns (files, arguments that matched nothing)."""
+    found: list[str] = []
+    missing: list[str] = []
+    for argument in paths:
+        if os.path.isdir(argument):
+            found.extend(sorted(str(p) for p in Path(argument).rglob("*")
+                                if p.is_file() and p.suffix.lower() in PROFILE_SUFFIXES))
+        elif os.path.exists(argument):
+            found.append(argument)
+        else:
+            matches = sorted(glob.glob(argument, recursive=True))
+            if matches and any(ch in argument for ch in "*?["):
+                found.extend(m for m in matches if os.path.isfile(m))
+            else:
+                missing.append(argument)
+    return list(dict.fromkeys(found)), missing
+
+
+def lint(paths: list[str] | str, config: LintConfig | None = None) -> LintReport:
+    """Lint profile files, folders or globs."""
+    files, _ = expand_paths([paths] if isinstance(paths, str) else list(paths))
+    return lint_files(files, config)
+
+
+def load_profile(path: str) -> Profile:
+    """Load the single profile in ``path``; raises :class:`ProfileError` if there is none."""
+    source = load_source(path)
+    if source.error is not None:
+        raise ProfileError(f"{path}:{source.error.span.line}:{source.error.span.column}: "
+                           f"{source.error.message}")
+    profiles = profiles_in(source)
+    if len(profiles) != 1:
+        raise ProfileError(f"{path}: expected one profile, found {len(profiles)}")
+    return profiles[0]

@@ -1,0 +1,30 @@
+"""The ``deidc`` command line: a thin typer shell over :mod:`deidc.api`.
+
+Each command lives in its own module and imports what it needs inside the command, so that
+``deidc apply plan.json`` does not pay for the linter, jsonschema or pydicom at start-up.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="deidc",
+    help="Lint, compile, explain and apply DICOM de-identification profiles (Flywheel format).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+
+@app.callback()
+def _root() -> None:
+    """Lint, compile, explain and apply DICOM de-identification profiles (Flywheel format)."""
+
+
+from . import lint_cmd  # noqa: E402,F401  (registers commands)
+
+
+def main() -> None:
+    app()

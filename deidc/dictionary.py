@@ -1,0 +1,120 @@
+"""A small facade over pydicom's data dictionary, so the rest of deidc speaks in tags and keywords.
+
+Lookups, case-insensitive matching (Flywheel silently corrects ``PatientBirthdate``), "did you
+mean" suggestions, repeater groups, private dictionaries and the sorting tags a platform groups
+uploads by.  pydicom's ``datadict`` stays the single source of truth: nothing here is a copy of it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from functools import cache
+
+from pydicom import datadict
+
+# Flywheel derives subject, session and acquisition from these (profile-semantics.md).
+DEFAULT_SORTING_TAGS = ("PatientID", "StudyInstanceUID", "StudyDescription",
+                        "SeriesInstanceUID", "SeriesDescription")
+UID_SORTING_TAGS = frozenset({"StudyInstanceUID", "SeriesInstanceUID"})
+
+# What an image cannot lose and still be displayed or identified.
+IMAGE_ESSENTIALS = ("SOPClassUID", "SOPInstanceUID", "Rows", "Columns", "BitsAllocated",
+                    "BitsStored", "HighBit", "PixelRepresentation", "SamplesPerPixel",
+                    "PhotometricInterpretation", "PixelData")
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One data dictionary entry."""
+
+    tag: int
+    keyword: str
+    name: str
+    vr: str
+    vm: str
+    retired: bool
+
+    @property
+    def hex(self) -> str:
+        return f"{self.tag:08X}"
+
+    @property
+    def is_sequence(self) -> bool:
+        return self.vr == "SQ"
+
+
+def tag_hex(tag: int) -> str:
+    return f"{tag:08X}"
+
+
+def tag_text(tag: int) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def is_private(tag: int) -> bool:
+    return bool((tag >> 16) & 1)
+
+
+def attribute(tag: int) -> Attribute | None:
+    """The public dictionary entry for ``tag``; repeater groups (50xx, 60xx, ...) included."""
+    entry = datadict.DicomDictionary.get(tag)
+    if entry is None:
+        mask = datadict.mask_match(tag)
+        if mask is None:
+            return None
+        entry = datadict.RepeatersDictionary[mask]
+    vr, vm, name, retired, keyword = entry
+    return Attribute(tag, keyword, name, vr, vm, bool(retired))
+
+
+def by_keyword(keyword: str) -> Attribute | None:
+    """Exact, case-sensitive keyword lookup, as DICOM defines keywords."""
+    tag = datadict.tag_for_keyword(keyword)
+    return attribute(tag) if tag is not None else None
+
+
+@cache
+def _lower_keywords() -> dict[str, str]:
+    return {keyword.lower(): keyword for keyword in datadict.keyword_dict}
+
+
+@cache
+def repeater_keywords() -> dict[str, str]:
+    """Repeater keywords (``OverlayRows``) → their mask (``60xx0010``)."""
+    return {entry[4]: mask for mask, entry in datadict.RepeatersDictionary.items() if entry[4]}
+
+
+def case_insensitive(keyword: str) -> str | None:
+    """The correctly spelt keyword that differs from ``keyword`` only in case, if any."""
+    return _lower_keywords().get(keyword.lower())
+
+
+def suggestions(word: str, limit: int = 3) -> list[str]:
+    """Keywords close to ``word``, best first."""
+    lowered = _lower_keywords()
+    matches = difflib.get_close_matches(word.lower(), lowered.keys(), n=limit, cutoff=0.75)
+    return [lowered[m] for m in matches]
+
+
+def all_keywords() -> dict[str, int]:
+    """Every public keyword with its tag (pydicom's own mapping, not a copy)."""
+    return datadict.keyword_dict
+
+
+def private_vr(group: int, creator: str, offset: int) -> str | None:
+    """The VR pydicom's private dictionaries give for ``(group, creator, offset)``, if known."""
+    try:
+        return datadict.private_dictionary_VR((group << 16) | 0x1000 | offset, creator)
+    except KeyError:
+        return None
+
+
+def known_creator(creator: str) -> bool:
+    return creator in datadict.private_dictionaries
+
+
+def pydicom_version() -> str:
+    import pydicom
+
+    return pydicom.__version__

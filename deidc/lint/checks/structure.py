@@ -1,0 +1,165 @@
+"""Y: the file's structure, before any meaning: YAML syntax, duplicate keys, YAML's number
+coercions, and sections that ended up in the wrong place."""
+
+from __future__ import annotations
+
+from ..diagnostic import Finding, LintContext, Severity, rule
+
+NAME_KEYS = ("name",)
+
+
+@rule("Y001", "syntax-error", Severity.ERROR, needs_profile=False,
+      fail="""
+      dicom:
+      remove-private-tags: true
+        fields:
+          - name: PatientName
+            remove: true
+      """,
+      passes="""
+      dicom:
+        remove-private-tags: true
+        fields:
+          - name: PatientName
+            remove: true
+      """)
+def syntax_error(ctx: LintContext):
+    """The file is not valid YAML (or JSON), or cannot be read safely.
+
+    Nothing else can be checked until it parses.  The most common cause in de-id profiles is
+    indentation: Flywheel's own published examples put the options of `dicom:` at column 0, which
+    YAML then reads as a broken mapping.  Files that are not UTF-8, larger than a few MiB, nested
+    absurdly deep or that multiply through aliases are refused here too, so that hostile input
+    ends quickly.
+    """
+    error = ctx.source.error
+    if error is not None:
+        yield Finding("", error.message, error.hint, span=error.span)
+
+
+@rule("Y002", "duplicate-key", Severity.ERROR, needs_profile=False,
+      fail="""
+      dicom:
+        fields:
+          - name: PatientName
+            remove: true
+            name: PatientID
+      """,
+      passes="""
+      dicom:
+        fields:
+          - name: PatientName
+            remove: true
+          - name: PatientID
+            remove: true
+      """)
+def duplicate_key(ctx: LintContext):
+    """A mapping has the same key twice.
+
+    YAML loaders keep the last value silently, so the first one is simply ignored: half a rule,
+    or a whole `dicom:` section, disappears without a word.
+    """
+    for duplicate in ctx.source.duplicates:
+        yield Finding(duplicate.pointer,
+                      f"duplicate key `{duplicate.key}`: the value at line "
+                      f"{duplicate.first.line} is ignored, this one wins",
+                      "merge the two or delete one; if they belong to two rules, start a new "
+                      "list item with `- `", on_key=True)
+
+
+@rule("Y003", "yaml-number", Severity.ERROR,
+      fail="""
+      dicom:
+        fields:
+          - name: 00100020
+            remove: true
+      """,
+      passes="""
+      dicom:
+        fields:
+          - name: '00100020'
+            remove: true
+      """)
+def yaml_number(ctx: LintContext):
+    """YAML turned a tag or value into a number.
+
+    Unquoted `00100020` is an octal integer in YAML 1.1 (32784, the tag (0000,8010)), so the rule
+    silently targets the wrong attribute; `replace-with: 001` writes `1`, not `001`.  Quote them.
+    """
+    for field_rule in ctx.fields:
+        for key in ("name", "replace-with"):
+            pointer = f"{field_rule.pointer}/{key}"
+            scalar = ctx.source.scalars.get(pointer)
+            if scalar is None or scalar.style is not None:
+                continue
+            if scalar.tag.endswith((":int", ":float")):
+                value = field_rule.raw.get(key)
+                if key == "name":
+                    yield Finding(pointer,
+                                  f"name `{scalar.raw}` is read by YAML as the number {value!r},"
+                                  " not as a tag",
+                                  f"quote it: name: '{scalar.raw}'")
+                elif str(value) != scalar.raw:
+                    yield Finding(pointer,
+                                  f"replace-with `{scalar.raw}` is read by YAML as the number "
+                                  f"{value!r}: the value written will be `{value}`",
+                                  f"quote it to keep it as written: replace-with: '{scalar.raw}'",
+                                  severity=Severity.WARNING)
+
+
+@rule("Y004", "fields-outside-dicom", Severity.ERROR,
+      fail="""
+      dicom:
+      fields:
+        - name: PatientName
+          remove: true
+      """,
+      passes="""
+      dicom:
+        fields:
+          - name: PatientName
+            remove: true
+      """)
+def fields_outside_dicom(ctx: LintContext):
+    """`fields:` (or another dicom option) sits at the top level instead of under `dicom:`.
+
+    This is valid YAML, so Flywheel loads it, finds an empty `dicom` section and de-identifies
+    nothing at all.
+    """
+    from ...profile import DICOM_DEFAULTS
+
+    data = ctx.profile.data
+    misplaced = [key for key in data if key == "fields" or key in DICOM_DEFAULTS
+                 and key not in ("secret-key",)]
+    for key in misplaced:
+        yield Finding(f"{ctx.profile.pointer}/{key}",
+                      f"`{key}` is at the top level, so Flywheel ignores it: it belongs under "
+                      "`dicom:`",
+                      "indent it (and everything below it) under `dicom:`", on_key=True)
+
+
+@rule("Y005", "not-a-profile", Severity.ERROR, needs_profile=False,
+      fail="""
+      - PatientName
+      - PatientID
+      """,
+      passes="""
+      name: empty but valid
+      dicom: {}
+      """)
+def not_a_profile(ctx: LintContext):
+    """The file holds no profile: it is empty, a scalar, or a list of things that are not
+    profiles.
+
+    Flywheel fails to load such a file (or, for an empty one, refuses it), so the upload it was
+    meant for would go out with no de-identification configured.
+    """
+    from ...profile import profiles_in
+
+    if ctx.source.error is not None:
+        return
+    if not profiles_in(ctx.source):
+        kind = "empty" if ctx.source.data is None else f"a {type(ctx.source.data).__name__}"
+        yield Finding("", f"the file is {kind}, not a de-id profile",
+                      "a profile is a mapping with a `dicom:` section (or an ingest config with "
+                      "a `deid-profiles:` list)")

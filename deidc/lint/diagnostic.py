@@ -1,0 +1,185 @@
+"""Diagnostics as plain values, and the registry of lint rules that produce them.
+
+A rule is a small function decorated with :func:`rule`: it gets a :class:`LintContext`, yields
+:class:`Finding` values (a JSON pointer, a message, a hint) and never knows about positions or
+terminals.  The decorator carries the rule's code, name, severity and its examples; the function's
+docstring is the documentation ``deidc rule CODE`` prints (first line: what it checks; the rest:
+why it matters).
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+
+if TYPE_CHECKING:
+    from ..profile import FieldRule, Profile
+    from ..source import Source, Span
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 2, "warning": 1, "info": 0}[self.value]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a rule found, located by JSON pointer.  ``on_key`` points at the key, not its value.
+    ``severity`` overrides the rule's default when one rule has graded cases; ``span`` places
+    findings that have no pointer (syntax errors)."""
+
+    pointer: str
+    message: str
+    hint: str
+    on_key: bool = False
+    severity: Severity | None = None
+    span: "Span | None" = None
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A finding placed in a file: what every renderer prints."""
+
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    code: str
+    name: str
+    severity: Severity
+    message: str
+    hint: str
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "line": self.line, "column": self.column,
+                "end_line": self.end_line, "end_column": self.end_column, "code": self.code,
+                "name": self.name, "severity": self.severity.value, "message": self.message,
+                "hint": self.hint}
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    severity: Severity
+    family: str
+    check: Callable[["LintContext"], Iterable[Finding]]
+    fail: str  # a profile that triggers the rule
+    passes: str  # a similar profile that does not
+    needs_profile: bool = True
+
+    @property
+    def summary(self) -> str:
+        return (inspect.getdoc(self.check) or "").split("\n", 1)[0]
+
+    @property
+    def explanation(self) -> str:
+        parts = (inspect.getdoc(self.check) or "").split("\n", 1)
+        return parts[1].strip() if len(parts) > 1 else ""
+
+
+REGISTRY: dict[str, Rule] = {}
+
+FAMILIES = {
+    "Y": "structure",
+    "S": "schema",
+    "D": "dictionary",
+    "R": "regex",
+    "T": "sorting tags",
+    "X": "safety",
+    "P": "precedence",
+    "V": "VR fit",
+    "C": "configuration",
+}
+
+
+def rule(code: str, name: str, severity: Severity, *, fail: str, passes: str,
+         needs_profile: bool = True):
+    """Register a lint rule.  ``fail`` and ``passes`` are full profiles (YAML text); the test
+    suite checks that the first triggers ``code`` and the second does not."""
+
+    def register(function: Callable[["LintContext"], Iterable[Finding]]):
+        if code in REGISTRY:
+            raise ValueError(f"duplicate lint code {code}")
+        REGISTRY[code] = Rule(code, name, severity, FAMILIES[code[0]], function,
+                              inspect.cleandoc(fail) + "\n", inspect.cleandoc(passes) + "\n",
+                              needs_profile)
+        return function
+
+    return register
+
+
+@dataclass
+class LintConfig:
+    """What a run checks: selected/ignored codes or prefixes, the site's sorting tags."""
+
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    sorting_tags: tuple[str, ...] = ()
+    strict: bool = False
+
+    def enabled(self, code: str) -> bool:
+        if self.select and not any(code.startswith(prefix) for prefix in self.select):
+            return False
+        return not any(code.startswith(prefix) for prefix in self.ignore)
+
+
+@dataclass
+class LintContext:
+    """What a rule may look at: the source, one profile of it (or ``None`` when the file did not
+    load) and the run's configuration."""
+
+    source: "Source"
+    profile: "Profile | None"
+    config: LintConfig = field(default_factory=LintConfig)
+
+    @property
+    def fields(self) -> tuple["FieldRule", ...]:
+        return self.profile.fields if self.profile else ()
+
+    @property
+    def sorting_tags(self) -> tuple[str, ...]:
+        from ..dictionary import DEFAULT_SORTING_TAGS
+
+        return self.config.sorting_tags or DEFAULT_SORTING_TAGS
+
+    def option(self, key: str) -> object:
+        """A dicom option as the profile sets it, or Flywheel's default."""
+        from ..profile import DICOM_DEFAULTS
+
+        if self.profile and self.profile.dicom:
+            return self.profile.dicom.option(key)
+        return DICOM_DEFAULTS.get(key)
+
+    def option_pointer(self, key: str) -> str:
+        from ..source import escape
+
+        base = self.profile.dicom.pointer if self.profile and self.profile.dicom else ""
+        return f"{base}/{escape(key)}"
+
+
+def place(source: "Source", rule_: Rule, finding: Finding) -> Diagnostic:
+    span = finding.span or source.span(finding.pointer, key=finding.on_key)
+    return Diagnostic(source.path, span.line, span.column, span.end_line, span.end_column,
+                      rule_.code, rule_.name, finding.severity or rule_.severity,
+                      finding.message, finding.hint)
+
+
+def run_rules(context: LintContext) -> Iterator[Diagnostic]:
+    """File-level rules run with ``profile=None``; the others once per profile."""
+    for code in sorted(REGISTRY):
+        rule_ = REGISTRY[code]
+        if not context.config.enabled(code):
+            continue
+        if rule_.needs_profile != (context.profile is not None):
+            continue
+        for finding in rule_.check(context):
+            yield place(context.source, rule_, finding)

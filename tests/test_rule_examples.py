@@ -1,0 +1,26 @@
+"""Every rule's documented examples: the failing one triggers it, the passing one does not."""
+
+from __future__ import annotations
+
+import pytest
+
+from deidc.lint import REGISTRY
+
+from .conftest import codes
+
+
+@pytest.mark.parametrize("code", sorted(REGISTRY))
+def test_fail_example_triggers_rule(code, lint_text):
+    assert code in codes(lint_text(REGISTRY[code].fail))
+
+
+@pytest.mark.parametrize("code", sorted(REGISTRY))
+def test_pass_example_does_not_trigger_rule(code, lint_text):
+    assert code not in codes(lint_text(REGISTRY[code].passes))
+
+
+@pytest.mark.parametrize("code", sorted(REGISTRY))
+def test_rule_is_documented(code):
+    rule = REGISTRY[code]
+    assert rule.summary and rule.explanation, f"{code} needs a summary line and a why paragraph"
+    assert rule.name == rule.name.lower() and " " not in rule.name
