@@ -8,6 +8,7 @@ uploads by.  pydicom's ``datadict`` stays the single source of truth: nothing he
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -118,3 +119,36 @@ def pydicom_version() -> str:
     import pydicom
 
     return pydicom.__version__
+
+
+def resolve(selector) -> Attribute | None:
+    """The dictionary attribute a parsed selector finally names (the last step of a nested path,
+    the base tag of a repeater), or ``None`` for private, regex, invalid or unknown selectors.
+    Keywords resolve case-insensitively, as Flywheel does."""
+    if selector is None:
+        return None
+    if selector.kind == "nested":
+        return resolve(selector.steps[-1])
+    if selector.kind == "keyword":
+        exact = by_keyword(selector.keyword)
+        if exact is not None:
+            return exact
+        corrected = case_insensitive(selector.keyword)
+        return by_keyword(corrected) if corrected else None
+    if selector.kind in ("tag", "repeater") and selector.tag is not None:
+        return attribute(selector.tag)
+    return None
+
+
+def regex_matches(pattern: "re.Pattern[str]") -> list[Attribute]:
+    """Top-level dictionary attributes a Flywheel ``regex:`` rule hits: ``re.match`` (anchored at
+    the start only) against the keyword or the lower-case 8-digit hex tag.  File meta (group 0002)
+    is out of a regex's reach in Flywheel, and repeater masks are not concrete tags."""
+    found = []
+    for tag, entry in datadict.DicomDictionary.items():
+        if tag >> 16 == 0x0002:
+            continue
+        keyword = entry[4]
+        if (keyword and pattern.match(keyword)) or pattern.match(f"{tag:08x}"):
+            found.append(attribute(tag))
+    return found

@@ -23,7 +23,7 @@ def _root() -> None:
     """Lint, compile, explain and apply DICOM de-identification profiles (Flywheel format)."""
 
 
-from . import lint_cmd  # noqa: E402,F401  (registers commands)
+from . import apply_cmd, compile_cmd, lint_cmd, rules_cmd, schema_cmd  # noqa: E402,F401
 
 
 def main() -> None:
