@@ -1,0 +1,247 @@
+"""The rule plan: the contract between the compiler and the executor.
+
+A plan is what a profile means once every question that does not depend on a file has been
+answered: selectors resolved to tags, regexes expanded against the dictionary, precedence
+settled, per-field options folded into each action's arguments.  The executor reads only this
+(never a profile), so this module imports nothing heavier than :mod:`json`: applying a compiled
+plan must start without pydicom or the linter.
+
+Targets are canonical strings, which keep the JSON readable and make lookups plain dict hits:
+
+* ``"00100020"``                  a public (or concrete private) tag, 8 upper-case hex digits;
+* ``'(0009,"GEMS_IDEN_01",04)'``  a private element by creator and offset in its block;
+* ``"00081110.*.00081155"``       a nested path: tags and item indices (``*`` = every item);
+* ``"60XX3000"``                  a repeater: every group 6000-60FE (or 5000-50FE).
+
+Action ``op`` values and their ``args`` (everything the transform needs, resolved at compile
+time):
+
+* ``remove``          ``{}``
+* ``replace``         ``{"value": <JSON value>, "insert": bool}``
+* ``hash``            ``{"salt": str, "digits": int}``
+* ``hashuid``         ``{"salt": str, "prefix_fields": int, "suffix_fields": int,
+  "numeric_name": str | None}``
+* ``shift_date``      ``{"days": number, "format": str, "jitter": {"range": number, "unit": str}
+  | None}``
+* ``shift_datetime``  the same plus ``"min"``/``"max"`` (``YYYYMMDD`` or ``[+-]N(years|weeks|
+  days)``, or None)
+* ``jitter``          ``{"range": number, "type": "int" | "float", "min": number | None,
+  "max": number | None}``
+* ``regex_sub``       ``{"items": [{"input_regex": str, "output": str,
+  "groups": [{"name": str, "op": str, "args": {...}}]}]}``
+
+``Action.order`` is the action's place in the effective rule order (Flywheel moves ``regex-sub``
+rules to the front); when several sources act on one element (a dispatch entry and a pattern
+rule), the executor applies them sorted by ``order``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+PLAN_FORMAT = 1
+OPS = ("remove", "replace", "hash", "hashuid", "shift_date", "shift_datetime", "jitter",
+       "regex_sub")
+
+TargetKind = Literal["tag", "private", "path", "repeater"]
+
+
+class PlanError(ValueError):
+    """A plan file that this executor cannot run (wrong format version, malformed JSON)."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a plan element came from: profile file, line, rule index (``None`` for a file-level
+    option, then ``option`` names it) and the rule's selector text for people."""
+
+    path: str
+    line: int
+    rule: int | None
+    text: str
+    option: str | None = None
+
+    def describe(self) -> str:
+        where = f"{self.path}:{self.line}"
+        return f"{where} (rule {self.rule}: {self.text})" if self.rule is not None else \
+            f"{where} ({self.option})"
+
+
+@dataclass(frozen=True)
+class Action:
+    op: str
+    args: dict = field(hash=False)
+    origin: Origin
+    order: int
+
+
+@dataclass(frozen=True)
+class Override:
+    """A rule that names this target but never has an effect on it, and why."""
+
+    origin: Origin
+    reason: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Everything the profile does to one target: the chain of actions, in order."""
+
+    target: str
+    kind: TargetKind
+    keyword: str | None
+    vr: str | None
+    actions: tuple[Action, ...]
+    origins: tuple[Origin, ...]  # every rule that names the target, keeps included
+    overridden: tuple[Override, ...] = ()
+
+
+@dataclass(frozen=True)
+class PatternRule:
+    """A ``regex:`` rule's residue: what can only be decided per file.  The dictionary part of a
+    regex is pre-expanded into entries; this matches, per file, the hex paths of private and
+    unknown elements and the paths of elements inside sequences (Flywheel's ``re.match``
+    against ``Keyword.0.Keyword`` and lower-case ``gggggeeee.0.ggggeeee`` paths)."""
+
+    pattern: str
+    actions: tuple[Action, ...]
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class PatientAge:
+    date_format: str
+    units: str | None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What happens to every element no entry names."""
+
+    remove_private: bool
+    private_keep: tuple[str, ...]  # private targets that survive remove_private
+    remove_undefined: bool
+    keep: tuple[str, ...]  # top-level tags (8-hex) that survive remove_undefined
+    recurse_sequences: bool  # tag/keyword entries also match inside sequence items
+    patient_age: PatientAge | None
+    sync_media_storage: bool  # file meta MediaStorageSOPInstanceUID follows SOPInstanceUID
+
+
+@dataclass(frozen=True)
+class LogColumn:
+    """One column of Flywheel's deid-log CSV: the rule's name/regex text, and what it reads."""
+
+    title: str
+    target: str | None
+    pattern: str | None
+
+
+@dataclass(frozen=True)
+class ProfileRef:
+    name: str | None
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    format: int
+    deidc_version: str
+    pydicom_version: str
+    profile: ProfileRef
+    options: dict = field(hash=False)  # the dicom options in effect, for people and the log
+    policy: Policy = None  # type: ignore[assignment]
+    entries: tuple[Entry, ...] = ()
+    patterns: tuple[PatternRule, ...] = ()
+    log_path: str | None = None
+    log_columns: tuple[LogColumn, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def table(self) -> dict[str, Entry]:
+        """Target → entry, the executor's dispatch table."""
+        return {entry.target: entry for entry in self.entries}
+
+    def to_json(self) -> str:
+        """Deterministic JSON: the same plan gives the same bytes."""
+        return json.dumps(_plain(self), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, path: str = "<plan>") -> "Plan":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PlanError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+        if not isinstance(data, dict) or "format" not in data:
+            raise PlanError(f"{path}: not a deidc plan (no 'format' key)")
+        if data["format"] != PLAN_FORMAT:
+            raise PlanError(f"{path}: plan format {data['format']!r} is not supported by this "
+                            f"deidc (it runs format {PLAN_FORMAT}); recompile the profile with "
+                            "`deidc compile`")
+        try:
+            return _plan_from(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PlanError(f"{path}: malformed plan ({exc.__class__.__name__}: {exc}); "
+                            "recompile the profile with `deidc compile`") from None
+
+
+def _plain(value):
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: _plain(getattr(value, name)) for name in value.__dataclass_fields__}
+    if isinstance(value, (tuple, list)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    return value
+
+
+def _origin(data: dict) -> Origin:
+    return Origin(data["path"], data["line"], data["rule"], data["text"], data.get("option"))
+
+
+def _action(data: dict) -> Action:
+    if data["op"] not in OPS:
+        raise ValueError(f"unknown action {data['op']!r}")
+    return Action(data["op"], dict(data["args"]), _origin(data["origin"]), data["order"])
+
+
+def _plan_from(data: dict) -> Plan:
+    policy = data["policy"]
+    age = policy.get("patient_age")
+    return Plan(
+        format=data["format"],
+        deidc_version=data["deidc_version"],
+        pydicom_version=data["pydicom_version"],
+        profile=ProfileRef(**data["profile"]),
+        options=dict(data["options"]),
+        policy=Policy(
+            remove_private=policy["remove_private"],
+            private_keep=tuple(policy["private_keep"]),
+            remove_undefined=policy["remove_undefined"],
+            keep=tuple(policy["keep"]),
+            recurse_sequences=policy["recurse_sequences"],
+            patient_age=PatientAge(**age) if age else None,
+            sync_media_storage=policy["sync_media_storage"],
+        ),
+        entries=tuple(
+            Entry(e["target"], e["kind"], e["keyword"], e["vr"],
+                  tuple(_action(a) for a in e["actions"]),
+                  tuple(_origin(o) for o in e["origins"]),
+                  tuple(Override(_origin(o["origin"]), o["reason"]) for o in e["overridden"]))
+            for e in data["entries"]),
+        patterns=tuple(PatternRule(p["pattern"], tuple(_action(a) for a in p["actions"]),
+                                   _origin(p["origin"])) for p in data["patterns"]),
+        log_path=data.get("log_path"),
+        log_columns=tuple(LogColumn(**c) for c in data["log_columns"]),
+        notes=tuple(data["notes"]),
+    )
+
+
+def load_plan(path: str) -> Plan:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError(f"{path}: cannot read plan: {exc}") from None
+    return Plan.from_json(text, path)
