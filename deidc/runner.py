@@ -1,0 +1,321 @@
+"""Many files → many files: discovery, workers, atomic writes, the deid log, the summary.
+
+The runner knows nothing about DICOM beyond recognising a file: it hands each file to the
+executor (:func:`deidc.executor.deidentify_file`) in a worker and writes what comes back.
+Guarantees, whatever happens to one file or to the process:
+
+* an output appears whole or not at all: it is written to a temporary file in the target folder
+  and renamed over the target; a failure deletes the temporary file;
+* inputs are never modified unless ``in_place`` is asked for; existing outputs are never
+  overwritten unless ``overwrite`` is;
+* a corrupt file fails alone, with one line naming it and the reason; the others go on;
+* the disk is flushed once, at the end (``os.sync``), not per file: an fsync per file costs
+  more than the de-identification itself.
+
+Memory stays bounded: files are discovered lazily and at most ``jobs * 4`` are in flight.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import io
+import os
+import random
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .plan import Plan
+
+DEFAULT_FILE_FILTER = ("*.dcm", "*.DCM", "*.ima", "*.IMA")
+LOG_IDENTITY = ("path", "type")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input file and where its output goes (``None`` in a dry run)."""
+
+    source: str
+    relative: str
+    target: str | None
+
+
+@dataclass(frozen=True)
+class FileResult:
+    job: Job
+    status: str  # "written", "unchanged", "skipped", "failed"
+    reason: str = ""
+    size: int = 0
+    log_rows: tuple[dict, ...] = ()
+    fallback: bool = False  # handled by the Dataset path after the fast path declined
+
+
+@dataclass
+class Summary:
+    written: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: int = 0
+    bytes: int = 0
+    fallbacks: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def add(self, result: FileResult) -> None:
+        setattr(self, result.status, getattr(self, result.status) + 1)
+        self.bytes += result.size
+        self.fallbacks += result.fallback
+        if result.status == "failed":
+            self.failures.append(f"{result.job.source}: {result.reason}")
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    output: str | None = None
+    in_place: bool = False
+    overwrite: bool = False
+    jobs: int = 1
+    dry_run: bool = False
+    seed: int | None = None
+    compat_flywheel: bool = False
+    log_path: str | None = None
+
+
+class RunError(Exception):
+    """A problem with the run as asked (paths, options), as opposed to with one file."""
+
+
+def discover(inputs: list[str], options: RunOptions) -> Iterator[Job]:
+    """Every file under the inputs, lazily, with its output path: an input file goes to
+    OUTDIR/name, a folder's files to OUTDIR/<path relative to the folder>."""
+    for argument in inputs:
+        if os.path.isfile(argument):
+            yield _job(argument, os.path.basename(argument), options)
+        elif os.path.isdir(argument):
+            for folder, subfolders, files in os.walk(argument):
+                subfolders.sort()
+                for name in sorted(files):
+                    path = os.path.join(folder, name)
+                    yield _job(path, os.path.relpath(path, argument), options)
+        else:
+            raise RunError(f"{argument}: no such file or folder")
+
+
+def measure_inputs(inputs: list[str]) -> tuple[int, int]:
+    """How many files and bytes a run will see, for a progress bar's ETA (a walk and a stat per
+    file, no reads)."""
+    files = size = 0
+    for argument in inputs:
+        paths = [argument] if os.path.isfile(argument) else (
+            os.path.join(folder, name) for folder, _, names in os.walk(argument) for name in names)
+        for path in paths:
+            try:
+                size += os.path.getsize(path)
+                files += 1
+            except OSError:
+                pass
+    return files, size
+
+
+def _job(source: str, relative: str, options: RunOptions) -> Job:
+    if options.dry_run:
+        return Job(source, relative, None)
+    if options.in_place:
+        return Job(source, relative, source)
+    return Job(source, relative, os.path.join(options.output, relative))
+
+
+def accepts(path: str, file_filter: object) -> bool:
+    """Is this a file to de-identify?  DICOM by content (``DICM`` after the 128-byte preamble),
+    or by the profile's file-filter (globs, or ``r!regex`` full matches, as Flywheel has them)."""
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(132)[128:132] == b"DICM":
+                return True
+    except OSError:
+        return True  # let the worker report why it cannot be read
+    filters = file_filter if file_filter else DEFAULT_FILE_FILTER
+    if isinstance(filters, str):
+        filters = (filters,)
+    name = os.path.basename(path)
+    return any(re.fullmatch(f[2:], name) if f.startswith("r!") else fnmatch.fnmatch(name, f)
+               for f in filters)
+
+
+# --- one file, in a worker -------------------------------------------------------------------
+
+_worker_plan: Plan | None = None
+_worker_options: RunOptions | None = None
+
+
+def _init_worker(plan_json: str, options: RunOptions) -> None:
+    global _worker_plan, _worker_options
+    _worker_plan = Plan.from_json(plan_json)
+    _worker_options = options
+
+
+def _run_in_worker(job: Job) -> FileResult:
+    return process_file(_worker_plan, job, _worker_options)
+
+
+def file_rng(seed: int | None, job: Job) -> random.Random:
+    """A seeded run draws the same numbers for a file whatever the worker or order."""
+    return random.Random(f"{seed}:{job.relative}") if seed is not None else random.Random()
+
+
+def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
+    """De-identify one file into its target, atomically; never raises for a bad file."""
+    from .executor import ExecutionError, deidentify_file
+
+    if not accepts(job.source, plan.options.get("file-filter")):
+        return FileResult(job, "skipped", "not DICOM (no DICM preamble, not matched by "
+                                          "file-filter)")
+    if job.target and not options.in_place and not options.overwrite \
+            and os.path.lexists(job.target):
+        return FileResult(job, "skipped", "output exists (use --overwrite)")
+    rng = file_rng(options.seed, job)
+    try:
+        size = os.path.getsize(job.source)
+        if job.target is None:
+            outcome = deidentify_file(plan, job.source, io.BytesIO(), rng=rng,
+                                      compat_flywheel=options.compat_flywheel)
+        else:
+            outcome = _write_atomically(job.target, lambda out: deidentify_file(
+                plan, job.source, out, rng=rng, compat_flywheel=options.compat_flywheel))
+    except ExecutionError as exc:
+        return FileResult(job, "failed", str(exc))
+    except OSError as exc:
+        return FileResult(job, "failed", f"{exc.strerror or exc}")
+    except Exception as exc:  # a bug or a file pydicom cannot handle: fail this file alone
+        return FileResult(job, "failed", f"unexpected {exc.__class__.__name__}: {exc}")
+    rows = (({"path": job.relative, "type": "before", **outcome.log_before},
+             {"path": job.relative, "type": "after", **outcome.log_after})
+            if plan.log_columns else ())
+    return FileResult(job, "written" if outcome.changed else "unchanged", size=size,
+                      log_rows=rows, fallback=getattr(outcome, "fallback", False))
+
+
+def _write_atomically(target: str, write: Callable[[io.BufferedWriter], object]) -> object:
+    folder = os.path.dirname(os.path.abspath(target))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".deidc-", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            result = write(out)
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+    return result
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+def run(plan: Plan, inputs: list[str], options: RunOptions,
+        on_result: Callable[[FileResult], None] | None = None) -> Summary:
+    """De-identify every file under ``inputs``; returns the counts.  ``on_result`` sees each
+    file's result as it completes (the CLI uses it for progress and failure lines)."""
+    if not options.dry_run and not options.in_place and not options.output:
+        raise RunError("give an output folder with -o OUTDIR (or --in-place, or --dry-run)")
+    if options.output and not options.in_place:
+        out = os.path.abspath(options.output)
+        for argument in inputs:
+            if os.path.isdir(argument) and _inside(out, os.path.abspath(argument)):
+                raise RunError(f"the output folder {options.output} is inside the input "
+                               f"{argument}: choose a folder outside it")
+    for argument in inputs:
+        if not os.path.exists(argument):
+            raise RunError(f"{argument}: no such file or folder")
+
+    summary = Summary()
+    log = _LogWriter(options.log_path or plan.log_path, plan) if not options.dry_run else None
+    try:
+        for result in _results(plan, inputs, options):
+            summary.add(result)
+            if log:
+                log.write(result.log_rows)
+            if on_result:
+                on_result(result)
+    finally:
+        if log:
+            log.close()
+        if not options.dry_run:
+            os.sync()
+    return summary
+
+
+def _inside(child: str, parent: str) -> bool:
+    return child == parent or child.startswith(parent.rstrip(os.sep) + os.sep)
+
+
+def _results(plan: Plan, inputs: list[str], options: RunOptions) -> Iterator[FileResult]:
+    jobs = discover(inputs, options)
+    if options.jobs <= 1:
+        for job in jobs:
+            yield process_file(plan, job, options)
+        return
+    with ProcessPoolExecutor(max_workers=options.jobs, initializer=_init_worker,
+                             initargs=(plan.to_json(), options)) as pool:
+        pending: set[Future] = set()
+        limit = options.jobs * 4
+        for job in jobs:
+            pending.add(pool.submit(_run_in_worker, job))
+            if len(pending) >= limit:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                yield from (future.result() for future in done)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            yield from (future.result() for future in done)
+
+
+class _LogWriter:
+    """Flywheel's deid-log CSV (path, type, then one column per logged field; a before and an
+    after row per file), written by the parent process only, so parallel workers cannot
+    interleave rows.  Like Flywheel, an existing log is appended to without a new header; the
+    new rows go to a temporary file that replaces the log at the end, so a crash never leaves a
+    half-written log."""
+
+    def __init__(self, path: str | None, plan: Plan):
+        self.path = path
+        self.handle = None
+        if not path or not plan.log_columns:
+            return
+        self.fields = list(dict.fromkeys([*LOG_IDENTITY, *(c.title for c in plan.log_columns)]))
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        descriptor, self.temporary = tempfile.mkstemp(dir=folder, prefix=".deidc-log-",
+                                                      suffix=".part")
+        self.handle = os.fdopen(descriptor, "w", newline="", encoding="utf-8")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8", newline="") as existing:
+                self.handle.write(existing.read())
+            header = False
+        else:
+            header = True
+        self.writer = csv.DictWriter(self.handle, self.fields, extrasaction="ignore")
+        if header:
+            self.writer.writeheader()
+
+    def write(self, rows) -> None:
+        if self.handle:
+            self.writer.writerows(rows)
+
+    def close(self) -> None:
+        if self.handle:
+            self.handle.close()
+            os.replace(self.temporary, self.path)
+            self.handle = None
+
+
+def expand_user(path: str | None) -> str | None:
+    return str(Path(path).expanduser()) if path else None
