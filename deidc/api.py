@@ -57,3 +57,23 @@ def load_profile(path: str) -> Profile:
     if len(profiles) != 1:
         raise ProfileError(f"{path}: expected one profile, found {len(profiles)}")
     return profiles[0]
+
+
+def apply(policy, inputs: list[str] | str, output: str | None = None, **options):
+    """De-identify DICOM files and folders with a compiled plan (a :class:`deidc.plan.Plan` or a
+    plan file) or a profile path (compiled first).  ``options`` are those of
+    :class:`deidc.runner.RunOptions` (in_place, overwrite, jobs, dry_run, seed, compat_flywheel,
+    log_path).  Returns the run's :class:`deidc.runner.Summary`."""
+    from .plan import Plan, load_plan
+    from .runner import RunOptions, run
+
+    if not isinstance(policy, Plan):
+        text = str(policy)
+        if text.lower().endswith(".json"):
+            policy = load_plan(text)
+        else:
+            from .compiler import compile_profile
+
+            policy = compile_profile(text)
+    inputs = [inputs] if isinstance(inputs, str) else list(inputs)
+    return run(policy, inputs, RunOptions(output=output, **options))
