@@ -1,0 +1,99 @@
+"""Side-by-side throughput of `deidc apply` and the tools it is measured against.
+
+Run by hand (never in CI; machines here are noisy, so every tool runs in the same invocation,
+interleaved over several rounds, and the best round counts):
+
+    python benchmarks/corpus.py            # once: generates benchmarks/corpus/{small,large}
+    python benchmarks/bench_apply.py [--rounds 3] [--set small|large|both]
+
+Compared, each as a whole command (start-up included), on the same files and the same
+blocklist policy (benchmarks/profiles/blocklist.yaml):
+  cp -r                      the floor;
+  pydicom read+write loop    dcmread + save_as per file, no changes;
+  deidc apply --jobs 1 / 2   from a compiled plan;
+  flywheel-migration         when FLYWHEEL_PYTHON (default /work/fwvenv/bin/python) exists.
+Prints files/s, MB/s, peak RSS per process, and the ratios the issues set targets for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PROFILE = HERE / "profiles" / "blocklist.yaml"
+PYDICOM_LOOP = """
+import os, sys, pydicom
+src, dst = sys.argv[1], sys.argv[2]
+for name in sorted(os.listdir(src)):
+    pydicom.dcmread(os.path.join(src, name)).save_as(os.path.join(dst, name))
+"""
+
+
+def measure(command: list[str]) -> tuple[float, float, int]:
+    out = subprocess.run([sys.executable, str(HERE / "_measure.py"), *command],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return float(out[0]), int(out[1]) / 1024, int(out[2])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--set", default="both", choices=("small", "large", "both"))
+    parser.add_argument("--corpus", default=str(HERE / "corpus"))
+    args = parser.parse_args()
+    deidc = shutil.which("deidc") or "deidc"
+    flywheel = os.environ.get("FLYWHEEL_PYTHON", "/work/fwvenv/bin/python")
+    sets = ("small", "large") if args.set == "both" else (args.set,)
+    scratch = Path(tempfile.mkdtemp(prefix="deidc-bench-"))
+    plan = scratch / "plan.json"
+    subprocess.run([deidc, "compile", str(PROFILE), "-o", str(plan)], check=True)
+    for name in sets:
+        corpus = Path(args.corpus) / name
+        files = sorted(corpus.iterdir())
+        size_mb = sum(f.stat().st_size for f in files) / 2**20
+        tools = {
+            "cp -r": lambda out: ["cp", "-r", str(corpus), str(out)],
+            "pydicom read+write": lambda out: [sys.executable, "-c", PYDICOM_LOOP, str(corpus),
+                                               str(out)],
+            "deidc --jobs 1": lambda out: [deidc, "apply", str(plan), str(corpus), "-o",
+                                           str(out), "--jobs", "1"],
+            "deidc --jobs 2": lambda out: [deidc, "apply", str(plan), str(corpus), "-o",
+                                           str(out), "--jobs", "2"],
+        }
+        if os.path.exists(flywheel) and name == "small":
+            tools["flywheel-migration"] = lambda out: [flywheel, str(HERE / "_flywheel_driver.py"),
+                                                       str(PROFILE), str(corpus), str(out)]
+        best: dict[str, tuple[float, float]] = {}
+        for _ in range(args.rounds):
+            for tool, command in tools.items():
+                out = scratch / "out"
+                shutil.rmtree(out, ignore_errors=True)
+                out.mkdir() if tool != "cp -r" else None
+                seconds, peak, code = measure(command(out))
+                if code != 0:
+                    print(f"  {tool}: exit code {code}")
+                if tool not in best or seconds < best[tool][0]:
+                    best[tool] = (seconds, peak)
+        print(f"\n{name}: {len(files)} files, {size_mb:.0f} MB, best of {args.rounds} rounds")
+        print(f"  {'tool':<22}{'seconds':>9}{'files/s':>10}{'MB/s':>9}{'peak MB':>9}")
+        for tool, (seconds, peak) in best.items():
+            print(f"  {tool:<22}{seconds:>9.2f}{len(files) / seconds:>10.0f}"
+                  f"{size_mb / seconds:>9.0f}{peak:>9.0f}")
+        rate = {tool: len(files) / seconds for tool, (seconds, _) in best.items()}
+        one = rate["deidc --jobs 1"]
+        print(f"  deidc/pydicom loop     {one / rate['pydicom read+write']:.2f}x")
+        print(f"  deidc/cp               {one / rate['cp -r']:.2f}x")
+        print(f"  jobs 2/jobs 1          {rate['deidc --jobs 2'] / one:.2f}x")
+        if "flywheel-migration" in rate:
+            print(f"  deidc/flywheel         {one / rate['flywheel-migration']:.2f}x")
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
