@@ -255,6 +255,8 @@ def _shift_one(text, days, fmt, jitter_range, jitter_unit, rng, timezone, minimu
     try:
         parsed = datetime.strptime(text, fmt)
     except ValueError:
+        parsed = None
+    if parsed is None or not _reads_whole_fields(text, parsed, fmt):
         kind = "date-time (complete YYYYMMDDHHMMSS, partial DTs are not supported)" \
             if timezone else "date"
         raise TransformError(f"{original!r} is not a {kind} in the format {fmt!r}") from None
@@ -267,6 +269,16 @@ def _shift_one(text, days, fmt, jitter_range, jitter_unit, rng, timezone, minimu
     if maximum is not None:
         shifted = min(shifted, maximum)
     return shifted.strftime(fmt) + zone
+
+
+def _reads_whole_fields(text: str, parsed: datetime, fmt: str) -> bool:
+    """strptime accepts one digit where the format means two, so the partial DT
+    ``200401191030`` reads as 10:03:00 and Flywheel shifts that silently.  deidc refuses it:
+    a value that parsed right formats back to the same length (the fraction aside, which
+    may legitimately be shorter than ``%f``'s six digits)."""
+    if fmt.endswith(".%f"):
+        return len(text.rpartition(".")[0]) == len(parsed.strftime(fmt[:-3]))
+    return len(text) == len(parsed.strftime(fmt))
 
 
 def _nonzero_randint(jitter_range, rng: random.Random | None) -> int:
