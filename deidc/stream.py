@@ -1,0 +1,173 @@
+"""Just enough of the DICOM file format to walk a file's elements without pydicom.
+
+The fast path (:mod:`deidc.fastpath`) needs the position and extent of every element, not its
+value: it copies untouched elements byte for byte and decodes only what the plan changes.  This
+module parses the file meta group and the element headers of explicit VR little endian datasets
+(the encoding of nearly every file in the wild, encapsulated pixel data included) and raises
+:class:`Unsupported` for anything else, which sends the file to the Dataset path.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+EXPLICIT_LITTLE = "1.2.840.10008.1.2.1"
+IMPLICIT_LITTLE = "1.2.840.10008.1.2"
+DEFLATED = "1.2.840.10008.1.2.1.99"
+BIG_ENDIAN = "1.2.840.10008.1.2.2"
+RLE = "1.2.840.10008.1.2.5"
+ENCAPSULATED = "1.2.840.10008.1.2.4."  # JPEG, JPEG-LS, JPEG 2000, MPEG, HTJ2K: explicit VR LE
+
+LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN",
+                      b"UR", b"UT", b"UV"})
+UNDEFINED = 0xFFFFFFFF
+ITEM = 0xFFFEE000
+ITEM_END = 0xFFFEE00D
+SEQUENCE_END = 0xFFFEE0DD
+
+_HEADER = struct.Struct("<HH2sH")
+_UL = struct.Struct("<L")
+_TAG_LENGTH = struct.Struct("<HHL")
+
+
+class Unsupported(Exception):
+    """The file needs something the fast path does not do; the reason is shown in --verbose."""
+
+
+@dataclass(frozen=True)
+class Element:
+    """Where one element is in the buffer.  ``length`` is the value length as written
+    (``UNDEFINED`` for undefined-length sequences and encapsulated pixel data); ``end`` is the
+    offset just past the whole element, delimiters included."""
+
+    tag: int
+    vr: bytes
+    start: int
+    value: int
+    length: int
+    end: int
+
+    @property
+    def header(self) -> int:
+        return self.value - self.start
+
+
+def read_element(buffer, offset: int, limit: int) -> Element:
+    """The explicit VR little endian element at ``offset``."""
+    if offset + 8 > limit:
+        raise Unsupported(f"truncated element header at byte {offset}")
+    group, number, vr, short = _HEADER.unpack_from(buffer, offset)
+    tag = group << 16 | number
+    if group == 0xFFFE:
+        raise Unsupported(f"unexpected delimiter ({group:04X},{number:04X}) at byte {offset}")
+    if vr in LONG_VRS:
+        if offset + 12 > limit:
+            raise Unsupported(f"truncated element header at byte {offset}")
+        length = _UL.unpack_from(buffer, offset + 8)[0]
+        value = offset + 12
+    elif vr.isalpha() and vr.isupper():
+        length = short
+        value = offset + 8
+    else:
+        raise Unsupported(f"not an explicit VR at byte {offset} (tag {tag:08X})")
+    if length == UNDEFINED:
+        if vr not in (b"SQ", b"OB", b"UN"):
+            raise Unsupported(f"undefined length on {vr.decode()} element {tag:08X}")
+        end = skip_undefined(buffer, value, limit)
+    else:
+        end = value + length
+        if end > limit:
+            raise Unsupported(f"element {tag:08X} runs past the end of the file")
+        if length % 2:
+            raise Unsupported(f"odd length {length} of element {tag:08X}")
+    return Element(tag, vr, offset, value, length, end)
+
+
+def skip_undefined(buffer, offset: int, limit: int) -> int:
+    """Offset just past the sequence delimiter of an undefined-length value starting at
+    ``offset`` (items of a sequence, or fragments of encapsulated pixel data)."""
+    while True:
+        if offset + 8 > limit:
+            raise Unsupported("undefined-length value without its delimiter")
+        group, number, length = _TAG_LENGTH.unpack_from(buffer, offset)
+        tag = group << 16 | number
+        offset += 8
+        if tag == SEQUENCE_END:
+            return offset
+        if tag != ITEM:
+            raise Unsupported(f"expected an item, found ({group:04X},{number:04X})")
+        offset = skip_item(buffer, offset, length, limit)
+
+
+def skip_item(buffer, offset: int, length: int, limit: int) -> int:
+    """Offset just past an item whose value starts at ``offset``."""
+    if length != UNDEFINED:
+        if offset + length > limit:
+            raise Unsupported("item runs past the end of the file")
+        return offset + length
+    while True:
+        if offset + 8 > limit:
+            raise Unsupported("undefined-length item without its delimiter")
+        group, number, _ = _TAG_LENGTH.unpack_from(buffer, offset)
+        if (group << 16 | number) == ITEM_END:
+            return offset + 8
+        offset = read_element(buffer, offset, limit).end
+
+
+def items(buffer, element: Element, limit: int):
+    """(start, value, length, end) of each item of a sequence element: ``value`` is where the
+    item's dataset starts, ``length`` its declared length, ``end`` past its delimiter."""
+    offset = element.value
+    stop = element.end if element.length != UNDEFINED else limit
+    while offset < stop:
+        group, number, length = _TAG_LENGTH.unpack_from(buffer, offset)
+        tag = group << 16 | number
+        if tag == SEQUENCE_END:
+            return
+        if tag != ITEM:
+            raise Unsupported(f"expected an item in {element.tag:08X}, found {tag:08X}")
+        end = skip_item(buffer, offset + 8, length, limit)
+        yield offset, offset + 8, length, end
+        offset = end
+
+
+def item_elements(buffer, value: int, length: int, end: int):
+    """The elements of one item, in order."""
+    stop = value + length if length != UNDEFINED else end - 8
+    offset = value
+    while offset < stop:
+        element = read_element(buffer, offset, stop)
+        yield element
+        offset = element.end
+
+
+@dataclass(frozen=True)
+class FileLayout:
+    """Where a Part 10 file's pieces are: meta elements, then the dataset from ``body``."""
+
+    meta: tuple[Element, ...]
+    body: int
+    transfer_syntax: str
+
+
+def read_layout(buffer, limit: int) -> FileLayout:
+    """Parse the preamble and file meta group (always explicit VR little endian)."""
+    if limit < 144 or bytes(buffer[128:132]) != b"DICM":
+        raise Unsupported("no DICM preamble")
+    offset = 132
+    meta = []
+    while offset + 8 <= limit:
+        group = struct.unpack_from("<H", buffer, offset)[0]
+        if group != 0x0002:
+            break
+        element = read_element(buffer, offset, limit)
+        meta.append(element)
+        offset = element.end
+    syntax = next((bytes(buffer[e.value:e.end]).rstrip(b"\0 ").decode("ascii", "replace")
+                   for e in meta if e.tag == 0x00020010), None)
+    if syntax is None:
+        raise Unsupported("no transfer syntax in the file meta")
+    if not (syntax == EXPLICIT_LITTLE or syntax == RLE or syntax.startswith(ENCAPSULATED)):
+        raise Unsupported(f"transfer syntax {syntax} is not explicit VR little endian")
+    return FileLayout(tuple(meta), offset, syntax)
