@@ -259,7 +259,7 @@ def _shift_one(text, days, fmt, jitter_range, jitter_unit, rng, timezone, minimu
     if parsed is None or not _reads_whole_fields(text, parsed, fmt):
         kind = "date-time (complete YYYYMMDDHHMMSS, partial DTs are not supported)" \
             if timezone else "date"
-        raise TransformError(f"{original!r} is not a {kind} in the format {fmt!r}") from None
+        raise TransformError(f"{original!r} is not a {kind} in the format {fmt!r}")
     try:
         shifted = parsed + delta
     except OverflowError:

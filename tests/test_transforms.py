@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+import subprocess
+import sys
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -35,6 +37,14 @@ class PersonNameLike:
 
     def __str__(self) -> str:
         return "Doe^John"
+
+
+def test_transforms_import_neither_pydicom_nor_dateutil():
+    # The executor's fast start-up depends on it.
+    probe = "import sys, deidc.transforms; print(sorted({'pydicom', 'dateutil'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"
 
 
 # value_as_text ------------------------------------------------------------------------------
@@ -340,7 +350,7 @@ def test_jitter_integer_vrs_stay_in_range(vr, original, low, high):
             assert value <= high
 
 
-def test_jitter_is_truncates_to_int_without_clamping():
+def test_jitter_on_is_truncates_but_does_not_clamp():
     value = jitter("2147483647", 10, "int", vr="IS", rng=random.Random(0))
     assert isinstance(value, int) and value != 2147483647  # Flywheel writes it, so do we
 
