@@ -314,15 +314,17 @@ def jitter(
 ) -> int | float | str | None:
     """``jitter``: the value (read as ``int`` when ``jitter_type`` is ``"int"``, else as
     ``float``) plus a non-zero random offset (``randint(-r, r)``, or ``uniform(-1, 1) * r``),
-    clamped to ``minimum``/``maximum``, then fitted to the element's VR: integer VRs get an
-    ``int`` (IS/US/UL truncated as in Flywheel; US, UL, SS, SL, SV, UV clamped to their range,
-    where Flywheel would fail the file at save time).
+    clamped to ``minimum``/``maximum``, then fitted to the element's VR as Flywheel does (IS,
+    US, UL truncated to ``int``; US and UL raised to 0, US lowered to 65535).  SS, SL, SV, UV
+    and UL above its maximum are truncated and clamped the same way: Flywheel writes a float or
+    out-of-range number there, which fails the whole file at save time.
 
     DS: deidc returns a valid DS string of at most 16 characters (deliberate difference);
     ``compat_flywheel`` returns the number itself, which pydicom writes as the full float repr
     (``78.28974514667017``, an invalid DS) exactly as Flywheel does.
 
-    Empty values stay empty (Flywheel leaves an empty DS alone but crashes on an empty IS/US)."""
+    Empty values stay empty, as every other transform leaves them; Flywheel instead fails the
+    whole file on any empty numeric value (``float('')``, ``int(None)``)."""
     text = value_as_text(value)
     if not text:
         return None
