@@ -317,5 +317,10 @@ class _LogWriter:
             self.handle = None
 
 
+def write_text_atomically(path: str, text: str) -> None:
+    """Write a small text file (a plan) whole or not at all."""
+    _write_atomically(path, lambda out: out.write(text.encode("utf-8")))
+
+
 def expand_user(path: str | None) -> str | None:
     return str(Path(path).expanduser()) if path else None

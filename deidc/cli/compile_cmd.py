@@ -1,1 +1,97 @@
-"""placeholder: filled in by its owner."""
+"""`deidc compile` and `deidc explain`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+from . import app
+
+
+def _compile_or_exit(profile: str, **kwargs):
+    from ..compiler import CompileError, compile_with_stats
+    from ..lint import LintReport
+    from ..lint.render import render
+
+    try:
+        return compile_with_stats(profile, **kwargs)
+    except CompileError as exc:
+        if exc.diagnostics:
+            render(LintReport(diagnostics=exc.diagnostics), "text", stream=sys.stderr)
+        typer.echo(f"deidc: {exc}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command("compile")
+def compile_command(
+    profile: str = typer.Argument(..., help="The profile to compile."),
+    output: Optional[str] = typer.Option(None, "-o", "--output", help="Plan file (default: "
+                                         "standard output)."),
+    stats: bool = typer.Option(False, "--stats", help="Say what the compiler did."),
+) -> None:
+    """Compile a profile into a versioned rule plan (JSON).  Exit 1 if the profile has lint
+    errors or asks for what deidc cannot execute."""
+
+    plan, numbers = _compile_or_exit(profile)
+    text = plan.to_json()
+    if output:
+        from ..runner import write_text_atomically
+
+        write_text_atomically(output, text)
+    else:
+        sys.stdout.write(text)
+    if stats:
+        out = sys.stderr if not output else sys.stdout
+        expanded = sum(numbers.regexes.values())
+        print(f"rules in: {numbers.rules}; entries out: {numbers.entries}; "
+              f"patterns kept for per-file matching: {len(plan.patterns)}", file=out)
+        for pattern, count in numbers.regexes.items():
+            print(f"  regex {pattern!r} expanded to {count} dictionary tag(s)", file=out)
+        print(f"rule effects dropped: {len(numbers.dropped)}"
+              + (f" (in {expanded} regex-expanded tags)" if expanded else ""), file=out)
+        for origin, reason in numbers.dropped:
+            print(f"  {origin.describe()}: {reason}", file=out)
+        for note in plan.notes:
+            print(f"note: {note}", file=out)
+    elif plan.notes:
+        for note in plan.notes:
+            typer.echo(f"note: {note}", err=True)
+
+
+@app.command()
+def explain(
+    policy: str = typer.Argument(..., metavar="PROFILE|PLAN"),
+    tag: Optional[str] = typer.Option(None, "--tag", help="Explain one attribute (keyword or "
+                                      "tag)."),
+    file: Optional[str] = typer.Option(None, "--file", help="Preview what happens to a real "
+                                       "DICOM file (nothing is written)."),
+    output_format: str = typer.Option("text", "--format", help="text or json."),
+) -> None:
+    """Show which rule wins for each attribute, and why."""
+    from .. import explain as explaining
+    from ..plan import PlanError, load_plan
+
+    if output_format not in ("text", "json"):
+        typer.echo("deidc explain: --format takes text or json", err=True)
+        raise typer.Exit(2)
+    if policy.lower().endswith(".json") and explaining.looks_like_plan(policy):
+        try:
+            plan = load_plan(policy)
+        except PlanError as exc:
+            typer.echo(f"deidc explain: {exc}", err=True)
+            raise typer.Exit(2)
+    else:
+        plan = _compile_or_exit(policy)[0]
+    try:
+        if file:
+            report = explaining.preview(plan, file)
+        elif tag:
+            report = explaining.explain_tag(plan, tag)
+        else:
+            report = explaining.explain_plan(plan)
+    except explaining.ExplainError as exc:
+        typer.echo(f"deidc explain: {exc}", err=True)
+        raise typer.Exit(2)
+    explaining.render(report, output_format)

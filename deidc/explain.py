@@ -1,0 +1,171 @@
+"""Plan → what it does to each attribute, for people (rich tables) and tools (JSON).
+
+Explain reads the plan, never the profile: what it shows is what the executor will do.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+
+from .plan import Action, Entry, Plan
+
+
+class ExplainError(Exception):
+    """A request explain cannot answer (unknown attribute, unreadable file)."""
+
+
+@dataclass
+class Report:
+    title: str
+    rows: list[dict] = field(default_factory=list)
+    policy: str = ""
+    columns: tuple[str, ...] = ("keyword", "tag", "vr", "chain", "lines", "overridden")
+
+
+def looks_like_plan(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return b'"format"' in head and b'"deidc_version"' in head
+
+
+def describe_action(action: Action) -> str:
+    args = action.args
+    if action.op == "remove":
+        return "remove"
+    if action.op == "replace":
+        suffix = "" if args.get("insert") else " (if present)"
+        return f"replace with {json.dumps(args.get('value'))}{suffix}"
+    if action.op == "hash":
+        return f"hash ({args.get('digits')} hex digits{', salted' if args.get('salt') else ''})"
+    if action.op == "hashuid":
+        return f"hashuid (keep {args.get('prefix_fields')} prefix nodes)"
+    if action.op in ("shift_date", "shift_datetime"):
+        jitter = args.get("jitter")
+        extra = f" ± up to {jitter['range']} {jitter['unit']}" if jitter else ""
+        return f"shift by {args.get('days')} days{extra} ({args.get('format')})"
+    if action.op == "jitter":
+        return f"jitter ±{args.get('range')} ({args.get('type')})"
+    if action.op == "regex_sub":
+        return f"regex-sub ({len(args.get('items', []))} patterns)"
+    return action.op
+
+
+def policy_sentence(plan: Plan) -> str:
+    policy = plan.policy
+    parts = []
+    if policy.remove_undefined:
+        parts.append(f"every element no rule names is removed ({len(policy.keep)} top-level "
+                     "tags are named)")
+    else:
+        parts.append("every element no rule names is kept")
+    if policy.remove_private:
+        kept = f", except {', '.join(policy.private_keep)}" if policy.private_keep else ""
+        parts.append(f"private elements are removed{kept}")
+    if policy.recurse_sequences:
+        parts.append("rules also apply inside sequences")
+    if policy.patient_age:
+        parts.append("PatientAge is computed from PatientBirthDate and StudyDate first")
+    if policy.sync_media_storage:
+        parts.append("MediaStorageSOPInstanceUID follows SOPInstanceUID")
+    return "Default policy: " + "; ".join(parts) + "."
+
+
+def _row(plan: Plan, entry: Entry) -> dict:
+    if entry.actions:
+        chain = " → ".join(describe_action(a) for a in entry.actions)
+    elif plan.policy.remove_private and entry.kind == "private":
+        chain = "keep (survives remove-private-tags)"
+    else:
+        chain = "keep"
+    return {"keyword": entry.keyword or "", "tag": entry.target, "vr": entry.vr or "",
+            "chain": chain,
+            "lines": ", ".join(sorted({str(o.line) for o in entry.origins}, key=int)),
+            "overridden": "; ".join(f"line {o.origin.line}: {o.reason}"
+                                    for o in entry.overridden)}
+
+
+def explain_plan(plan: Plan) -> Report:
+    report = Report(f"{plan.profile.name or plan.profile.path}: {len(plan.entries)} attributes",
+                    policy=policy_sentence(plan))
+    report.rows = [_row(plan, entry) for entry in plan.entries]
+    for pattern in plan.patterns:
+        report.rows.append({"keyword": f"regex {pattern.pattern}", "tag": "(per file)",
+                            "vr": "", "chain": " → ".join(describe_action(a)
+                                                          for a in pattern.actions) or "keep",
+                            "lines": str(pattern.origin.line),
+                            "overridden": "private, unknown and nested elements matched per "
+                                          "file"})
+    return report
+
+
+def explain_tag(plan: Plan, name: str) -> Report:
+    """One attribute, including attributes no rule names."""
+    from . import dictionary
+    from .precedence import selector_target
+    from .profile import parse_selector
+
+    target = selector_target(parse_selector(name))
+    if target is None:
+        suggestions = dictionary.suggestions(name)
+        hint = f" (did you mean {', '.join(suggestions)}?)" if suggestions else ""
+        raise ExplainError(f"{name!r} is not a keyword or tag{hint}")
+    entry = plan.table().get(target.key)
+    report = Report(f"{target.label} {target.key}", policy=policy_sentence(plan))
+    if entry is not None:
+        report.rows = [_row(plan, entry)]
+        return report
+    tag_is_private = target.kind == "tag" and int(target.key[:4], 16) & 1
+    if tag_is_private and plan.policy.remove_private:
+        fate = "removed: private, and remove-private-tags is on"
+    elif plan.policy.remove_undefined and target.key not in plan.policy.keep:
+        fate = "removed: no rule names it and remove-undefined is on"
+    else:
+        fate = "kept: no rule names it and remove-undefined is off"
+    matching = [p.pattern for p in plan.patterns]
+    if matching:
+        fate += f" (regex rules {', '.join(matching)} are matched per file only for private, " \
+                "unknown and nested elements)"
+    report.rows = [{"keyword": target.keyword or "", "tag": target.key, "vr": target.vr or "",
+                    "chain": fate, "lines": "", "overridden": ""}]
+    return report
+
+
+def preview(plan: Plan, path: str) -> Report:
+    """What happens to each element of a real file, before and after; writes nothing."""
+    import random
+
+    from .executor import ExecutionError, preview_changes
+
+    try:
+        changes = preview_changes(plan, path, rng=random.Random(0))
+    except ExecutionError as exc:
+        raise ExplainError(str(exc)) from None
+    report = Report(f"{path}: {len(changes)} elements", policy=policy_sentence(plan),
+                    columns=("keyword", "tag", "vr", "fate", "before", "after"))
+    report.rows = changes
+    return report
+
+
+def render(report: Report, output_format: str, stream=None) -> None:
+    stream = stream or sys.stdout
+    if output_format == "json":
+        json.dump({"title": report.title, "rows": report.rows, "policy": report.policy},
+                  stream, indent=2)
+        stream.write("\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=stream)
+    table = Table(title=report.title, show_lines=False)
+    for column in report.columns:
+        table.add_column(column, overflow="fold")
+    for row in report.rows:
+        table.add_row(*(str(row.get(column, "")) for column in report.columns))
+    console.print(table)
+    console.print(report.policy)

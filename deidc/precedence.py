@@ -1,0 +1,135 @@
+"""Which rule acts on which attribute, and in what order: shared by the compiler and lint.
+
+Flywheel's evaluation (profile-semantics.md, "Evaluation"): every ``regex-sub`` rule is moved to
+the front (in reverse order), the others keep profile order; each rule applies only the first
+of its action keys in Flywheel's fixed order; rules on the same element apply one after the
+other, each seeing the result of the ones before.  This module turns rules into *targets*
+(canonical strings, see :mod:`deidc.plan`) so that "the same attribute" means the same thing
+to lint and to the compiler, whatever notation a rule used.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from . import dictionary
+from .profile import FieldRule, Selector
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str
+    kind: str  # "tag", "private", "path", "repeater"
+    keyword: str | None
+    vr: str | None
+
+    @property
+    def label(self) -> str:
+        return self.keyword or self.key
+
+
+def effective_order(fields: tuple[FieldRule, ...]) -> list[FieldRule]:
+    """The order Flywheel applies rules in: regex-sub rules first, in reverse, then the rest."""
+    regex_sub = [rule for rule in fields if rule.action == "regex-sub"]
+    return list(reversed(regex_sub)) + [rule for rule in fields if rule.action != "regex-sub"]
+
+
+def private_key(group: int, creator: str, offset: int) -> str:
+    return f'({group:04X},"{creator}",{offset:02X})'
+
+
+def selector_target(selector: Selector | None) -> Target | None:
+    """The target a ``name:`` selector names, or ``None`` if it is invalid or a regex."""
+    if selector is None:
+        return None
+    if selector.kind == "keyword":
+        attribute = dictionary.resolve(selector)
+        return Target(attribute.hex, "tag", attribute.keyword, attribute.vr) if attribute else None
+    if selector.kind == "tag":
+        attribute = dictionary.attribute(selector.tag)
+        return Target(f"{selector.tag:08X}", "tag", attribute.keyword if attribute else None,
+                      attribute.vr if attribute else None)
+    if selector.kind == "private":
+        return Target(private_key(selector.group, selector.creator, selector.offset), "private",
+                      None, dictionary.private_vr(selector.group, selector.creator,
+                                                  selector.offset))
+    if selector.kind == "repeater":
+        attribute = dictionary.attribute(selector.tag)
+        key = f"{selector.tag >> 24:02X}XX{selector.tag & 0xFFFF:04X}"
+        return Target(key, "repeater", attribute.keyword if attribute else None,
+                      attribute.vr if attribute else None)
+    if selector.kind == "nested":
+        steps = []
+        for step in selector.steps:
+            if isinstance(step, Selector):
+                resolved = selector_target(step)
+                if resolved is None or resolved.kind != "tag":
+                    return None
+                steps.append(resolved)
+            else:
+                steps.append(str(step))
+        last = steps[-1]
+        return Target(".".join(s.key if isinstance(s, Target) else s for s in steps), "path",
+                      last.keyword, last.vr)
+    return None
+
+
+def compile_regex(pattern: str) -> re.Pattern[str] | None:
+    """The pattern compiled, or ``None`` if it does not compile or risks catastrophic
+    backtracking (lint reports both; nothing in deidc runs such a pattern)."""
+    try:
+        compiled = re.compile(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return None
+    return None if nested_quantifier(pattern) else compiled
+
+
+def nested_quantifier(pattern: str) -> bool:
+    """True when a repeated group itself contains a repeat, the shape of catastrophic
+    backtracking (``(a+)+``, ``(.*)*``)."""
+    try:
+        import re._parser as sre_parse  # Python 3.11+
+    except ImportError:  # pragma: no cover
+        import sre_parse  # type: ignore[no-redef]
+    try:
+        parsed = sre_parse.parse(pattern)
+    except Exception:
+        return False
+    repeats = {sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, getattr(sre_parse, "POSSESSIVE_REPEAT",
+                                                                   None)}
+
+    def walk(items, inside_repeat: bool) -> bool:
+        for op, value in items:
+            if op in repeats:
+                low, high, body = value
+                unbounded = high == sre_parse.MAXREPEAT
+                if inside_repeat and unbounded:
+                    return True
+                if walk(body, inside_repeat or unbounded):
+                    return True
+            elif op is sre_parse.SUBPATTERN:
+                if walk(value[-1], inside_repeat):
+                    return True
+            elif op is sre_parse.BRANCH:
+                if any(walk(branch, inside_repeat) for branch in value[1]):
+                    return True
+        return False
+
+    return walk(parsed, False)
+
+
+def regex_targets(pattern: re.Pattern[str]) -> list[Target]:
+    """Dictionary attributes a ``regex:`` rule reaches, as tag targets."""
+    return [Target(a.hex, "tag", a.keyword, a.vr) for a in dictionary.regex_matches(pattern)]
+
+
+def rule_targets(rule: FieldRule) -> list[Target]:
+    """Every target a rule acts on that can be known without a file."""
+    if rule.selector is None:
+        return []
+    if rule.selector.kind == "regex":
+        compiled = compile_regex(rule.selector.pattern)
+        return regex_targets(compiled) if compiled else []
+    target = selector_target(rule.selector)
+    return [target] if target else []
