@@ -1,0 +1,572 @@
+"""The Dataset path: Plan × pydicom Dataset → Dataset, and one file → one output stream.
+
+Order of work is Flywheel's (flywheel-reference.md §6): remove private elements, compute the
+patient age from the original dates, remove undefined elements, then the field rules, each
+element's actions applied in the plan's settled order.  The deliberate differences of
+profile-semantics.md hold: a regex acts once per element, the file meta follows
+SOPInstanceUID, and a value an action cannot handle fails the file with a message naming the
+tag and the rule instead of losing it silently.
+
+Elements the plan does not touch are never converted from pydicom's raw form, so they are
+written back byte for byte; that is also what lets the streaming fast path
+(:mod:`deidc.fastpath`) produce exactly the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from datetime import datetime
+
+import pydicom
+from pydicom.dataelem import RawDataElement
+from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.dataset import Dataset
+from pydicom.tag import Tag
+
+from . import transforms
+from .plan import Action, Entry, Origin, Plan
+
+SOP_INSTANCE_UID = 0x00080018
+MEDIA_STORAGE_SOP_INSTANCE_UID = 0x00020003
+
+
+class ExecutionError(Exception):
+    """One file cannot be de-identified; ``str()`` is the one line the user sees."""
+
+    def __init__(self, reason: str, *, path: str = "", tag: int | None = None,
+                 origin: Origin | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.path = path
+        self.tag = tag
+        self.origin = origin
+
+    def __str__(self) -> str:
+        parts = []
+        if self.tag is not None:
+            keyword = keyword_for_tag(self.tag)
+            parts.append(f"{keyword or 'tag'} ({self.tag >> 16:04X},{self.tag & 0xFFFF:04X})")
+        if self.origin is not None:
+            parts.append(f"rule at {self.origin.path}:{self.origin.line}")
+        parts.append(self.reason)
+        return ": ".join(parts)
+
+
+class FileOutcome:
+    __slots__ = ("changed", "log_before", "log_after", "fallback")
+
+    def __init__(self, changed: bool, log_before: dict, log_after: dict, fallback=False):
+        self.changed = changed
+        self.log_before = log_before
+        self.log_after = log_after
+        self.fallback = fallback
+
+
+class Executor:
+    """A plan's dispatch tables, built once per plan and process."""
+
+    _cache: dict[int, "Executor"] = {}
+
+    @classmethod
+    def for_plan(cls, plan: Plan) -> "Executor":
+        executor = cls._cache.get(id(plan))
+        if executor is None or executor.plan is not plan:
+            executor = cls._cache[id(plan)] = cls(plan)
+        return executor
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.public: dict[int, Entry] = {}
+        self.private: dict[tuple[int, str, int], Entry] = {}
+        self.repeaters: dict[int, Entry] = {}
+        self.paths: list[tuple[list, Entry]] = []
+        for entry in plan.entries:
+            if entry.kind == "tag":
+                self.public[int(entry.target, 16)] = entry
+            elif entry.kind == "private":
+                self.private[private_key(entry.target)] = entry
+            elif entry.kind == "repeater":
+                self.repeaters[int(entry.target.upper().replace("XX", "00"), 16)] = entry
+            else:
+                steps = entry.target.split(".")
+                self.paths.append(([int(s, 16) if i % 2 == 0 else s for i, s in
+                                    enumerate(steps)], entry))
+        self.patterns = [(re.compile(rule.pattern), rule) for rule in plan.patterns]
+        policy = plan.policy
+        self.keep = {int(tag, 16) for tag in policy.keep}
+        self.private_keep = {private_key(target) for target in policy.private_keep}
+        self.kept_creators = {(group, creator) for group, creator, _ in self.private_keep}
+        self.enter_sequences = bool(policy.recurse_sequences or self.paths or self.patterns)
+
+    # --- lookups ---------------------------------------------------------------------------
+
+    def actions_for(self, tag: int, creators: dict, top: bool) -> list[Action]:
+        """Every action on the element ``tag`` at this level, in the settled order."""
+        group = tag >> 16
+        actions: list[Action] = []
+        entry = None
+        if group & 1:
+            key = private_key_of(tag, creators)
+            entry = self.private.get(key) if key else None
+        elif top or self.plan.policy.recurse_sequences:
+            entry = self.public.get(tag)
+            if entry is None and self.repeaters and (group & 0xFF00) in (0x5000, 0x6000):
+                entry = self.repeaters.get(tag & 0xFF00FFFF)
+        if entry is not None:
+            actions.extend(entry.actions)
+        if top and self.patterns and (group & 1 or tag not in self.public):
+            hex_path = f"{tag:08x}"
+            for pattern, rule in self.patterns:
+                if pattern.match(hex_path):
+                    actions.extend(rule.actions)
+            actions.sort(key=lambda action: action.order)
+        return actions
+
+    def defined(self, tag: int, creators: dict) -> bool:
+        """Does any rule name this top-level element (remove-undefined keeps it)?"""
+        if tag in self.keep:
+            return True
+        group = tag >> 16
+        if group & 1:
+            number = tag & 0xFFFF
+            if 0x0010 <= number <= 0x00FF:
+                # Unlike Flywheel, keep the creator of a kept private block: an element whose
+                # creator is gone cannot be read back.
+                return (group, creators.get((group, number))) in {
+                    (g, c) for g, c, _ in self.private}
+            key = private_key_of(tag, creators)
+            return key in self.private or self.pattern_hit(tag)
+        if (group & 0xFF00) in (0x5000, 0x6000) and (tag & 0xFF00FFFF) in self.repeaters:
+            return True
+        return self.pattern_hit(tag)
+
+    def pattern_hit(self, tag: int) -> bool:
+        hex_path = f"{tag:08x}"
+        return any(pattern.match(hex_path) for pattern, _ in self.patterns)
+
+
+def private_key(target: str) -> tuple[int, str, int]:
+    inner = target.strip()[1:-1]
+    group, rest = inner.split(",", 1)
+    creator, offset = rest.rsplit(",", 1)
+    return int(group, 16), creator.strip().strip('"'), int(offset, 16)
+
+
+def private_key_of(tag: int, creators: dict) -> tuple[int, str, int] | None:
+    group, number = tag >> 16, tag & 0xFFFF
+    if number < 0x1000:
+        return None
+    creator = creators.get((group, number >> 8))
+    return (group, creator, number & 0xFF) if creator is not None else None
+
+
+def creators_of(dataset: Dataset) -> dict[tuple[int, int], str]:
+    """(group, block) → private creator, read from the raw creator elements."""
+    found = {}
+    for tag in dataset.keys():
+        if tag.group & 1 and 0x0010 <= tag.element <= 0x00FF:
+            value = dataset.get_item(tag).value
+            if isinstance(value, bytes):
+                value = value.decode("latin-1")
+            if isinstance(value, str):
+                found[(tag.group, tag.element)] = value.rstrip("\0 ")
+    return found
+
+
+def is_sequence(dataset: Dataset, tag) -> bool:
+    element = dataset.get_item(tag)
+    if element is None:
+        return False
+    vr = element.VR
+    if vr is None and isinstance(element, RawDataElement):
+        if element.length == 0xFFFFFFFF:
+            return True
+        try:
+            return dictionary_VR(tag) == "SQ"
+        except KeyError:
+            return False
+    return vr == "SQ"
+
+
+# --- the plan on one dataset ---------------------------------------------------------------
+
+def apply_plan(plan: Plan, dataset: Dataset, *, rng, compat_flywheel: bool = False,
+               now: datetime | None = None) -> bool:
+    """Apply ``plan`` to ``dataset`` in place; returns whether anything changed."""
+    run = _Run(Executor.for_plan(plan), rng, compat_flywheel, now or datetime.now())
+    return run.dataset(dataset)
+
+
+class _Run:
+    def __init__(self, executor: Executor, rng, compat: bool, now: datetime):
+        self.executor = executor
+        self.plan = executor.plan
+        self.rng = rng
+        self.compat = compat
+        self.now = now
+        self.changed = False
+
+    def dataset(self, ds: Dataset) -> bool:
+        policy = self.plan.policy
+        original_sop = self.text(ds, SOP_INSTANCE_UID)
+        if policy.remove_private:
+            self.remove_private(ds)
+        if policy.patient_age:
+            self.patient_age(ds)
+        creators = creators_of(ds)
+        if policy.remove_undefined:
+            for tag in list(ds.keys()):
+                if not self.executor.defined(tag, creators):
+                    del ds[tag]
+                    self.changed = True
+        present = set(ds.keys())
+        for tag in sorted(present):
+            if tag in ds:
+                self.element(ds, tag, self.executor.actions_for(tag, creators, True))
+        self.inserts(ds, present, creators)
+        if self.executor.enter_sequences:
+            for tag in list(ds.keys()):
+                if is_sequence(ds, tag):
+                    self.nested(ds[tag], [tag], [keyword_for_tag(tag) or f"{tag:08x}"],
+                                [f"{tag:08x}"])
+        if getattr(ds, "file_meta", None) is not None:
+            self.file_meta(ds, original_sop)
+        return self.changed
+
+    @staticmethod
+    def text(ds: Dataset, tag: int) -> str | None:
+        element = ds.get(tag)
+        return transforms.value_as_text(element.value) if element is not None else None
+
+    def remove_private(self, ds: Dataset) -> None:
+        creators = creators_of(ds)
+        keep, kept_creators = self.executor.private_keep, self.executor.kept_creators
+        for tag in list(ds.keys()):
+            if tag.group & 1:
+                if 0x0010 <= tag.element <= 0x00FF:
+                    kept = (tag.group, creators.get((tag.group, tag.element))) in kept_creators
+                else:
+                    kept = private_key_of(tag, creators) in keep
+                if not kept:
+                    del ds[tag]
+                    self.changed = True
+                    continue
+            if is_sequence(ds, tag):
+                for item in ds[tag].value:
+                    self.remove_private(item)
+
+    def patient_age(self, ds: Dataset) -> None:
+        age = self.plan.policy.patient_age
+        birth, study = ds.get(0x00100030), ds.get(0x00080020)
+        if birth is None or study is None:
+            return
+        value = transforms.patient_age(birth.value, study.value, age.date_format, age.units)
+        if value is None:
+            return
+        if 0x00101010 in ds:
+            if ds[0x00101010].value == value:
+                return
+            ds[0x00101010].value = value
+        else:
+            ds.add_new(0x00101010, "AS", value)
+        self.changed = True
+
+    def element(self, ds: Dataset, tag, actions: list[Action]) -> None:
+        if not actions:
+            return
+        if is_sequence(ds, tag):
+            for action in actions:
+                if action.op == "remove":
+                    del ds[tag]
+                    self.changed = True
+                    return
+                raise ExecutionError(f"cannot {action.op} a sequence", tag=int(tag),
+                                     origin=action.origin)
+        element = ds[tag]
+        original = element.value
+        present, value = True, original
+        for action in actions:
+            present, value = self.step(action, present, value, element.VR, int(tag))
+        if not present:
+            del ds[tag]
+            self.changed = True
+        elif value is not original:
+            if transforms.value_as_text(value) != transforms.value_as_text(original) or \
+                    type(value) is not type(original):
+                self.assign(element, value, action)
+
+    def assign(self, element, value, action: Action) -> None:
+        try:
+            element.value = value
+        except Exception as exc:  # pydicom refuses the value for the VR
+            raise ExecutionError(f"cannot write {value!r} into a {element.VR}: {exc}",
+                                 tag=int(element.tag), origin=action.origin) from None
+        self.changed = True
+
+    def step(self, action: Action, present: bool, value, vr: str, tag: int):
+        """One action on one element's state (present?, value)."""
+        args = action.args
+        if action.op == "remove":
+            return False, None
+        if action.op == "replace":
+            if args.get("value") is None or (not present and not args.get("insert")):
+                return present, value
+            return True, args["value"]
+        if not present:
+            return present, value
+        try:
+            result = self.transform(action, value, vr)
+        except transforms.TransformError as exc:
+            raise ExecutionError(str(exc), tag=tag, origin=action.origin) from None
+        return True, value if result is None else result
+
+    def transform(self, action: Action, value, vr: str):
+        args = action.args
+        text = transforms.value_as_text(value)
+        op = action.op
+        if op == "hash":
+            return transforms.hash_value(text, args.get("salt"), args["digits"])
+        if op == "hashuid":
+            return transforms.hash_uid(text, args.get("salt"), args["prefix_fields"],
+                                       args["suffix_fields"], args.get("numeric_name"),
+                                       compat_flywheel=self.compat)
+        if op in ("shift_date", "shift_datetime"):
+            jitter = args.get("jitter") or {}
+            common = dict(jitter_range=jitter.get("range"), jitter_unit=jitter.get("unit",
+                                                                                     "days"),
+                          rng=self.rng)
+            if op == "shift_date":
+                return transforms.shift_date(text, args["days"], args["format"], **common)
+            bounds = {key: transforms.datetime_bound(args[key], self.now)
+                      for key in ("min", "max") if args.get(key) is not None}
+            return transforms.shift_datetime(text, args["days"], args["format"], **common,
+                                             minimum=bounds.get("min"),
+                                             maximum=bounds.get("max"))
+        if op == "jitter":
+            return transforms.jitter(text, args["range"], args["type"], args.get("min"),
+                                     args.get("max"), vr, self.rng,
+                                     compat_flywheel=self.compat)
+        if op == "regex_sub":
+            return transforms.regex_sub(text, args["items"], self.group_transform(vr))
+        raise ExecutionError(f"unknown action {op!r}", origin=action.origin)
+
+    def group_transform(self, vr: str):
+        def run(item, name, matched):
+            for group in item.get("groups", []):
+                if group.get("name") == name and matched is not None:
+                    if group["op"] == "keep":
+                        return matched
+                    fake = Action(group["op"], group["args"], None, 0)  # type: ignore[arg-type]
+                    result = self.transform(fake, matched, vr)
+                    return matched if result is None else result
+            return matched
+        return run
+
+    def inserts(self, ds: Dataset, present: set, creators: dict) -> None:
+        """Replace-with on absent elements inserts them (replace-with-insert)."""
+        for tag, entry in self.executor.public.items():
+            if tag in present or tag >> 16 == 0x0002:
+                continue
+            if not any(a.op == "replace" and a.args.get("insert") for a in entry.actions):
+                continue
+            state, value = False, None
+            for action in entry.actions:
+                state, value = self.step(action, state, value, entry.vr or "", tag)
+            if not state:
+                continue
+            vr = entry.vr
+            if not vr or " or " in vr:
+                raise ExecutionError(f"cannot insert an element whose VR is "
+                                     f"{vr or 'unknown'}", tag=tag,
+                                     origin=entry.actions[-1].origin)
+            try:
+                ds.add_new(tag, vr, value)
+            except Exception as exc:
+                raise ExecutionError(f"cannot insert {value!r} as {vr}: {exc}", tag=tag,
+                                     origin=entry.actions[-1].origin) from None
+            self.changed = True
+        for key, entry in self.executor.private.items():
+            group, creator, offset = key
+            if any(a.op == "replace" and a.args.get("insert") for a in entry.actions) and \
+                    private_tag(ds, group, creator, offset, creators) is None:
+                raise ExecutionError("inserting private elements is not supported by deidc",
+                                     origin=entry.actions[-1].origin)
+
+    def nested(self, element, tags: list, keyword_path: list, hex_path: list) -> None:
+        """Rules that reach inside sequences: recurse-sequence, nested paths, regexes."""
+        executor = self.executor
+        for index, item in enumerate(element.value):
+            creators = creators_of(item)
+            for tag in list(item.keys()):
+                if tag not in item:
+                    continue
+                tag_int = int(tag)
+                actions: list[Action] = []
+                if self.plan.policy.recurse_sequences:
+                    actions.extend(executor.actions_for(tag_int, creators, False))
+                here = tags + [index, tag_int]
+                for steps, entry in executor.paths:
+                    if path_matches(steps, here):
+                        actions.extend(entry.actions)
+                keyword = keyword_for_tag(tag) or f"{tag_int:08x}"
+                kw_path = ".".join(map(str, keyword_path + [index, keyword]))
+                hx_path = ".".join(map(str, hex_path + [index, f"{tag_int:08x}"]))
+                for pattern, rule in executor.patterns:
+                    if pattern.match(kw_path) or pattern.match(hx_path):
+                        actions.extend(rule.actions)
+                actions.sort(key=lambda action: action.order)
+                self.element(item, tag, actions)
+                if tag in item and is_sequence(item, tag):
+                    self.nested(item[tag], here, keyword_path + [index, keyword],
+                                hex_path + [index, f"{tag_int:08x}"])
+
+    def file_meta(self, ds: Dataset, original_sop: str | None) -> None:
+        meta = ds.file_meta
+        for tag in list(meta.keys()):
+            entry = self.executor.public.get(int(tag))
+            if entry is not None:
+                self.element(meta, tag, list(entry.actions))
+        if not self.plan.policy.sync_media_storage:
+            return
+        sop = ds.get(SOP_INSTANCE_UID)
+        if MEDIA_STORAGE_SOP_INSTANCE_UID not in meta or original_sop is None:
+            return
+        if sop is None:
+            del meta[MEDIA_STORAGE_SOP_INSTANCE_UID]
+            self.changed = True
+        elif transforms.value_as_text(sop.value) != original_sop or \
+                meta[MEDIA_STORAGE_SOP_INSTANCE_UID].value != sop.value:
+            if str(meta[MEDIA_STORAGE_SOP_INSTANCE_UID].value) != str(sop.value):
+                meta[MEDIA_STORAGE_SOP_INSTANCE_UID].value = sop.value
+                self.changed = True
+
+
+def path_matches(steps: list, here: list) -> bool:
+    if len(steps) != len(here):
+        return False
+    for position, (step, actual) in enumerate(zip(steps, here)):
+        if position % 2:
+            if step != "*" and int(step) != actual:
+                return False
+        elif step != actual:
+            return False
+    return True
+
+
+def private_tag(ds: Dataset, group: int, creator: str, offset: int, creators: dict):
+    for (g, block), name in creators.items():
+        if g == group and name == creator:
+            tag = Tag(group, (block << 8) | offset)
+            return tag if tag in ds else None
+    return None
+
+
+# --- files ---------------------------------------------------------------------------------
+
+def _reason(exc: Exception) -> str:
+    """pydicom folds tracebacks into some messages: keep the first line."""
+    return f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def read_dataset(path: str) -> Dataset:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, force=True, defer_size="1 MB")
+            keys = list(ds.keys())
+    except Exception as exc:
+        raise ExecutionError(f"cannot read as DICOM: {_reason(exc)}", path=path) from None
+    if not any(keyword_for_tag(tag) for tag in keys):
+        raise ExecutionError("not a DICOM file (no DICOM attribute could be read)", path=path)
+    return ds
+
+
+def log_values(plan: Plan, ds: Dataset) -> dict[str, str]:
+    """Flywheel's deid-log cells: the value as Flywheel reads it, '' when absent; for regex
+    and nested columns a JSON object {path: value}."""
+    executor = Executor.for_plan(plan)
+    cells = {}
+    for column in plan.log_columns:
+        if column.pattern is not None:
+            pattern = next((p for p, rule in executor.patterns if rule.pattern ==
+                            column.pattern), None)
+            matches = {}
+            for tag in ds.keys():
+                keyword = keyword_for_tag(tag)
+                for name in (keyword, f"{int(tag):08x}"):
+                    if name and pattern is not None and pattern.match(name):
+                        matches[name] = transforms.value_as_text(ds[tag].value) \
+                            if not is_sequence(ds, tag) else None
+                        break
+            cells[column.title] = json.dumps(matches)
+        elif column.target and len(column.target) == 8:
+            tag = int(column.target, 16)
+            source = ds.file_meta if tag >> 16 == 2 and hasattr(ds, "file_meta") else ds
+            element = source.get(tag) if tag in source else None
+            cells[column.title] = "" if element is None or is_sequence(source, tag) else \
+                (transforms.value_as_text(element.value) or "")
+        else:
+            cells[column.title] = ""
+    return cells
+
+
+def deidentify_file(plan: Plan, source_path: str, output, *, rng,
+                    compat_flywheel: bool = False) -> FileOutcome:
+    """Read ``source_path``, apply the plan, write the result to the binary file object
+    ``output`` (the input bytes verbatim when nothing changed, as Flywheel does)."""
+    ds = read_dataset(source_path)
+    logging = bool(plan.log_columns)
+    before = log_values(plan, ds) if logging else {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            changed = apply_plan(plan, ds, rng=rng, compat_flywheel=compat_flywheel)
+    except ExecutionError as exc:
+        exc.path = source_path
+        raise
+    except Exception as exc:  # a value pydicom cannot parse: fail this file alone
+        raise ExecutionError(f"cannot de-identify: {_reason(exc)}", path=source_path) from None
+    after = log_values(plan, ds) if logging else {}
+    if not changed:
+        with open(source_path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                output.write(chunk)
+        return FileOutcome(False, before, after)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds.save_as(output, enforce_file_format=False)
+    except Exception as exc:
+        raise ExecutionError(f"cannot write the result: {_reason(exc)}",
+                             path=source_path) from None
+    return FileOutcome(True, before, after)
+
+
+def preview_changes(plan: Plan, path: str, *, rng) -> list[dict]:
+    """Each top-level element of a file with its fate, before and after (nothing written)."""
+    ds = read_dataset(path)
+    before = {tag: ds.get_item(tag) for tag in ds.keys()}
+    shown_before = {tag: _show(ds, tag) for tag in before}
+    apply_plan(plan, ds, rng=rng)
+    rows = []
+    for tag in sorted(set(before) | set(ds.keys())):
+        after = _show(ds, tag) if tag in ds else None
+        old = shown_before.get(tag)
+        fate = ("added" if tag not in before else "removed" if tag not in ds
+                else "changed" if after != old else "kept")
+        vr = ds[tag].VR if tag in ds else (before[tag].VR or "")
+        rows.append({"keyword": keyword_for_tag(tag) or "", "tag": f"{int(tag):08X}",
+                     "vr": vr, "fate": fate, "before": old or "", "after": after or ""})
+    return rows
+
+
+def _show(ds: Dataset, tag) -> str:
+    if is_sequence(ds, tag):
+        return f"<sequence of {len(ds[tag].value)} items>"
+    value = ds[tag].value
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    text = transforms.value_as_text(value) or ""
+    return text if len(text) <= 64 else text[:61] + "..."
