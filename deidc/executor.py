@@ -26,42 +26,11 @@ from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
 from . import transforms
+from .outcome import ExecutionError, FileOutcome
 from .plan import Action, Entry, Origin, Plan
 
 SOP_INSTANCE_UID = 0x00080018
 MEDIA_STORAGE_SOP_INSTANCE_UID = 0x00020003
-
-
-class ExecutionError(Exception):
-    """One file cannot be de-identified; ``str()`` is the one line the user sees."""
-
-    def __init__(self, reason: str, *, path: str = "", tag: int | None = None,
-                 origin: Origin | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.path = path
-        self.tag = tag
-        self.origin = origin
-
-    def __str__(self) -> str:
-        parts = []
-        if self.tag is not None:
-            keyword = keyword_for_tag(self.tag)
-            parts.append(f"{keyword or 'tag'} ({self.tag >> 16:04X},{self.tag & 0xFFFF:04X})")
-        if self.origin is not None:
-            parts.append(f"rule at {self.origin.path}:{self.origin.line}")
-        parts.append(self.reason)
-        return ": ".join(parts)
-
-
-class FileOutcome:
-    __slots__ = ("changed", "log_before", "log_after", "fallback")
-
-    def __init__(self, changed: bool, log_before: dict, log_after: dict, fallback=False):
-        self.changed = changed
-        self.log_before = log_before
-        self.log_after = log_after
-        self.fallback = fallback
 
 
 class Executor:
@@ -513,12 +482,11 @@ def log_values(plan: Plan, ds: Dataset) -> dict[str, str]:
 
 
 def deidentify_file(plan: Plan, source_path: str, output, *, rng,
-                    compat_flywheel: bool = False) -> FileOutcome:
+                    compat_flywheel: bool = False, log: bool = False) -> FileOutcome:
     """Read ``source_path``, apply the plan, write the result to the binary file object
     ``output`` (the input bytes verbatim when nothing changed, as Flywheel does)."""
     ds = read_dataset(source_path)
-    logging = bool(plan.log_columns)
-    before = log_values(plan, ds) if logging else {}
+    before = log_values(plan, ds) if log else {}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -528,7 +496,7 @@ def deidentify_file(plan: Plan, source_path: str, output, *, rng,
         raise
     except Exception as exc:  # a value pydicom cannot parse: fail this file alone
         raise ExecutionError(f"cannot de-identify: {_reason(exc)}", path=source_path) from None
-    after = log_values(plan, ds) if logging else {}
+    after = log_values(plan, ds) if log else {}
     if not changed:
         with open(source_path, "rb") as handle:
             while chunk := handle.read(1 << 20):

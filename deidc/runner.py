@@ -51,7 +51,7 @@ class FileResult:
     reason: str = ""
     size: int = 0
     log_rows: tuple[dict, ...] = ()
-    fallback: bool = False  # handled by the Dataset path after the fast path declined
+    fallback: str = ""  # why the fast path declined and the Dataset path did the work
 
 
 @dataclass
@@ -67,7 +67,7 @@ class Summary:
     def add(self, result: FileResult) -> None:
         setattr(self, result.status, getattr(self, result.status) + 1)
         self.bytes += result.size
-        self.fallbacks += result.fallback
+        self.fallbacks += bool(result.fallback)
         if result.status == "failed":
             self.failures.append(f"{result.job.source}: {result.reason}")
 
@@ -86,6 +86,7 @@ class RunOptions:
     seed: int | None = None
     compat_flywheel: bool = False
     log_path: str | None = None
+    fast_path: bool = True
 
 
 class RunError(Exception):
@@ -172,7 +173,7 @@ def file_rng(seed: int | None, job: Job) -> random.Random:
 
 def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
     """De-identify one file into its target, atomically; never raises for a bad file."""
-    from .executor import ExecutionError, deidentify_file
+    from .outcome import ExecutionError
 
     if not accepts(job.source, plan.options.get("file-filter")):
         return FileResult(job, "skipped", "not DICOM (no DICM preamble, not matched by "
@@ -180,15 +181,37 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
     if job.target and not options.in_place and not options.overwrite \
             and os.path.lexists(job.target):
         return FileResult(job, "skipped", "output exists (use --overwrite)")
-    rng = file_rng(options.seed, job)
+    log = bool(options.log_path)
+
+    def deidentify(out):
+        """The fast path when it can, else the Dataset path (told apart in the outcome)."""
+        if options.fast_path:
+            from .fastpath import deidentify_fast, fast_plan
+            from .stream import Unsupported
+
+            try:
+                return deidentify_fast(fast_plan(plan, log), job.source, out,
+                                       rng=file_rng(options.seed, job),
+                                       compat_flywheel=options.compat_flywheel)
+            except Unsupported as declined:
+                out.seek(0)
+                out.truncate()
+                reason = str(declined)
+        else:
+            reason = "fast path off"
+        from .executor import deidentify_file
+
+        outcome = deidentify_file(plan, job.source, out, rng=file_rng(options.seed, job),
+                                  compat_flywheel=options.compat_flywheel, log=log)
+        outcome.fallback = reason
+        return outcome
+
     try:
         size = os.path.getsize(job.source)
         if job.target is None:
-            outcome = deidentify_file(plan, job.source, io.BytesIO(), rng=rng,
-                                      compat_flywheel=options.compat_flywheel)
+            outcome = deidentify(io.BytesIO())
         else:
-            outcome = _write_atomically(job.target, lambda out: deidentify_file(
-                plan, job.source, out, rng=rng, compat_flywheel=options.compat_flywheel))
+            outcome = _write_atomically(job.target, deidentify)
     except ExecutionError as exc:
         return FileResult(job, "failed", str(exc))
     except OSError as exc:
@@ -197,9 +220,9 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
         return FileResult(job, "failed", f"unexpected {exc.__class__.__name__}: {exc}")
     rows = (({"path": job.relative, "type": "before", **outcome.log_before},
              {"path": job.relative, "type": "after", **outcome.log_after})
-            if plan.log_columns else ())
+            if log else ())
     return FileResult(job, "written" if outcome.changed else "unchanged", size=size,
-                      log_rows=rows, fallback=getattr(outcome, "fallback", False))
+                      log_rows=rows, fallback=outcome.fallback)
 
 
 def _write_atomically(target: str, write: Callable[[io.BufferedWriter], object]) -> object:

@@ -72,7 +72,7 @@ def read_element(buffer, offset: int, limit: int) -> Element:
     else:
         raise Unsupported(f"not an explicit VR at byte {offset} (tag {tag:08X})")
     if length == UNDEFINED:
-        if vr not in (b"SQ", b"OB", b"UN"):
+        if vr not in (b"SQ", b"OB", b"UN") and not (tag == 0x7FE00010 and vr == b"OW"):
             raise Unsupported(f"undefined length on {vr.decode()} element {tag:08X}")
         end = skip_undefined(buffer, value, limit)
     else:

@@ -34,7 +34,10 @@ def apply(
                                        "can be reproduced."),
     compat: Optional[str] = typer.Option(None, "--compat", help="'flywheel': Flywheel's exact "
                                          "value formats (DS length, UID suffix)."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="A line for every file."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="A line for every file, saying "
+                                 "which went through the Dataset path and why."),
+    fast_path: bool = typer.Option(True, "--fast-path/--no-fast-path", help="Stream files "
+                                   "through the fast path where it applies."),
 ) -> None:
     """De-identify DICOM files and folders with a profile or a compiled plan.
 
@@ -51,7 +54,8 @@ def apply(
     options = RunOptions(output=output, in_place=in_place, overwrite=overwrite,
                          jobs=jobs or os.cpu_count() or 1, dry_run=dry_run, seed=seed,
                          compat_flywheel=compat == "flywheel",
-                         log_path=expand_user(log) or expand_user(plan.log_path))
+                         log_path=expand_user(log) or expand_user(plan.log_path),
+                         fast_path=fast_path)
     progress = _Progress(verbose, inputs)
     started = time.perf_counter()
     try:
@@ -135,7 +139,7 @@ class _Progress:
         if result.status == "failed":
             self._line(f"FAILED {result.job.source}: {result.reason}")
         elif self.verbose:
-            extra = " (Dataset path)" if result.fallback else ""
+            extra = f" (Dataset path: {result.fallback})" if result.fallback else ""
             reason = f": {result.reason}" if result.reason else ""
             self._line(f"{result.status} {result.job.source}{reason}{extra}")
         elif self.bar is None and self.count % 1000 == 0:

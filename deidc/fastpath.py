@@ -1,0 +1,576 @@
+"""The streaming fast path: de-identify a file without building a pydicom Dataset.
+
+A compiled plan knows exactly which tags it touches.  So instead of parsing and re-encoding
+every element (what a pydicom round trip does), this walks the file element by element
+(:mod:`deidc.stream`), copies the bytes of every element the plan leaves alone, drops the ones
+it removes, and decodes and re-encodes only the few it changes.  Sequences are entered only when
+the plan needs to look inside them (private removal, recurse-sequence); large values (pixel
+data) are never read into memory: they are copied from file to file by the kernel.
+
+It must produce exactly the bytes the Dataset path (:mod:`deidc.executor`) produces, and it
+mirrors that path's order of work element by element.  Wherever it meets something it does not
+reproduce exactly (another transfer syntax, a non-ASCII value to change, a numeric value to
+change, nested path rules, regexes that may match inside sequences), it raises
+:class:`deidc.stream.Unsupported` before writing anything, and the runner hands the file to the
+Dataset path.  This module imports neither pydicom nor the linter.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import re
+import struct
+from datetime import datetime
+
+from . import transforms
+from .outcome import FileOutcome
+from .plan import Action, Entry, Plan
+from .stream import UNDEFINED, Element, Unsupported, items, read_element, read_layout
+
+READ_WHOLE = 8 * 2**20  # files up to this size are read in one call, larger ones mapped
+KERNEL_COPY = 2**20  # runs of unchanged bytes this long are copied by the kernel
+
+TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC",
+                      "UI", "UR", "UT"})
+SINGLE_VALUED = frozenset({"LT", "ST", "UT", "UR"})
+LONG_HEADER = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT",
+                         "UV"})
+SOP_INSTANCE_UID = 0x00080018
+MEDIA_STORAGE_SOP_INSTANCE_UID = 0x00020003
+GROUP_LENGTH = 0x00020000
+PATIENT_AGE = 0x00101010
+STUDY_DATE = 0x00080020
+PATIENT_BIRTH_DATE = 0x00100030
+_ITEM = struct.Struct("<HHL")
+
+
+class FastPlan:
+    """A plan rearranged for the walk, built once per process."""
+
+    def __init__(self, plan: Plan, log: bool = False):
+        self.plan = plan
+        self.public: dict[int, Entry] = {}
+        self.private: dict[tuple[int, str, int], Entry] = {}
+        self.repeaters: dict[int, Entry] = {}
+        self.unsupported: str | None = None
+        for entry in plan.entries:
+            if entry.kind == "tag":
+                self.public[int(entry.target, 16)] = entry
+            elif entry.kind == "repeater":
+                self.repeaters[int(entry.target.upper().replace("XX", "00"), 16)] = entry
+            elif entry.kind == "private":
+                self.private[_private_key(entry.target)] = entry
+            else:
+                self.unsupported = "nested path rules"
+            for action in entry.actions:
+                if action.op == "regex_sub":
+                    self.unsupported = "regex-sub rules"
+        self.patterns = [(re.compile(rule.pattern), rule) for rule in plan.patterns]
+        policy = plan.policy
+        self.keep = {int(tag, 16) for tag in policy.keep}
+        self.private_keep = {_private_key(target) for target in policy.private_keep}
+        self.kept_creators = {(group, creator) for group, creator, _ in self.private_keep}
+        self.named_creators = {(group, creator) for group, creator, _ in self.private}
+        self.remove_private = policy.remove_private
+        self.remove_undefined = policy.remove_undefined
+        self.recurse = policy.recurse_sequences
+        self.enter_sequences = self.remove_private or self.recurse
+        self.age = policy.patient_age
+        self.inserts = sorted(
+            (tag, entry) for tag, entry in self.public.items()
+            if tag >> 16 != 0x0002
+            and any(a.op == "replace" and a.args.get("insert") for a in entry.actions))
+        if any(any(a.op == "replace" and a.args.get("insert") for a in entry.actions)
+               for entry in self.private.values()):
+            self.unsupported = "private replace-with with insert"
+        self.meta_entries = {tag: entry for tag, entry in self.public.items()
+                             if tag >> 16 == 0x0002}
+        self.logged = []
+        for column in plan.log_columns if log else ():
+            if column.pattern is not None or not column.target or len(column.target) != 8 \
+                    or column.target.startswith("0002"):
+                self.unsupported = self.unsupported or "deid-log columns other than dataset tags"
+            else:
+                self.logged.append((column.title, int(column.target, 16)))
+        # Top-level values read whatever happens to them: the patient age's inputs, the SOP
+        # UID the file meta follows, and the deid-log's columns.
+        self.tracked = {STUDY_DATE, PATIENT_BIRTH_DATE, SOP_INSTANCE_UID} | \
+            {tag for _, tag in self.logged}
+
+
+def _private_key(target: str) -> tuple[int, str, int]:
+    inner = target.strip()[1:-1]
+    group, rest = inner.split(",", 1)
+    creator, offset = rest.rsplit(",", 1)
+    return int(group, 16), creator.strip().strip('"'), int(offset, 16)
+
+
+# --- values: as pydicom reads and writes them --------------------------------------------------
+
+def decode(raw: bytes, vr: str) -> object:
+    """A text value as pydicom reads it (str, or a list for multi-valued elements)."""
+    if vr not in TEXT_VRS:
+        raise Unsupported(f"changing a {vr} value")
+    if b"\x1b" in raw:
+        raise Unsupported("a value with character set escapes")
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise Unsupported("a non-ASCII value to change") from None
+    if vr in SINGLE_VALUED:
+        stripped = text.rstrip("\0 ")
+        if stripped != text.rstrip(" ") and vr == "UR":
+            raise Unsupported("UR value with trailing nulls")
+        return stripped
+    parts = text.split("\\")
+    each = [p.strip(" ") if vr == "AE" else p.rstrip("\0 ") for p in parts]
+    if vr != "AE" and each != text.rstrip("\0 ").split("\\"):
+        raise Unsupported(f"{vr} value with padding inside")
+    return each[0] if len(each) == 1 else each
+
+
+def encode(value: object, vr: str) -> bytes:
+    """A new value encoded as pydicom writes it: backslash-joined, padded to even length."""
+    if isinstance(value, (list, tuple)):
+        if vr in SINGLE_VALUED or not all(isinstance(v, str) for v in value):
+            raise Unsupported(f"writing a list into {vr}")
+        value = "\\".join(value)
+    if not isinstance(value, str) or vr not in TEXT_VRS:
+        raise Unsupported(f"writing a {type(value).__name__} into {vr}")
+    if vr not in SINGLE_VALUED and vr != "PN" and "\\" in value and vr in ("AE",):
+        raise Unsupported("AE value with several parts")
+    try:
+        data = value.encode("ascii")
+    except UnicodeEncodeError:
+        raise Unsupported("a non-ASCII value to write") from None
+    if len(data) % 2:
+        data += b"\0" if vr == "UI" else b" "
+    return data
+
+
+def header(tag: int, vr: str, length: int) -> bytes:
+    if vr in LONG_HEADER:
+        return struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr.encode(), 0, length)
+    if length > 0xFFFF:
+        raise Unsupported(f"value of {tag:08X} too long for a {vr} header")
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), length)
+
+
+# --- the walk -------------------------------------------------------------------------------
+
+class _Walk:
+    """One file: the buffer, what changed, the values the log and the file meta need."""
+
+    def __init__(self, fast: FastPlan, buffer, limit: int, rng, compat: bool):
+        self.fast = fast
+        self.buffer = buffer
+        self.limit = limit
+        self.rng = rng
+        self.compat = compat
+        self.changed = False
+        self.reencode = False  # something pydicom would drop when re-encoding (group lengths)
+        self.before: dict[int, object] = {}
+        self.after: dict[int, object] = {}
+        self.now: datetime | None = None
+
+    def raw(self, element: Element) -> bytes:
+        return bytes(self.buffer[element.value:element.end])
+
+    @staticmethod
+    def copy(out: list, start: int, end: int) -> None:
+        """Queue a range of the input; adjacent ranges merge into one copy."""
+        if out and type(out[-1]) is list and out[-1][1] == start:
+            out[-1][1] = end
+        else:
+            out.append([start, end])
+
+    def join(self, pieces: list) -> bytes:
+        return b"".join(bytes(self.buffer[p[0]:p[1]]) if type(p) is list else p
+                        for p in pieces)
+
+    def dataset(self, start: int, stop: int, top: bool, out: list) -> None:
+        fast = self.fast
+        creators: dict[tuple[int, int], str] = {}
+        inserts = list(fast.inserts) if top else []
+        age_pending = top and fast.age is not None
+        offset = start
+        while offset < stop:
+            element = read_element(self.buffer, offset, stop)
+            offset = element.end
+            tag = element.tag
+            if not tag & 0xFFFF and tag >> 16 > 6:
+                # pydicom never writes the retired group lengths (PS3.5 7.2): whenever it
+                # re-encodes a dataset, they are gone.
+                self.reencode = True
+                continue
+            if top:
+                while inserts and inserts[0][0] < tag:
+                    self.insert(*inserts.pop(0), out)
+                if inserts and inserts[0][0] == tag:
+                    inserts.pop(0)
+                if age_pending and tag >= PATIENT_AGE:
+                    age_pending = False
+                    if tag != PATIENT_AGE:
+                        self.patient_age(None, out)
+                    else:
+                        self.patient_age(element, out)
+                        continue
+            self.element(element, top, creators, out)
+        if top:
+            if age_pending:
+                self.patient_age(None, out)
+            for tag, entry in inserts:
+                self.insert(tag, entry, out)
+
+    def defined(self, tag: int, key, creators: dict) -> bool:
+        """Mirrors deidc.executor.Executor.defined (remove-undefined's keep test)."""
+        fast = self.fast
+        if tag in fast.keep:
+            return True
+        group = tag >> 16
+        if group & 1:
+            number = tag & 0xFFFF
+            if 0x0010 <= number <= 0x00FF:
+                return (group, creators.get((group, number))) in fast.named_creators
+            return key in fast.private or self.pattern_hit(tag)
+        if (group & 0xFF00) in (0x5000, 0x6000) and (tag & 0xFF00FFFF) in fast.repeaters:
+            return True
+        return self.pattern_hit(tag)
+
+    def pattern_hit(self, tag: int) -> bool:
+        hex_path = f"{tag:08x}"
+        return any(pattern.match(hex_path) for pattern, _ in self.fast.patterns)
+
+    def element(self, element: Element, top: bool, creators: dict, out: list) -> None:
+        fast = self.fast
+        tag = element.tag
+        group = tag >> 16
+        if top and tag in fast.tracked:
+            value = self.read(element)
+            self.before[tag] = value
+            self.after[tag] = value
+        key = None
+        if group & 1:
+            number = tag & 0xFFFF
+            if 0x0010 <= number <= 0x00FF:
+                creators[(group, number)] = self.raw(element).decode("latin-1").rstrip("\0 ")
+            elif number >= 0x1000:
+                creator = creators.get((group, number >> 8))
+                key = (group, creator, number & 0xFF) if creator is not None else None
+            if fast.remove_private:
+                if 0x0010 <= number <= 0x00FF:
+                    kept = (group, creators[(group, number)]) in fast.kept_creators
+                else:
+                    kept = key in fast.private_keep
+                if not kept:
+                    self.drop(tag, top)
+                    return
+        if top and fast.remove_undefined and not self.defined(tag, key, creators):
+            self.drop(tag, top)
+            return
+        actions = self.actions_for(tag, key, top)
+        if element.vr == b"SQ":
+            self.sequence(element, actions, out)
+            return
+        if not actions:
+            self.copy(out, element.start, element.end)
+            return
+        self.transform(element, actions, top, out)
+
+    def drop(self, tag: int, top: bool) -> None:
+        self.changed = True
+        if top:
+            self.after[tag] = None
+
+    def read(self, element: Element):
+        vr = element.vr.decode()
+        if vr not in TEXT_VRS:
+            raise Unsupported(f"logging or reading a {vr} value")
+        return decode(self.raw(element), vr)
+
+    def actions_for(self, tag: int, key, top: bool) -> list[Action]:
+        """Mirrors deidc.executor.Executor.actions_for."""
+        fast = self.fast
+        group = tag >> 16
+        actions: list[Action] = []
+        entry = None
+        if group & 1:
+            entry = fast.private.get(key) if key and (top or fast.recurse) else None
+        elif top or fast.recurse:
+            entry = fast.public.get(tag)
+            if entry is None and fast.repeaters and (group & 0xFF00) in (0x5000, 0x6000):
+                entry = fast.repeaters.get(tag & 0xFF00FFFF)
+        if entry is not None:
+            actions.extend(entry.actions)
+        if top and fast.patterns and (group & 1 or tag not in fast.public):
+            hex_path = f"{tag:08x}"
+            for pattern, rule in fast.patterns:
+                if pattern.match(hex_path):
+                    actions.extend(rule.actions)
+            actions.sort(key=lambda action: action.order)
+        return actions
+
+    def sequence(self, element: Element, actions: list, out: list) -> None:
+        if actions:
+            if actions[0].op != "remove":
+                raise Unsupported(f"{actions[0].op} on sequence {element.tag:08X}")
+            self.changed = True
+            return
+        if self.fast.patterns:
+            raise Unsupported("regex rules may match inside sequences")
+        if not self.fast.enter_sequences or element.value == element.end:
+            self.copy(out, element.start, element.end)
+            return
+        before, before_reencode = self.changed, self.reencode
+        self.changed = self.reencode = False
+        pieces = []
+        for start, value, length, end in items(self.buffer, element, self.limit):
+            inner: list = []
+            self.dataset(value, end - 8 if length == UNDEFINED else value + length, False, inner)
+            pieces.append((length, inner))
+        inner_changed = self.changed or self.reencode
+        self.changed = before or self.changed
+        self.reencode = before_reencode
+        if not inner_changed:
+            self.copy(out, element.start, element.end)
+            return
+        body = []
+        for length, inner in pieces:
+            content = self.join(inner)
+            if length == UNDEFINED:
+                body.append(_ITEM.pack(0xFFFE, 0xE000, UNDEFINED) + content
+                            + _ITEM.pack(0xFFFE, 0xE00D, 0))
+            else:
+                body.append(_ITEM.pack(0xFFFE, 0xE000, len(content)) + content)
+        data = b"".join(body)
+        if element.length == UNDEFINED:
+            out.append(header(element.tag, "SQ", UNDEFINED) + data
+                       + _ITEM.pack(0xFFFE, 0xE0DD, 0))
+        else:
+            out.append(header(element.tag, "SQ", len(data)) + data)
+
+    def run_chain(self, actions: list, present: bool, value, vr: str):
+        """Mirrors deidc.executor._Run.step over a chain."""
+        for action in actions:
+            args = action.args
+            if action.op == "remove":
+                present, value = False, None
+            elif action.op == "replace":
+                if args.get("value") is None or (not present and not args.get("insert")):
+                    continue
+                present, value = True, args["value"]
+            elif present:
+                result = self.apply(action, value, vr)
+                if result is not None:
+                    value = result
+        return present, value
+
+    def transform(self, element: Element, actions: list, top: bool, out: list) -> None:
+        vr = element.vr.decode()
+        tag = element.tag
+        if actions and all(a.op == "remove" for a in actions[:1]) and \
+                not any(a.op == "replace" for a in actions):
+            self.changed = True
+            if top:
+                self.after[tag] = None
+            return
+        original = decode(self.raw(element), vr)
+        present, value = self.run_chain(actions, True, original, vr)
+        if top:
+            self.after[tag] = value if present else None
+        if not present:
+            self.changed = True
+            return
+        if transforms.value_as_text(value) == transforms.value_as_text(original) and \
+                type(value) is type(original):
+            self.copy(out, element.start, element.end)
+            return
+        data = encode(value, vr)
+        out.append(header(tag, vr, len(data)) + data)
+        self.changed = True
+
+    def apply(self, action: Action, value, vr: str):
+        args = action.args
+        text = transforms.value_as_text(value)
+        op = action.op
+        try:
+            if op == "hash":
+                return transforms.hash_value(text, args.get("salt"), args["digits"])
+            if op == "hashuid":
+                return transforms.hash_uid(text, args.get("salt"), args["prefix_fields"],
+                                           args["suffix_fields"], args.get("numeric_name"),
+                                           compat_flywheel=self.compat)
+            if op == "shift_date" or op == "shift_datetime":
+                jitter = args.get("jitter") or {}
+                common = dict(jitter_range=jitter.get("range"),
+                              jitter_unit=jitter.get("unit", "days"), rng=self.rng)
+                if op == "shift_date":
+                    return transforms.shift_date(text, args["days"], args["format"], **common)
+                if args.get("min") is not None or args.get("max") is not None:
+                    raise Unsupported("datetime-min/max")
+                return transforms.shift_datetime(text, args["days"], args["format"], **common)
+        except transforms.TransformError:
+            raise Unsupported("a value the Dataset path reports") from None
+        raise Unsupported(f"action {op}")
+
+    def insert(self, tag: int, entry: Entry, out: list) -> None:
+        present, value = self.run_chain(list(entry.actions), False, None, entry.vr or "")
+        if not present:
+            return
+        vr = entry.vr
+        if not vr or vr not in TEXT_VRS:
+            raise Unsupported(f"inserting a {vr or 'unknown'} element")
+        data = encode(value, vr)
+        out.append(header(tag, vr, len(data)) + data)
+        self.after[tag] = value
+        self.changed = True
+
+    def patient_age(self, element: Element | None, out: list) -> None:
+        """Mirrors the executor: age from the original dates, set before remove-undefined."""
+        age = self.fast.age
+        birth, study = self.before.get(PATIENT_BIRTH_DATE), self.before.get(STUDY_DATE)
+        value = None
+        if birth is not None and study is not None:
+            value = transforms.patient_age(birth, study, age.date_format, age.units)
+        if value is None:
+            if element is not None:
+                self.element(element, True, {}, out)
+            return
+        if element is not None and decode(self.raw(element), "AS") == value:
+            self.element(element, True, {}, out)
+            return
+        self.changed = True
+        if self.fast.remove_undefined and not self.defined(PATIENT_AGE, None, {}):
+            self.after[PATIENT_AGE] = None
+            return
+        present, new = self.run_chain(self.actions_for(PATIENT_AGE, None, True), True, value,
+                                      "AS")
+        self.after[PATIENT_AGE] = new if present else None
+        if present:
+            data = encode(new, "AS")
+            out.append(header(PATIENT_AGE, "AS", len(data)) + data)
+
+
+_plans: dict[tuple[int, bool], FastPlan] = {}
+
+
+def fast_plan(plan: Plan, log: bool) -> FastPlan:
+    """The FastPlan of ``plan``, built once per process."""
+    fast = _plans.get((id(plan), log))
+    if fast is None or fast.plan is not plan:
+        fast = _plans[(id(plan), log)] = FastPlan(plan, log)
+    return fast
+
+
+def deidentify_fast(fast: FastPlan, source: str, output, *, rng, compat_flywheel=False):
+    """De-identify ``source`` into the binary file object ``output``; raises Unsupported (having
+    written nothing) when the file must go through the Dataset path."""
+    if fast.unsupported:
+        raise Unsupported(fast.unsupported)
+    with open(source, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > READ_WHOLE:
+            buffer = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        else:
+            buffer = handle.read()
+        try:
+            return _walk_file(fast, handle, buffer, size, output, rng, compat_flywheel)
+        finally:
+            if isinstance(buffer, mmap.mmap):
+                buffer.close()
+
+
+def _walk_file(fast, handle, buffer, size, output, rng, compat):
+    layout = read_layout(buffer, size)
+    walk = _Walk(fast, buffer, size, rng, compat)
+    body: list = []
+    walk.dataset(layout.body, size, True, body)
+    meta = _meta(walk, layout)
+    log_before = {title: _cell(walk.before.get(tag)) for title, tag in fast.logged}
+    log_after = {title: _cell(walk.after.get(tag)) for title, tag in fast.logged}
+    if not walk.changed:
+        _copy_range(handle, buffer, output, 0, size)
+        return FileOutcome(False, log_before, log_after)
+    output.write(bytes(buffer[:132]))
+    output.write(meta)
+    for piece in body:
+        if type(piece) is list:
+            _copy_range(handle, buffer, output, piece[0], piece[1])
+        else:
+            output.write(piece)
+    return FileOutcome(True, log_before, log_after)
+
+
+def _cell(value) -> str:
+    return transforms.value_as_text(value) or "" if value is not None else ""
+
+
+def _copy_range(handle, buffer, output, start: int, end: int) -> None:
+    """Copy input bytes to the output; long runs go file to file in the kernel."""
+    if end - start >= KERNEL_COPY and hasattr(output, "fileno"):
+        try:
+            target = output.fileno()
+        except (OSError, ValueError):
+            target = None
+        if target is not None:
+            output.flush()
+            source, position = handle.fileno(), start
+            while position < end:
+                copied = os.copy_file_range(source, target, end - position, position)
+                if copied <= 0:
+                    break
+                position += copied
+            if position == end:
+                return
+            start = position
+    output.write(buffer[start:end])
+
+
+def _meta(walk: _Walk, layout) -> bytes:
+    """The file meta group as pydicom writes it: rules on meta elements applied,
+    MediaStorageSOPInstanceUID following SOPInstanceUID, the group length recomputed."""
+    fast = walk.fast
+    buffer = walk.buffer
+    original_sop = walk.before.get(SOP_INSTANCE_UID)
+    new_sop = walk.after.get(SOP_INSTANCE_UID, original_sop) if original_sop is not None \
+        else None
+    pieces = []
+    has_length = False
+    for element in layout.meta:
+        tag = element.tag
+        if tag == GROUP_LENGTH:
+            has_length = True
+            continue
+        vr = element.vr.decode()
+        raw = bytes(buffer[element.start:element.end])
+        entry = fast.meta_entries.get(tag)
+        value = None
+        present = True
+        changed = False
+        if entry is not None:
+            original = decode(bytes(buffer[element.value:element.end]), vr)
+            present, value = walk.run_chain(list(entry.actions), True, original, vr)
+            changed = not present or transforms.value_as_text(value) != \
+                transforms.value_as_text(original)
+        if tag == MEDIA_STORAGE_SOP_INSTANCE_UID and fast.plan.policy.sync_media_storage \
+                and original_sop is not None:
+            current = value if changed else decode(bytes(buffer[element.value:element.end]), vr)
+            if new_sop is None:
+                present, changed = False, True
+            elif transforms.value_as_text(current) != transforms.value_as_text(new_sop) or \
+                    (changed and present):
+                present, value, changed = True, new_sop, True
+        if not present:
+            walk.changed = True
+            continue
+        if changed:
+            data = encode(value, vr)
+            pieces.append(header(tag, vr, len(data)) + data)
+            walk.changed = True
+        else:
+            pieces.append(raw)
+    content = b"".join(pieces)
+    if has_length:
+        content = struct.pack("<HH2sHL", 0x0002, 0x0000, b"UL", 4, len(content)) + content
+    return content
