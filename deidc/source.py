@@ -14,13 +14,17 @@ turned into data), and a cap on nesting depth.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-MAX_BYTES = 5 * 1024 * 1024
-MAX_NODES = 200_000
+# The largest real profiles we know are ~20 KB and ~2,000 YAML nodes.  PyYAML's pure-Python
+# composer costs ~20 µs a node, so the node caps are what bound the time hostile input can take.
+MAX_BYTES = 1024 * 1024
+MAX_COMPOSED_NODES = 20_000
+MAX_NODES = 100_000
 MAX_DEPTH = 64
 
 
@@ -128,16 +132,33 @@ def load_source(path: str | Path, text: str | bytes | None = None) -> Source:
         return _failed(path, "", "too-large", "file is too large", "is this the right file?")
 
     source = Source(path=path, text=text)
+    deep = _flow_nesting_beyond_limit(text)
+    if deep is not None:
+        source.error = LoadError(f"brackets nested deeper than {MAX_DEPTH} levels", deep,
+                                 "a de-id profile needs only a few levels of nesting", "too-deep")
+        return source
     if path.lower().endswith(".json"):
         try:
             json.loads(text)
+        except RecursionError:
+            source.error = LoadError("JSON nesting is too deep to read", Span(1, 1, 1, 1),
+                                     "a de-id profile needs only a few levels of nesting",
+                                     "too-deep")
+            return source
         except json.JSONDecodeError as exc:
             source.error = LoadError(f"JSON syntax error: {exc.msg}",
                                      Span(exc.lineno, exc.colno, exc.lineno, exc.colno + 1),
                                      "fix the JSON syntax at the marked place", "syntax")
             return source
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_BoundedLoader)
+    except _TooManyComposedNodes as exc:
+        line, column = exc.mark.line + 1, exc.mark.column + 1
+        source.error = LoadError(f"more than {MAX_COMPOSED_NODES} YAML values",
+                                 Span(line, column, line, column + 1),
+                                 "a de-id profile has a few thousand values at most; is this the "
+                                 "right file?", "too-many-nodes")
+        return source
     except yaml.MarkedYAMLError as exc:
         source.error = _syntax_error(exc, text)
         return source
@@ -158,6 +179,55 @@ def load_source(path: str | Path, text: str | bytes | None = None) -> Source:
         source.data = None
         source.error = exc.error
     return source
+
+
+class _TooManyComposedNodes(Exception):
+    def __init__(self, mark: yaml.Mark):
+        self.mark = mark
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """A SafeLoader that gives up after MAX_COMPOSED_NODES nodes, so that a huge file ends in
+    about a second instead of minutes."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.composed = 0
+
+    def compose_node(self, parent, index):
+        self.composed += 1
+        if self.composed > MAX_COMPOSED_NODES:
+            raise _TooManyComposedNodes(self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+_FLOW_BRACKETS = re.compile(r"[^\[\]{}]+")
+
+
+def _flow_nesting_beyond_limit(text: str) -> Span | None:
+    """Where ``[``/``{`` first nest deeper than MAX_DEPTH, checked before parsing: PyYAML's
+    scanner slows down quadratically with flow nesting (10,000 ``[`` take seconds before the
+    composer gives up), and ``json.loads`` recurses.  Brackets inside strings are counted too
+    (unmatched closers are clamped at zero); real profiles stay far below the limit."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return None
+    depth = 0
+    for index, bracket in enumerate(_FLOW_BRACKETS.sub("", text)):
+        depth = depth + 1 if bracket in "[{" else max(depth - 1, 0)
+        if depth > MAX_DEPTH:
+            return _span_of_bracket(text, index)
+    return None
+
+
+def _span_of_bracket(text: str, bracket_index: int) -> Span:
+    """Line and column of the ``bracket_index``-th bracket character of ``text``."""
+    for seen, match in enumerate(re.finditer(r"[\[\]{}]", text)):
+        if seen == bracket_index:
+            offset = match.start()
+            line = text.count("\n", 0, offset) + 1
+            column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+            return Span(line, column, line, column + 1)
+    return Span(1, 1, 1, 1)
 
 
 def _failed(path: str, text: str, kind: str, message: str, hint: str,

@@ -1,0 +1,107 @@
+"""Project settings for the linter, from ``[tool.deidc]`` in the nearest ``pyproject.toml``.
+
+A site that sorts on other tags, or a team that wants warnings to fail CI, writes it once:
+
+    [tool.deidc]
+    select = ["Y", "S", "X"]          # codes or prefixes; default: every rule
+    ignore = ["D003"]
+    sorting-tags = ["PatientID", "(0020,000D)", "StudyDescription"]
+    strict = true                     # warnings fail too
+
+"Nearest" means the current directory or its closest parent that has a ``pyproject.toml``
+(whether or not it has a ``[tool.deidc]`` table), the same place a CI job or pre-commit runs
+from.  Command-line options override these values.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+KEYS = ("select", "ignore", "sorting-tags", "strict")
+
+
+class ConfigError(Exception):
+    """``[tool.deidc]`` cannot be used as written; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Lint settings as written in a project; ``None`` means "not set here"."""
+
+    select: tuple[str, ...] | None = None
+    ignore: tuple[str, ...] | None = None
+    sorting_tags: tuple[str, ...] | None = None
+    strict: bool | None = None
+    path: Path | None = None  # the pyproject.toml they came from
+
+
+def find_pyproject(start: Path | None = None) -> Path | None:
+    """The nearest ``pyproject.toml`` at or above ``start`` (default: the current directory)."""
+    directory = (start or Path.cwd()).resolve()
+    for candidate in (directory, *directory.parents):
+        path = candidate / "pyproject.toml"
+        if path.is_file():
+            return path
+    return None
+
+
+def load_settings(start: Path | None = None) -> Settings:
+    """Settings from the nearest ``pyproject.toml``; empty settings when there is none."""
+    path = find_pyproject(start)
+    if path is None:
+        return Settings()
+    return settings_from_pyproject(path)
+
+
+def settings_from_pyproject(path: Path) -> Settings:
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    table = document.get("tool", {}).get("deidc")
+    if table is None:
+        return Settings(path=path)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.deidc] must be a table")
+    for key in table:
+        if key not in KEYS:
+            close = difflib.get_close_matches(key, KEYS, n=1)
+            suggestion = f" (did you mean `{close[0]}`?)" if close else ""
+            raise ConfigError(f"{path}: [tool.deidc] has an unknown key `{key}`{suggestion}; "
+                              f"known keys: {', '.join(KEYS)}")
+    strict = table.get("strict")
+    if strict is not None and not isinstance(strict, bool):
+        raise ConfigError(f"{path}: [tool.deidc] strict must be true or false, not {strict!r}")
+    return Settings(select=_names(path, table, "select"), ignore=_names(path, table, "ignore"),
+                    sorting_tags=_names(path, table, "sorting-tags"), strict=strict, path=path)
+
+
+def _names(path: Path, table: dict, key: str) -> tuple[str, ...] | None:
+    """A list of strings, or one comma-separated string, as a tuple of stripped names."""
+    value = table.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{path}: [tool.deidc] {key} must be a list of strings, "
+                          f"not {value!r}")
+    return split_names(value)
+
+
+# A comma separates names, except inside a tag written as (gggg,eeee).
+_SEPARATOR = re.compile(r",(?![^()]*\))")
+
+
+def split_names(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """``["Y,S", " X001 ", "(0020,000D),PatientID"]`` → ``("Y", "S", "X001", "(0020,000D)",
+    "PatientID")``: options may repeat and each may hold a comma-separated list."""
+    return tuple(part.strip() for value in values for part in _SEPARATOR.split(value)
+                 if part.strip())
