@@ -47,7 +47,8 @@ def main() -> None:
     parser.add_argument("--set", default="both", choices=("small", "large", "both"))
     parser.add_argument("--corpus", default=str(HERE / "corpus"))
     args = parser.parse_args()
-    deidc = shutil.which("deidc") or "deidc"
+    deidc = shutil.which("deidc", path=os.path.dirname(sys.executable)) or shutil.which("deidc") \
+        or "deidc"
     flywheel = os.environ.get("FLYWHEEL_PYTHON", "/work/fwvenv/bin/python")
     sets = ("small", "large") if args.set == "both" else (args.set,)
     scratch = Path(tempfile.mkdtemp(prefix="deidc-bench-"))

@@ -26,7 +26,8 @@ from datetime import datetime
 from . import transforms
 from .outcome import FileOutcome
 from .plan import Action, Entry, Plan
-from .stream import UNDEFINED, Element, Unsupported, items, read_element, read_layout
+from .stream import (_HEADER, _UL, LONG_VRS, UNDEFINED, Element, Unsupported, items,
+                     read_element, read_layout)
 
 READ_WHOLE = 8 * 2**20  # files up to this size are read in one call, larger ones mapped
 KERNEL_COPY = 2**20  # runs of unchanged bytes this long are copied by the kernel
@@ -43,6 +44,14 @@ PATIENT_AGE = 0x00101010
 STUDY_DATE = 0x00080020
 PATIENT_BIRTH_DATE = 0x00100030
 _ITEM = struct.Struct("<HHL")
+
+
+class _EveryTag:
+    def __contains__(self, tag: object) -> bool:
+        return True
+
+
+_EVERY_TAG = _EveryTag()
 
 
 class FastPlan:
@@ -71,6 +80,7 @@ class FastPlan:
         self.keep = {int(tag, 16) for tag in policy.keep}
         self.private_keep = {_private_key(target) for target in policy.private_keep}
         self.kept_creators = {(group, creator) for group, creator, _ in self.private_keep}
+        self.kept_groups = {group for group, _ in self.kept_creators}
         self.named_creators = {(group, creator) for group, creator, _ in self.private}
         self.remove_private = policy.remove_private
         self.remove_undefined = policy.remove_undefined
@@ -97,6 +107,14 @@ class FastPlan:
         # UID the file meta follows, and the deid-log's columns.
         self.tracked = {STUDY_DATE, PATIENT_BIRTH_DATE, SOP_INSTANCE_UID} | \
             {tag for _, tag in self.logged}
+        # What makes an element worth a closer look in the walk (anything else is copied).
+        # Regexes and repeaters may hit any element: then every element is looked at.
+        self.top_special = _EVERY_TAG if self.patterns or self.repeaters else \
+            set(self.public) | self.tracked
+        self.nested_special = set(self.public) if self.recurse else set()
+        self.top_odd_plain = not (self.remove_private or self.private or self.patterns
+                                  or self.remove_undefined)
+        self.nested_odd_plain = not (self.remove_private or (self.recurse and self.private))
 
 
 def _private_key(target: str) -> tuple[int, str, int]:
@@ -190,16 +208,54 @@ class _Walk:
                         for p in pieces)
 
     def dataset(self, start: int, stop: int, top: bool, out: list) -> None:
+        """Walk one dataset.  Most elements are "plain" (the plan can neither change nor drop
+        them): those are recognised from their header alone and extend the current run of
+        bytes to copy; only the others become :class:`Element` values and get looked at."""
         fast = self.fast
+        buffer = self.buffer
         creators: dict[tuple[int, int], str] = {}
         inserts = list(fast.inserts) if top else []
         age_pending = top and fast.age is not None
-        offset = start
+        special = fast.top_special if top else fast.nested_special
+        odd_plain = fast.top_odd_plain if top else fast.nested_odd_plain
+        keep = fast.keep if top and fast.remove_undefined else None
+        enter = fast.enter_sequences
+        drop_private, kept_groups = fast.remove_private, fast.kept_groups
+        next_stop = self.next_stop(inserts, age_pending)
+        unpack, unpack_length = _HEADER.unpack_from, _UL.unpack_from
+        run = offset = start
         while offset < stop:
-            element = read_element(self.buffer, offset, stop)
-            offset = element.end
-            tag = element.tag
-            if not tag & 0xFFFF and tag >> 16 > 6:
+            if offset + 8 > stop:
+                raise Unsupported(f"truncated element header at byte {offset}")
+            group, number, vr, short = unpack(buffer, offset)
+            tag = group << 16 | number
+            if vr in LONG_VRS:
+                length = unpack_length(buffer, offset + 8)[0]
+                end = offset + 12 + length if length != UNDEFINED else 0
+            elif vr.isalpha() and vr.isupper():
+                end = offset + 8 + short
+            else:
+                raise Unsupported(f"not an explicit VR at byte {offset} (tag {tag:08X})")
+            if end > stop:
+                raise Unsupported(f"element {tag:08X} runs past the end of the file")
+            if end and vr != b"SQ" and group != 0xFFFE and (number or group <= 6):
+                if (tag < next_stop and tag not in special and (odd_plain or not group & 1)
+                        and (keep is None or tag in keep)):
+                    offset = end
+                    continue
+                if group & 1 and drop_private and group not in kept_groups and \
+                        tag not in special:
+                    # remove-private-tags and nothing kept in this group: drop it unseen.
+                    if run < offset:
+                        self.copy(out, run, offset)
+                    offset = run = end
+                    self.changed = True
+                    continue
+            if run < offset:
+                self.copy(out, run, offset)
+            element = read_element(buffer, offset, stop)
+            offset = run = element.end
+            if not number and group > 6:
                 # pydicom never writes the retired group lengths (PS3.5 7.2): whenever it
                 # re-encodes a dataset, they are gone.
                 self.reencode = True
@@ -215,13 +271,28 @@ class _Walk:
                         self.patient_age(None, out)
                     else:
                         self.patient_age(element, out)
+                        next_stop = self.next_stop(inserts, age_pending)
                         continue
+                next_stop = self.next_stop(inserts, age_pending)
+            if element.vr == b"SQ" and not enter and tag not in fast.public and keep is None:
+                self.copy(out, element.start, element.end)
+                continue
             self.element(element, top, creators, out)
+        if run < offset:
+            self.copy(out, run, offset)
         if top:
             if age_pending:
                 self.patient_age(None, out)
             for tag, entry in inserts:
                 self.insert(tag, entry, out)
+
+    @staticmethod
+    def next_stop(inserts: list, age_pending: bool) -> int:
+        """The first tag at which the walk must stop to insert something."""
+        candidates = [inserts[0][0]] if inserts else []
+        if age_pending:
+            candidates.append(PATIENT_AGE)
+        return min(candidates, default=0x1_0000_0000)
 
     def defined(self, tag: int, key, creators: dict) -> bool:
         """Mirrors deidc.executor.Executor.defined (remove-undefined's keep test)."""

@@ -63,7 +63,7 @@ def value_as_text(value: object) -> str | None:
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, Sequence):
-        return ",".join(str(item) for item in value)
+        return ",".join(map(str, value))
     return str(value)
 
 
