@@ -135,6 +135,13 @@ class _Compiler:
         for key in UNSUPPORTED_OPTIONS:
             if self.dicom and key in self.dicom.options:
                 problems.append(f"the dicom section sets `{key}`")
+        unresolved = [f"line {self.source.span(rule.pointer).line}: {rule.selector or '(none)'}"
+                      for rule in self.profile.fields
+                      if rule.selector is None or (rule.selector.kind != "regex"
+                                                   and selector_target(rule.selector) is None)]
+        if unresolved:
+            raise CompileError(f"{self.source.path}: rules name no attribute deidc can resolve "
+                               f"({'; '.join(unresolved)}); run `deidc lint` for details")
         if problems:
             raise CompileError(f"{self.source.path}: deidc cannot execute encryption or pixel "
                                f"scrubbing: {'; '.join(problems)}. Run this profile in "

@@ -1,0 +1,254 @@
+"""compile: golden plans, precedence, determinism, the plan schema, refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from deidc.compiler import CompileError, compile_profile, compile_with_stats
+from deidc.plan import Plan, PlanError
+
+from .conftest import REAL_PROFILES
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "examples" / "plans"
+PLAN_SCHEMA = json.loads((ROOT / "schema" / "deid-plan.schema.json").read_text())
+
+
+@pytest.fixture
+def compile_text(tmp_path):
+    def run(text: str) -> Plan:
+        path = tmp_path / "profile.yaml"
+        path.write_text(textwrap.dedent(text))
+        return compile_profile(str(path))
+    return run
+
+
+def chain(plan: Plan, target: str) -> list[tuple[str, object]]:
+    entry = plan.table()[target]
+    return [(a.op, a.args.get("value")) for a in entry.actions]
+
+
+@pytest.mark.parametrize("name", ["blocklist", "keeplist"])
+def test_golden_plans(name, monkeypatch):
+    """Regenerate with DEIDC_REGENERATE=1 after a deliberate change, and review the diff."""
+    monkeypatch.chdir(ROOT)
+    text = compile_profile(f"examples/{name}.yaml").to_json()
+    golden = GOLDEN / f"{name}.plan.json"
+    if os.environ.get("DEIDC_REGENERATE"):
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(text)
+    expected = json.loads(golden.read_text())
+    actual = json.loads(text)
+    for plan in (expected, actual):
+        plan.pop("pydicom_version")
+        plan.pop("deidc_version")
+    assert actual == expected
+
+
+@pytest.mark.parametrize("name", ["blocklist", "keeplist", "seed/seed-blocklist-fixed",
+                                  "seed/seed-keeplist-fixed"])
+def test_plans_validate_against_schema_and_round_trip(name):
+    plan = compile_profile(str(ROOT / "examples" / f"{name}.yaml"))
+    data = json.loads(plan.to_json())
+    jsonschema.Draft202012Validator(PLAN_SCHEMA).validate(data)
+    assert Plan.from_json(plan.to_json()).to_json() == plan.to_json()
+
+
+def test_compiling_is_deterministic():
+    path = str(ROOT / "examples" / "blocklist.yaml")
+    assert compile_profile(path).to_json() == compile_profile(path).to_json()
+
+
+def test_every_action_carries_its_profile_line(compile_text):
+    plan = compile_text("""
+        dicom:
+          fields:
+            - name: PatientName
+              remove: true
+            - name: PatientID
+              replace-with: X
+    """)
+    assert plan.table()["00100010"].actions[0].origin.line == 4
+    assert plan.table()["00100020"].actions[0].origin.line == 6
+    assert plan.table()["00100020"].actions[0].origin.rule == 1
+
+
+def test_later_remove_overrides_earlier_rule(compile_text):
+    plan = compile_text("""
+        dicom:
+          fields:
+            - name: PatientID
+              hash: true
+            - name: (0010,0020)
+              remove: true
+    """)
+    entry = plan.table()["00100020"]
+    assert [a.op for a in entry.actions] == ["remove"]
+    assert entry.overridden[0].origin.line == 4
+    assert "line 6" in entry.overridden[0].reason
+
+
+def test_replace_then_hash_keeps_both_in_order(compile_text):
+    plan = compile_text("""
+        dicom:
+          fields:
+            - name: PatientID
+              replace-with: ANON
+            - name: PatientID
+              hash: true
+    """)
+    assert chain(plan, "00100020") == [("replace", "ANON"), ("hash", None)]
+
+
+def test_regex_then_explicit_name_applies_both_in_profile_order(compile_text):
+    plan = compile_text("""
+        dicom:
+          fields:
+            - regex: '.*Date$'
+              remove: true
+            - name: StudyDate
+              replace-with: '20000101'
+    """)
+    assert chain(plan, "00080020") == [("replace", "20000101")]  # remove overridden
+    assert [a.op for a in plan.table()["00080021"].actions] == ["remove"]  # SeriesDate
+    assert plan.patterns[0].pattern == ".*Date$"
+
+
+def test_multi_action_rule_applies_only_the_first_in_flywheel_order(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("dicom:\n  fields:\n    - name: PatientID\n      hash: true\n"
+                    "      replace-with: X\n")
+    plan = compile_profile(str(path))
+    assert chain(plan, "00100020") == [("replace", "X")]
+
+
+def test_keep_feeds_remove_undefined_and_private_keeps(compile_text):
+    plan = compile_text("""
+        dicom:
+          remove-undefined: true
+          remove-private-tags: true
+          fields:
+            - name: PatientSex
+              keep: true
+            - name: (0009, "GEMS_IDEN_01", 04)
+              keep: true
+            - name: ReferencedSeriesSequence.0.SeriesInstanceUID
+              hashuid: true
+    """)
+    assert plan.policy.remove_undefined and plan.policy.remove_private
+    assert "00100040" in plan.policy.keep
+    assert "00081115" in plan.policy.keep  # the parent of a nested rule
+    assert plan.policy.private_keep == ('(0009,"GEMS_IDEN_01",04)',)
+    assert plan.table()["00100040"].actions == ()
+
+
+def test_hex_form_private_keep_is_not_a_private_keep(compile_text):
+    plan = compile_text("""
+        dicom:
+          remove-private-tags: true
+          fields:
+            - name: '(0009, "GEMS_IDEN_01", 04)'
+              keep: true
+            - name: '00091005'
+              replace-with: X
+    """)
+    assert plan.policy.private_keep == ('(0009,"GEMS_IDEN_01",04)',)
+
+
+def test_regex_sub_rules_run_first(compile_text):
+    plan = compile_text("""
+        dicom:
+          fields:
+            - name: PatientID
+              hash: true
+            - name: PatientID
+              regex-sub:
+                - input-regex: '(?P<site>[A-Z]+)-(?P<num>\\d+)'
+                  output: '{site}'
+    """)
+    assert [a.op for a in plan.table()["00100020"].actions] == ["regex_sub", "hash"]
+
+
+def test_per_field_options_are_folded_into_actions(compile_text):
+    plan = compile_text("""
+        dicom:
+          date-increment: 10
+          salt: pepper
+          fields:
+            - name: StudyDate
+              increment-date: true
+              date-increment-override: -3
+              jitter-date: true
+              jitter-range: 4
+            - name: AccessionNumber
+              hash: true
+    """)
+    shift = plan.table()["00080020"].actions[0].args
+    assert shift == {"days": -3, "format": "%Y%m%d", "jitter": {"range": 4, "unit": "days"}}
+    assert plan.table()["00080050"].actions[0].args == {"salt": "pepper", "digits": 16}
+
+
+def test_lint_errors_block_compilation(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("dicom:\n  fields:\n    - name: PatientsName\n      remove: true\n")
+    with pytest.raises(CompileError, match="PatientsName"):
+        compile_profile(str(path))
+    path.write_text("dicom:\n  fields:\n    - name: PatientName\n      remvoe: true\n")
+    with pytest.raises(CompileError) as caught:
+        compile_profile(str(path))
+    assert [d.code for d in caught.value.diagnostics] == ["S001"]
+
+
+def test_encryption_is_refused_clearly(tmp_path):
+    path = tmp_path / "enc.yaml"
+    path.write_text("dicom:\n  fields:\n    - name: PatientName\n      encrypt: true\n")
+    with pytest.raises(CompileError, match="cannot execute encryption"):
+        compile_profile(str(path))
+
+
+def test_other_sections_compile_to_a_note(compile_text):
+    plan = compile_text("""
+        dicom:
+          fields:
+            - name: PatientName
+              remove: true
+        filename:
+          fields: []
+    """)
+    assert any("filename" in note for note in plan.notes)
+
+
+def test_unknown_plan_format_is_refused():
+    data = json.loads(compile_profile(str(ROOT / "examples" / "blocklist.yaml")).to_json())
+    data["format"] = 99
+    with pytest.raises(PlanError, match="format 99"):
+        Plan.from_json(json.dumps(data))
+
+
+def test_stats_count_regex_expansion(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("dicom:\n  fields:\n    - regex: '.*IdentificationSequence.*'\n"
+                    "      remove: true\n")
+    plan, stats = compile_with_stats(str(path))
+    assert stats.regexes[".*IdentificationSequence.*"] == len(plan.entries) > 3
+
+
+def test_largest_real_profile_compiles_well_under_a_second():
+    profiles = sorted(REAL_PROFILES.glob("*.yaml"), key=lambda p: p.stat().st_size) \
+        if REAL_PROFILES.exists() else []
+    if not profiles:
+        pytest.skip("real profiles not available")
+    largest = profiles[-1]
+    started = time.perf_counter()
+    try:
+        compile_profile(str(largest))
+    except CompileError:
+        pass  # a real profile may have lint errors; the timing still counts lint + resolution
+    assert time.perf_counter() - started < 1.0
