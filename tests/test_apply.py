@@ -1,0 +1,224 @@
+"""deidc apply on pydicom's real test files: outputs hold every action, no PHI survives, bad
+files fail alone, nothing partial is written, exit codes say what happened."""
+
+from __future__ import annotations
+
+import csv
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from deidc.compiler import compile_profile
+from deidc.runner import RunError, RunOptions, run
+
+TEST_FILES = Path(os.path.dirname(pydicom.__file__)) / "data" / "test_files"
+
+PROFILE = """
+    deid-log: {log}
+    dicom:
+      date-increment: 14
+      remove-private-tags: true
+      patient-age-from-birthdate: true
+      fields:
+        - name: PatientID
+          replace-with: SUBJECT-001
+        - name: PatientName
+          remove: true
+        - name: StudyDate
+          increment-date: true
+        - name: AccessionNumber
+          hash: true
+        - name: StudyInstanceUID
+          hashuid: true
+        - name: SOPInstanceUID
+          hashuid: true
+        - name: (0009, "GEMS_IDEN_01", 04)
+          keep: true
+        - name: ReferringPhysicianName
+          replace-with: ''
+        - name: PatientWeight
+          jitter: true
+          jitter-range: 5
+"""
+
+
+@pytest.fixture
+def plan(tmp_path):
+    path = tmp_path / "profile.yaml"
+    path.write_text(textwrap.dedent(PROFILE.format(log=tmp_path / "logs" / "deid.csv")))
+    return compile_profile(str(path))
+
+
+def copy_inputs(tmp_path, names):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in names:
+        shutil.copy(get_testdata_file(name, download=False), folder / name)
+    return folder
+
+
+def test_every_action_holds_and_no_phi_survives(plan, tmp_path):
+    inputs = copy_inputs(tmp_path, ["CT_small.dcm", "MR_small.dcm"])
+    before = {p.name: pydicom.dcmread(p) for p in inputs.iterdir()}
+    summary = run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "out"), seed=7,
+                                                  log_path=str(tmp_path / "deid.csv")))
+    assert (summary.written, summary.failed) == (2, 0)
+    for name, original in before.items():
+        output = tmp_path / "out" / name
+        result = pydicom.dcmread(output)
+        raw = output.read_bytes()
+        assert result.PatientID == "SUBJECT-001"
+        assert "PatientName" not in result
+        assert result.ReferringPhysicianName == ""
+        assert result.StudyDate != original.StudyDate and len(result.StudyDate) == 8
+        assert result.AccessionNumber != original.AccessionNumber or not original.AccessionNumber
+        assert result.SOPInstanceUID != original.SOPInstanceUID
+        assert result.file_meta.MediaStorageSOPInstanceUID == result.SOPInstanceUID
+        assert not [e for e in result if e.tag.is_private and e.tag.group != 0x0009]
+        for value in (str(original.PatientName), original.SOPInstanceUID,
+                      original.StudyInstanceUID):
+            assert value.encode() not in raw, f"{value} survives in {name}"
+        assert len(str(result.PatientWeight)) <= 16
+    # CT_small has the GE private block: only the kept element and its creator remain.
+    ct = pydicom.dcmread(tmp_path / "out" / "CT_small.dcm")
+    assert sorted((e.tag.group, e.tag.element) for e in ct if e.tag.is_private) == \
+        [(0x0009, 0x0010), (0x0009, 0x1004)]
+
+
+def test_both_paths_agree_and_the_run_says_which(plan, tmp_path):
+    inputs = copy_inputs(tmp_path, ["CT_small.dcm", "MR_small_implicit.dcm"])
+    fast = run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "a"), seed=1))
+    slow = run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "b"), seed=1,
+                                               fast_path=False))
+    assert fast.written == slow.written == 2
+    assert slow.fallbacks == 2 and fast.fallbacks >= 1  # implicit VR goes to the Dataset path
+    for name in ("CT_small.dcm", "MR_small_implicit.dcm"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_deid_log_has_flywheel_layout(plan, tmp_path):
+    inputs = copy_inputs(tmp_path, ["CT_small.dcm"])
+    log = tmp_path / "deid.csv"
+    run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "out"), log_path=str(log)))
+    rows = list(csv.DictReader(log.open()))
+    assert [r["type"] for r in rows] == ["before", "after"]
+    assert list(rows[0])[:5] == ["path", "type", "StudyInstanceUID", "SeriesInstanceUID",
+                                 "SOPInstanceUID"]
+    assert rows[0]["PatientID"] == "1CT1" and rows[1]["PatientID"] == "SUBJECT-001"
+    assert rows[1]["PatientName"] == ""
+    run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "out2"), log_path=str(log)))
+    assert len(list(csv.DictReader(log.open()))) == 4  # appended, one header
+
+
+def test_corrupt_files_fail_alone_and_nothing_partial_is_left(plan, tmp_path):
+    inputs = copy_inputs(tmp_path, ["CT_small.dcm"])
+    good = (inputs / "CT_small.dcm").read_bytes()
+    (inputs / "truncated.dcm").write_bytes(good[:2000])
+    (inputs / "garbage.dcm").write_bytes(b"\0" * 128 + b"DICM" + os.urandom(3000))
+    (inputs / "notes.txt").write_text("not DICOM")
+    failures = []
+    summary = run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "out")),
+                  on_result=lambda r: failures.append(r) if r.status == "failed" else None)
+    assert summary.written >= 1 and summary.skipped == 1
+    assert summary.failed == len(failures) >= 1 and summary.exit_code == 1
+    for result in failures:
+        assert "\n" not in result.reason and "Traceback" not in result.reason
+    leftovers = [p for p in (tmp_path / "out").rglob("*") if p.name.startswith(".deidc-")]
+    assert leftovers == []
+    assert (inputs / "CT_small.dcm").read_bytes() == good  # inputs untouched
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(str(TEST_FILES / "**" / "*.dcm"),
+                                                   recursive=True)), ids=os.path.basename)
+def test_every_pydicom_test_file_gives_a_result_not_a_crash(plan, tmp_path, path):
+    results = []
+    run(plan, [path], RunOptions(output=str(tmp_path / "out")), on_result=results.append)
+    (result,) = results
+    assert result.status in ("written", "unchanged", "failed")
+    if result.status == "failed":
+        assert result.reason and "\n" not in result.reason
+    else:
+        pydicom.dcmread(tmp_path / "out" / os.path.basename(path), force=True)
+
+
+def test_existing_outputs_are_kept_unless_overwrite(plan, tmp_path):
+    inputs = copy_inputs(tmp_path, ["CT_small.dcm"])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "CT_small.dcm").write_bytes(b"precious")
+    summary = run(plan, [str(inputs)], RunOptions(output=str(out)))
+    assert summary.skipped == 1 and (out / "CT_small.dcm").read_bytes() == b"precious"
+    summary = run(plan, [str(inputs)], RunOptions(output=str(out), overwrite=True))
+    assert summary.written == 1 and (out / "CT_small.dcm").read_bytes() != b"precious"
+
+
+def test_dry_run_writes_nothing(plan, tmp_path):
+    inputs = copy_inputs(tmp_path, ["CT_small.dcm"])
+    summary = run(plan, [str(inputs)], RunOptions(dry_run=True))
+    assert summary.written == 1
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == \
+        ["CT_small.dcm", "profile.yaml"]
+
+
+def test_in_place_only_when_asked(plan, tmp_path):
+    inputs = copy_inputs(tmp_path, ["CT_small.dcm"])
+    with pytest.raises(RunError, match="output folder"):
+        run(plan, [str(inputs)], RunOptions())
+    run(plan, [str(inputs)], RunOptions(in_place=True))
+    assert pydicom.dcmread(inputs / "CT_small.dcm").PatientID == "SUBJECT-001"
+
+
+def test_parallel_run_matches_serial_run_with_a_seed(plan, tmp_path):
+    inputs = copy_inputs(tmp_path, ["CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "JPEG2000.dcm"])
+    run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "one"), seed=3, jobs=1))
+    run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "two"), seed=3, jobs=2))
+    for path in (tmp_path / "one").iterdir():
+        assert path.read_bytes() == (tmp_path / "two" / path.name).read_bytes()
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "deidc", *args], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+def test_cli_exit_codes(plan, tmp_path):
+    inputs = copy_inputs(tmp_path, ["CT_small.dcm"])
+    profile = tmp_path / "profile.yaml"
+    ok = cli("apply", str(profile), str(inputs), "-o", str(tmp_path / "out"), "-j", "1")
+    assert ok.returncode == 0, ok.stderr
+    assert "1 written" in ok.stderr
+    (inputs / "bad.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00")
+    some_failed = cli("apply", str(profile), str(inputs), "-o", str(tmp_path / "out2"))
+    assert some_failed.returncode == 1 and "bad.dcm" in some_failed.stderr
+    assert "Traceback" not in some_failed.stderr
+    usage = cli("apply", str(profile), str(inputs))
+    assert usage.returncode == 2 and "-o OUTDIR" in usage.stderr
+    bad_profile = tmp_path / "bad.yaml"
+    bad_profile.write_text("dicom:\n  fields:\n    - name: PatientsName\n      remove: true\n")
+    refused = cli("apply", str(bad_profile), str(inputs), "-o", str(tmp_path / "out3"))
+    assert refused.returncode == 2 and not (tmp_path / "out3").exists()
+
+
+def test_applying_a_plan_does_not_import_pydicom(tmp_path):
+    """When the fast path takes every file, neither pydicom nor the linter is loaded."""
+    inputs = copy_inputs(tmp_path, ["CT_small.dcm"])
+    profile = tmp_path / "fast.yaml"
+    profile.write_text(textwrap.dedent(PROFILE.format(log="''")).replace(
+        "jitter: true", "remove: true").replace("deid-log: ''", ""))
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(compile_profile(str(profile)).to_json())
+    probe = ("import sys; from deidc.cli import main; sys.argv = ['deidc', 'apply', "
+             f"{str(plan_path)!r}, {str(inputs)!r}, '-o', {str(tmp_path / 'out')!r}, '-j', '1'];"
+             "\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+             "print('pydicom' in sys.modules, 'deidc.lint' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert "Dataset path" not in result.stderr
+    assert result.stdout.split() == ["False", "False"], result.stderr
