@@ -47,7 +47,7 @@ def lint(
     from ..api import expand_paths
     from ..config import ConfigError, load_settings, split_names
     from ..lint import LintConfig, LintReport, lint_files
-    from ..lint.render import FORMATS, render
+    from ..lint.render import FORMATS
 
     if output_format not in FORMATS:
         _usage(f"unknown --format {output_format!r}; choose one of {', '.join(FORMATS)}")

@@ -31,6 +31,7 @@ def rules(
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from ..lint.render import STYLE
 
@@ -39,8 +40,8 @@ def rules(
         table.add_column(column, no_wrap=True)
     table.add_column("what it checks")
     for r in ordered:
-        table.add_row(r.code, r.name, f"[{STYLE[r.severity]}]{r.severity.value}[/]", r.family,
-                      r.summary)
+        table.add_row(r.code, r.name, Text(r.severity.value, style=STYLE[r.severity]), r.family,
+                      Text(r.summary))
     Console(highlight=False).print(table)
 
 
