@@ -94,7 +94,7 @@ def render_text(report: "LintReport", stream: TextIO) -> None:
         for diagnostic in sorted(diagnostics, key=lambda d: (d.line, d.column, d.code)):
             for line in _text_block(diagnostic, lines):
                 console.print(line)
-        console.print()
+            console.print()
     console.print(Text(summary_line(report), style="bold"))
 
 
@@ -109,9 +109,9 @@ def _text_block(d: Diagnostic, lines: list[str]) -> list:
     headline.append(f"[{d.name}] ", style="dim")
     headline.append(d.message)
     block = [headline]
+    number = str(d.line)
+    gutter = " " * len(number)
     if 0 < d.line <= len(lines):
-        number = str(d.line)
-        gutter = " " * len(number)
         shown, start, width = _snippet(lines[d.line - 1], d)
         block.append(Text(f" {gutter} |", style="blue"))
         source = Text(f" {number} | ", style="blue")
@@ -121,7 +121,7 @@ def _text_block(d: Diagnostic, lines: list[str]) -> list:
         marker.append(" " * start + "^" * width, style=STYLE[d.severity])
         block.append(marker)
     if d.hint:
-        hint = Text("   = hint: ", style="bold cyan")
+        hint = Text(f" {gutter} = hint: ", style="bold cyan")
         hint.append(d.hint)
         block.append(hint)
     return block
