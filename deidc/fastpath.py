@@ -38,6 +38,15 @@ SINGLE_VALUED = frozenset({"LT", "ST", "UT", "UR"})
 LONG_HEADER = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT",
                          "UV"})
 SOP_INSTANCE_UID = 0x00080018
+# The Dataset path refuses a "file" in which no DICOM attribute can be read; the fast path,
+# which has no dictionary, accepts a file only if it holds one of these.
+ANCHORS = frozenset({0x00080016, 0x00080018})
+SPECIFIC_CHARACTER_SET = 0x00080005
+# Character sets in which ASCII bytes mean ASCII characters (no ISO 2022 code extensions).
+ASCII_SAFE_CHARSETS = frozenset({
+    "", "ISO_IR 6", "ISO_IR 100", "ISO_IR 101", "ISO_IR 109", "ISO_IR 110", "ISO_IR 126",
+    "ISO_IR 127", "ISO_IR 138", "ISO_IR 144", "ISO_IR 148", "ISO_IR 166", "ISO_IR 192",
+    "ISO_IR 203", "GB18030", "GBK", "ISO 2022 IR 6"})
 MEDIA_STORAGE_SOP_INSTANCE_UID = 0x00020003
 GROUP_LENGTH = 0x00020000
 PATIENT_AGE = 0x00101010
@@ -105,12 +114,13 @@ class FastPlan:
                 self.logged.append((column.title, int(column.target, 16)))
         # Top-level values read whatever happens to them: the patient age's inputs, the SOP
         # UID the file meta follows, and the deid-log's columns.
-        self.tracked = {STUDY_DATE, PATIENT_BIRTH_DATE, SOP_INSTANCE_UID} | \
+        self.tracked = {STUDY_DATE, PATIENT_BIRTH_DATE, SOP_INSTANCE_UID,
+                        SPECIFIC_CHARACTER_SET} | \
             {tag for _, tag in self.logged}
         # What makes an element worth a closer look in the walk (anything else is copied).
         # Regexes and repeaters may hit any element: then every element is looked at.
         self.top_special = _EVERY_TAG if self.patterns or self.repeaters else \
-            set(self.public) | self.tracked
+            set(self.public) | self.tracked | ANCHORS
         self.nested_special = set(self.public) if self.recurse else set()
         self.top_odd_plain = not (self.remove_private or self.private or self.patterns
                                   or self.remove_undefined)
@@ -188,6 +198,7 @@ class _Walk:
         self.compat = compat
         self.changed = False
         self.reencode = False  # something pydicom would drop when re-encoding (group lengths)
+        self.anchored = False
         self.before: dict[int, object] = {}
         self.after: dict[int, object] = {}
         self.now: datetime | None = None
@@ -224,12 +235,23 @@ class _Walk:
         next_stop = self.next_stop(inserts, age_pending)
         unpack, unpack_length = _HEADER.unpack_from, _UL.unpack_from
         run = offset = start
+        previous = -1
         while offset < stop:
             if offset + 8 > stop:
                 raise Unsupported(f"truncated element header at byte {offset}")
             group, number, vr, short = unpack(buffer, offset)
             tag = group << 16 | number
+            if tag <= previous:
+                # pydicom writes elements sorted; a file out of order is rewritten by it
+                raise Unsupported(f"element {tag:08X} out of order")
+            if group < 0x0008 and top:
+                raise Unsupported(f"command or file meta element {tag:08X} in the dataset")
+            previous = tag
             if vr in LONG_VRS:
+                if offset + 12 > stop:
+                    raise Unsupported(f"truncated element header at byte {offset}")
+                if short:
+                    raise Unsupported(f"reserved bytes set in the header of {tag:08X}")
                 length = unpack_length(buffer, offset + 8)[0]
                 end = offset + 12 + length if length != UNDEFINED else 0
             elif vr.isalpha() and vr.isupper():
@@ -317,10 +339,15 @@ class _Walk:
         fast = self.fast
         tag = element.tag
         group = tag >> 16
+        if top and tag in ANCHORS:
+            self.anchored = True
         if top and tag in fast.tracked:
             value = self.read(element)
             self.before[tag] = value
             self.after[tag] = value
+            if tag == SPECIFIC_CHARACTER_SET and not set(
+                    value if isinstance(value, list) else [value]) <= ASCII_SAFE_CHARSETS:
+                raise Unsupported(f"character set {value!r}")
         key = None
         if group & 1:
             number = tag & 0xFFFF
@@ -547,6 +574,9 @@ def deidentify_fast(fast: FastPlan, source: str, output, *, rng, compat_flywheel
             buffer = handle.read()
         try:
             return _walk_file(fast, handle, buffer, size, output, rng, compat_flywheel)
+        except (struct.error, IndexError, UnicodeError) as exc:
+            # malformed structure the walk did not foresee: the Dataset path decides
+            raise Unsupported(f"malformed file ({exc.__class__.__name__})") from None
         finally:
             if isinstance(buffer, mmap.mmap):
                 buffer.close()
@@ -557,6 +587,8 @@ def _walk_file(fast, handle, buffer, size, output, rng, compat):
     walk = _Walk(fast, buffer, size, rng, compat)
     body: list = []
     walk.dataset(layout.body, size, True, body)
+    if not walk.anchored:
+        raise Unsupported("no SOP Class or SOP Instance UID: is this DICOM?")
     meta = _meta(walk, layout)
     log_before = {title: _cell(walk.before.get(tag)) for title, tag in fast.logged}
     log_after = {title: _cell(walk.after.get(tag)) for title, tag in fast.logged}
@@ -608,6 +640,9 @@ def _meta(walk: _Walk, layout) -> bytes:
         else None
     pieces = []
     has_length = False
+    tags = [element.tag for element in layout.meta]
+    if tags != sorted(set(tags)):
+        raise Unsupported("file meta elements out of order")
     for element in layout.meta:
         tag = element.tag
         if tag == GROUP_LENGTH:

@@ -16,8 +16,14 @@ EXPLICIT_LITTLE = "1.2.840.10008.1.2.1"
 IMPLICIT_LITTLE = "1.2.840.10008.1.2"
 DEFLATED = "1.2.840.10008.1.2.1.99"
 BIG_ENDIAN = "1.2.840.10008.1.2.2"
-RLE = "1.2.840.10008.1.2.5"
-ENCAPSULATED = "1.2.840.10008.1.2.4."  # JPEG, JPEG-LS, JPEG 2000, MPEG, HTJ2K: explicit VR LE
+# Explicit VR little endian datasets: uncompressed, and the standard encapsulated syntaxes
+# (JPEG, JPEG-LS, JPEG 2000, MPEG, HTJ2K, RLE).  Anything else, private syntaxes included, goes
+# to the Dataset path.
+SUPPORTED_SYNTAXES = frozenset(
+    [EXPLICIT_LITTLE, "1.2.840.10008.1.2.5"]
+    + [f"1.2.840.10008.1.2.4.{n}" for n in (50, 51, 57, 70, 80, 81, 90, 91, 92, 93, 94, 95,
+                                             100, 101, 102, 103, 104, 105, 106, 107, 108,
+                                             201, 202, 203)])
 
 LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN",
                       b"UR", b"UT", b"UV"})
@@ -62,6 +68,8 @@ def read_element(buffer, offset: int, limit: int) -> Element:
     if group == 0xFFFE:
         raise Unsupported(f"unexpected delimiter ({group:04X},{number:04X}) at byte {offset}")
     if vr in LONG_VRS:
+        if short:
+            raise Unsupported(f"reserved bytes set in the header of {tag:08X}")
         if offset + 12 > limit:
             raise Unsupported(f"truncated element header at byte {offset}")
         length = _UL.unpack_from(buffer, offset + 8)[0]
@@ -94,6 +102,8 @@ def skip_undefined(buffer, offset: int, limit: int) -> int:
         tag = group << 16 | number
         offset += 8
         if tag == SEQUENCE_END:
+            if length:
+                raise Unsupported("sequence delimiter with a non-zero length")
             return offset
         if tag != ITEM:
             raise Unsupported(f"expected an item, found ({group:04X},{number:04X})")
@@ -109,8 +119,10 @@ def skip_item(buffer, offset: int, length: int, limit: int) -> int:
     while True:
         if offset + 8 > limit:
             raise Unsupported("undefined-length item without its delimiter")
-        group, number, _ = _TAG_LENGTH.unpack_from(buffer, offset)
+        group, number, length = _TAG_LENGTH.unpack_from(buffer, offset)
         if (group << 16 | number) == ITEM_END:
+            if length:
+                raise Unsupported("item delimiter with a non-zero length")
             return offset + 8
         offset = read_element(buffer, offset, limit).end
 
@@ -168,6 +180,6 @@ def read_layout(buffer, limit: int) -> FileLayout:
                    for e in meta if e.tag == 0x00020010), None)
     if syntax is None:
         raise Unsupported("no transfer syntax in the file meta")
-    if not (syntax == EXPLICIT_LITTLE or syntax == RLE or syntax.startswith(ENCAPSULATED)):
+    if syntax not in SUPPORTED_SYNTAXES:
         raise Unsupported(f"transfer syntax {syntax} is not explicit VR little endian")
     return FileLayout(tuple(meta), offset, syntax)

@@ -128,3 +128,44 @@ def test_fast_path_matches_dataset_path(plan, path):
 def test_fast_path_takes_most_ordinary_files(plan):
     taken = sum(both_paths(plan, path)[0] not in (None, "error") for path in TEST_FILES)
     assert taken >= len(TEST_FILES) // 2
+
+
+# --- mutated inputs --------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+SEED_FILES = [f for f in TEST_FILES if os.path.basename(f) in
+              ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "JPEG2000.dcm")]
+
+
+@pytest.fixture(scope="module")
+def blocklist_plan(tmp_path_factory):
+    path = tmp_path_factory.mktemp("mutate") / "blocklist.yaml"
+    path.write_text(textwrap.dedent(PROFILES["blocklist"]))
+    return compile_profile(str(path))
+
+
+@settings(max_examples=int(os.environ.get("DEIDC_FUZZ_EXAMPLES", 150)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(source=st.sampled_from(SEED_FILES), data=st.data())
+def test_mutated_files_never_crash_and_fast_path_is_never_laxer(blocklist_plan, tmp_path_factory,
+                                                                 source, data):
+    original = open(source, "rb").read()
+    mutation = data.draw(st.sampled_from(["truncate", "flip-length", "flip-byte"]))
+    mutated = bytearray(original)
+    if mutation == "truncate":
+        mutated = mutated[:data.draw(st.integers(0, len(original) - 1))]
+    else:
+        position = data.draw(st.integers(132, len(original) - 1))
+        if mutation == "flip-length":
+            # overwrite what may be a length field with a large or odd value
+            mutated[position:position + 2] = data.draw(st.sampled_from(
+                [b"\xff\xff", b"\x01\x00", b"\x00\x80", b"\x03\x00"]))
+        else:
+            mutated[position] ^= 0xFF
+    path = tmp_path_factory.mktemp("mutated") / "file.dcm"
+    path.write_bytes(bytes(mutated))
+    fast, fast_bytes, slow, slow_bytes = both_paths(blocklist_plan, str(path))
+    if fast not in (None, "error"):
+        assert slow != "error", f"{mutation}: fast path accepted what the Dataset path rejects"
+        assert fast_bytes == slow_bytes
