@@ -162,8 +162,8 @@ def _init_worker(plan_json: str, options: RunOptions) -> None:
     _worker_options = options
 
 
-def _run_in_worker(job: Job) -> FileResult:
-    return process_file(_worker_plan, job, _worker_options)
+def _run_in_worker(jobs: list[Job]) -> list[FileResult]:
+    return [process_file(_worker_plan, job, _worker_options) for job in jobs]
 
 
 def file_rng(seed: int | None, job: Job) -> random.Random:
@@ -287,18 +287,36 @@ def _results(plan: Plan, inputs: list[str], options: RunOptions) -> Iterator[Fil
         for job in jobs:
             yield process_file(plan, job, options)
         return
+    # Files travel to workers in small batches: one round trip per file costs as much as
+    # de-identifying a small file on the fast path.
     with ProcessPoolExecutor(max_workers=options.jobs, initializer=_init_worker,
                              initargs=(plan.to_json(), options)) as pool:
         pending: set[Future] = set()
         limit = options.jobs * 4
-        for job in jobs:
-            pending.add(pool.submit(_run_in_worker, job))
+        for batch in _batches(jobs, BATCH):
+            pending.add(pool.submit(_run_in_worker, batch))
             if len(pending) >= limit:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                yield from (future.result() for future in done)
+                for future in done:
+                    yield from future.result()
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            yield from (future.result() for future in done)
+            for future in done:
+                yield from future.result()
+
+
+BATCH = 16
+
+
+def _batches(jobs: Iterator[Job], size: int) -> Iterator[list[Job]]:
+    batch: list[Job] = []
+    for job in jobs:
+        batch.append(job)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class _LogWriter:
