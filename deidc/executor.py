@@ -251,8 +251,14 @@ class _Run:
                     del ds[tag]
                     self.changed = True
                     return
+                if action.op == "replace" and action.args.get("value") == "":
+                    if len(ds[tag].value):
+                        ds[tag].value = []  # replace-with '' empties a sequence
+                        self.changed = True
+                    continue
                 raise ExecutionError(f"cannot {action.op} a sequence", tag=int(tag),
                                      origin=action.origin)
+            return
         element = ds[tag]
         original = element.value
         present, value = True, original
