@@ -176,6 +176,10 @@ def replace_invalid_for_vr(ctx: LintContext):
         value = field_rule.action_value
         if value in (None, "") or vr == "SQ" or vr in ("OB", "OW", "UN"):
             continue
+        scalar = ctx.source.scalars.get(field_rule.action_pointer())
+        if scalar is not None and scalar.style is None and vr in TEXT and \
+                isinstance(value, (int, float)):
+            continue  # an unquoted number YAML converted: Y003 reports it
         values = value if isinstance(value, list) else \
             str(value).split("\\") if isinstance(value, str) else [value]
         for item in values:
