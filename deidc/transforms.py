@@ -122,7 +122,7 @@ def _uid_prefix(nodes: list[str], prefix_fields: int, suffix_fields: int,
 
 def _uid_hash_nodes(salt: str | None, text: str) -> list[str]:
     # The decimal text of each digest byte, unpadded: Flywheel's "dec" output format.
-    digits = "".join(str(byte) for byte in _sha256(salt, text))
+    digits = "".join(map(str, _sha256(salt, text)))
     nodes = []
     for start in range(0, UID_HASH_NODES * UID_HASH_NODE_LENGTH, UID_HASH_NODE_LENGTH):
         node = digits[start:start + UID_HASH_NODE_LENGTH]
