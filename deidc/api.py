@@ -64,12 +64,12 @@ def apply(policy, inputs: list[str] | str, output: str | None = None, **options)
     plan file) or a profile path (compiled first).  ``options`` are those of
     :class:`deidc.runner.RunOptions` (in_place, overwrite, jobs, dry_run, seed, compat_flywheel,
     log_path).  Returns the run's :class:`deidc.runner.Summary`."""
-    from .plan import Plan, load_plan
+    from .plan import Plan, is_plan_file, load_plan
     from .runner import RunOptions, run
 
     if not isinstance(policy, Plan):
         text = str(policy)
-        if text.lower().endswith(".json"):
+        if is_plan_file(text):
             policy = load_plan(text)
         else:
             from .compiler import compile_profile

@@ -24,15 +24,6 @@ class Report:
     columns: tuple[str, ...] = ("keyword", "tag", "vr", "chain", "lines", "overridden")
 
 
-def looks_like_plan(path: str) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4096)
-    except OSError:
-        return False
-    return b'"format"' in head and b'"deidc_version"' in head
-
-
 def describe_action(action: Action) -> str:
     args = action.args
     if action.op == "remove":

@@ -164,8 +164,10 @@ class Plan:
         return {entry.target: entry for entry in self.entries}
 
     def to_json(self) -> str:
-        """Deterministic JSON: the same plan gives the same bytes."""
-        return json.dumps(_plain(self), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        """Deterministic JSON: the same plan gives the same bytes.  Keys keep their declared
+        order (every dict in a plan is built in a fixed order), so ``format`` comes first and
+        a plan is recognisable from its first bytes."""
+        return json.dumps(_plain(self), indent=2, ensure_ascii=False) + "\n"
 
     @classmethod
     def from_json(cls, text: str, path: str = "<plan>") -> "Plan":
@@ -236,6 +238,17 @@ def _plan_from(data: dict) -> Plan:
         log_columns=tuple(LogColumn(**c) for c in data["log_columns"]),
         notes=tuple(data["notes"]),
     )
+
+
+def is_plan_file(path: str) -> bool:
+    """Does this file start like a deidc plan (as opposed to a JSON profile)?"""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(256)
+    except OSError:
+        return False
+    return head.lstrip().startswith(b"{") and b'"format"' in head[:64] and \
+        b'"deidc_version"' in head
 
 
 def load_plan(path: str) -> Plan:

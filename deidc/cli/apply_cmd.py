@@ -81,9 +81,9 @@ def _usage(message: str) -> None:
 
 def _load_policy(path: str):
     """A compiled plan is used as it is; anything else is compiled first (and must lint clean)."""
-    from ..plan import PlanError, load_plan
+    from ..plan import PlanError, is_plan_file, load_plan
 
-    if path.lower().endswith(".json") and _looks_like_plan(path):
+    if is_plan_file(path):
         try:
             return load_plan(path)
         except PlanError as exc:
@@ -101,15 +101,6 @@ def _load_policy(path: str):
         render(LintReport(diagnostics=list(exc.diagnostics)), "text", stream=sys.stderr)
         typer.echo(f"deidc apply: {exc}", err=True)
         raise typer.Exit(2)
-
-
-def _looks_like_plan(path: str) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4096)
-    except OSError:
-        return False
-    return b'"format"' in head and b'"deidc_version"' in head
 
 
 class _Progress:

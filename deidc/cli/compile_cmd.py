@@ -71,12 +71,12 @@ def explain(
 ) -> None:
     """Show which rule wins for each attribute, and why."""
     from .. import explain as explaining
-    from ..plan import PlanError, load_plan
+    from ..plan import PlanError, is_plan_file, load_plan
 
     if output_format not in ("text", "json"):
         typer.echo("deidc explain: --format takes text or json", err=True)
         raise typer.Exit(2)
-    if policy.lower().endswith(".json") and explaining.looks_like_plan(policy):
+    if is_plan_file(policy):
         try:
             plan = load_plan(policy)
         except PlanError as exc:

@@ -1,0 +1,82 @@
+"""explain: what the plan does to each attribute, read from the plan alone."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from pydicom.data import get_testdata_file
+from typer.testing import CliRunner
+
+from deidc.cli import app
+from deidc.compiler import compile_profile
+from deidc.explain import ExplainError, explain_plan, explain_tag, preview, render
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED_BLOCKLIST = ROOT / "examples" / "seed" / "seed-blocklist-fixed.yaml"
+
+
+@pytest.fixture(scope="module")
+def seed_plan():
+    return compile_profile(str(SEED_BLOCKLIST))
+
+
+def rows_by_keyword(report):
+    return {row["keyword"]: row for row in report.rows}
+
+
+def test_seed_blocklist_chains_and_lines(seed_plan):
+    rows = rows_by_keyword(explain_plan(seed_plan))
+    assert rows["PatientID"]["chain"] == 'replace with "REDACTED"'
+    assert rows["StudyInstanceUID"]["chain"].startswith("hashuid")
+    assert rows["PatientName"]["chain"] == "remove"
+    # The seed lists NameOfPhysiciansReadingStudy twice: both lines shown, one merged away.
+    physicians = rows["NameOfPhysiciansReadingStudy"]
+    assert physicians["lines"] == "45, 175"
+    assert "line 45: a later rule (line 175) removes it" == physicians["overridden"]
+    # The regex rule is pre-expanded into dictionary attributes.
+    assert rows["PersonIdentificationCodeSequence"]["chain"] == "remove"
+
+
+def test_policy_sentence_names_the_kept_private_tag(seed_plan):
+    policy = explain_plan(seed_plan).policy
+    assert '(0009,"GEMS_IDEN_01",04)' in policy and "private elements are removed" in policy
+
+
+def test_tag_explains_attributes_no_rule_names(seed_plan):
+    (row,) = explain_tag(seed_plan, "PatientSex").rows
+    assert row["chain"].startswith("kept: no rule names it and remove-undefined is off")
+    (row,) = explain_tag(seed_plan, "(0010,0010)").rows
+    assert row["chain"] == "remove"
+    with pytest.raises(ExplainError, match="PatientSex"):
+        explain_tag(seed_plan, "PatientsSex")
+
+
+def test_file_preview_shows_before_and_after_without_writing(seed_plan, tmp_path):
+    path = get_testdata_file("CT_small.dcm", download=False)
+    before = Path(path).read_bytes()
+    rows = rows_by_keyword(preview(seed_plan, path))
+    assert rows["PatientID"]["before"] == "1CT1" and rows["PatientID"]["after"] == "REDACTED"
+    assert rows["PatientName"]["fate"] == "removed"
+    assert rows["Modality"]["fate"] == "kept"
+    assert Path(path).read_bytes() == before
+
+
+def test_json_and_text_rendering(seed_plan):
+    out = io.StringIO()
+    render(explain_tag(seed_plan, "PatientID"), "json", out)
+    assert json.loads(out.getvalue())["rows"][0]["tag"] == "00100020"
+    out = io.StringIO()
+    render(explain_plan(seed_plan), "text", out)
+    assert "PatientID" in out.getvalue() and "Default policy" in out.getvalue()
+
+
+def test_cli_explains_a_plan_file(seed_plan, tmp_path):
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(seed_plan.to_json())
+    result = CliRunner().invoke(app, ["explain", str(plan_path), "--tag", "AccessionNumber",
+                                      "--format", "json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["rows"][0]["chain"] == "remove"
