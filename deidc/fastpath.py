@@ -114,9 +114,10 @@ class FastPlan:
                 self.logged.append((column.title, int(column.target, 16)))
         # Top-level values read whatever happens to them: the patient age's inputs, the SOP
         # UID the file meta follows, and the deid-log's columns.
-        self.tracked = {STUDY_DATE, PATIENT_BIRTH_DATE, SOP_INSTANCE_UID,
-                        SPECIFIC_CHARACTER_SET} | \
+        self.tracked = {SOP_INSTANCE_UID, SPECIFIC_CHARACTER_SET} | \
             {tag for _, tag in self.logged}
+        if self.age is not None:
+            self.tracked |= {STUDY_DATE, PATIENT_BIRTH_DATE}
         # What makes an element worth a closer look in the walk (anything else is copied).
         # Regexes and repeaters may hit any element: then every element is looked at.
         self.top_special = _EVERY_TAG if self.patterns or self.repeaters else \
