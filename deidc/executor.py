@@ -15,7 +15,6 @@ written back byte for byte; that is also what lets the streaming fast path
 from __future__ import annotations
 
 import json
-import re
 import warnings
 from datetime import datetime
 
@@ -26,109 +25,12 @@ from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
 from . import transforms
+from .dispatch import Dispatch, private_key_of
 from .outcome import ExecutionError, FileOutcome
-from .plan import Action, Entry, Origin, Plan
+from .plan import Action, Plan
 
 SOP_INSTANCE_UID = 0x00080018
 MEDIA_STORAGE_SOP_INSTANCE_UID = 0x00020003
-
-
-class Executor:
-    """A plan's dispatch tables, built once per plan and process."""
-
-    _cache: dict[int, "Executor"] = {}
-
-    @classmethod
-    def for_plan(cls, plan: Plan) -> "Executor":
-        executor = cls._cache.get(id(plan))
-        if executor is None or executor.plan is not plan:
-            executor = cls._cache[id(plan)] = cls(plan)
-        return executor
-
-    def __init__(self, plan: Plan):
-        self.plan = plan
-        self.public: dict[int, Entry] = {}
-        self.private: dict[tuple[int, str, int], Entry] = {}
-        self.repeaters: dict[int, Entry] = {}
-        self.paths: list[tuple[list, Entry]] = []
-        for entry in plan.entries:
-            if entry.kind == "tag":
-                self.public[int(entry.target, 16)] = entry
-            elif entry.kind == "private":
-                self.private[private_key(entry.target)] = entry
-            elif entry.kind == "repeater":
-                self.repeaters[int(entry.target.upper().replace("XX", "00"), 16)] = entry
-            else:
-                steps = entry.target.split(".")
-                self.paths.append(([int(s, 16) if i % 2 == 0 else s for i, s in
-                                    enumerate(steps)], entry))
-        self.patterns = [(re.compile(rule.pattern), rule) for rule in plan.patterns]
-        policy = plan.policy
-        self.keep = {int(tag, 16) for tag in policy.keep}
-        self.private_keep = {private_key(target) for target in policy.private_keep}
-        self.kept_creators = {(group, creator) for group, creator, _ in self.private_keep}
-        self.enter_sequences = bool(policy.recurse_sequences or self.paths or self.patterns)
-
-    # --- lookups ---------------------------------------------------------------------------
-
-    def actions_for(self, tag: int, creators: dict, top: bool) -> list[Action]:
-        """Every action on the element ``tag`` at this level, in the settled order."""
-        group = tag >> 16
-        actions: list[Action] = []
-        entry = None
-        if group & 1:
-            key = private_key_of(tag, creators)
-            entry = self.private.get(key) if key else None
-        elif top or self.plan.policy.recurse_sequences:
-            entry = self.public.get(tag)
-            if entry is None and self.repeaters and (group & 0xFF00) in (0x5000, 0x6000):
-                entry = self.repeaters.get(tag & 0xFF00FFFF)
-        if entry is not None:
-            actions.extend(entry.actions)
-        if top and self.patterns and (group & 1 or tag not in self.public):
-            hex_path = f"{tag:08x}"
-            for pattern, rule in self.patterns:
-                if pattern.match(hex_path):
-                    actions.extend(rule.actions)
-            actions.sort(key=lambda action: action.order)
-        return actions
-
-    def defined(self, tag: int, creators: dict) -> bool:
-        """Does any rule name this top-level element (remove-undefined keeps it)?"""
-        if tag in self.keep:
-            return True
-        group = tag >> 16
-        if group & 1:
-            number = tag & 0xFFFF
-            if 0x0010 <= number <= 0x00FF:
-                # Unlike Flywheel, keep the creator of a kept private block: an element whose
-                # creator is gone cannot be read back.
-                return (group, creators.get((group, number))) in {
-                    (g, c) for g, c, _ in self.private}
-            key = private_key_of(tag, creators)
-            return key in self.private or self.pattern_hit(tag)
-        if (group & 0xFF00) in (0x5000, 0x6000) and (tag & 0xFF00FFFF) in self.repeaters:
-            return True
-        return self.pattern_hit(tag)
-
-    def pattern_hit(self, tag: int) -> bool:
-        hex_path = f"{tag:08x}"
-        return any(pattern.match(hex_path) for pattern, _ in self.patterns)
-
-
-def private_key(target: str) -> tuple[int, str, int]:
-    inner = target.strip()[1:-1]
-    group, rest = inner.split(",", 1)
-    creator, offset = rest.rsplit(",", 1)
-    return int(group, 16), creator.strip().strip('"'), int(offset, 16)
-
-
-def private_key_of(tag: int, creators: dict) -> tuple[int, str, int] | None:
-    group, number = tag >> 16, tag & 0xFFFF
-    if number < 0x1000:
-        return None
-    creator = creators.get((group, number >> 8))
-    return (group, creator, number & 0xFF) if creator is not None else None
 
 
 def creators_of(dataset: Dataset) -> dict[tuple[int, int], str]:
@@ -164,14 +66,15 @@ def is_sequence(dataset: Dataset, tag) -> bool:
 def apply_plan(plan: Plan, dataset: Dataset, *, rng, compat_flywheel: bool = False,
                now: datetime | None = None) -> bool:
     """Apply ``plan`` to ``dataset`` in place; returns whether anything changed."""
-    run = _Run(Executor.for_plan(plan), rng, compat_flywheel, now or datetime.now())
+    run = _Run(Dispatch.for_plan(plan), rng, compat_flywheel, now or datetime.now())
     return run.dataset(dataset)
 
 
 class _Run:
-    def __init__(self, executor: Executor, rng, compat: bool, now: datetime):
-        self.executor = executor
-        self.plan = executor.plan
+    def __init__(self, dispatch: Dispatch, rng, compat: bool, now: datetime):
+        self.dispatch = dispatch
+        self.plan = dispatch.plan
+        self.enter_sequences = bool(dispatch.recurse or dispatch.paths or dispatch.patterns)
         self.rng = rng
         self.compat = compat
         self.now = now
@@ -187,15 +90,17 @@ class _Run:
         creators = creators_of(ds)
         if policy.remove_undefined:
             for tag in list(ds.keys()):
-                if not self.executor.defined(tag, creators):
+                creator = creators.get((tag.group, tag.element)) if tag.group & 1 else None
+                if not self.dispatch.defined(tag, private_key_of(tag, creators), creator):
                     del ds[tag]
                     self.changed = True
         present = set(ds.keys())
         for tag in sorted(present):
             if tag in ds:
-                self.element(ds, tag, self.executor.actions_for(tag, creators, True))
+                self.element(ds, tag, self.dispatch.actions_for(
+                    tag, private_key_of(tag, creators), True))
         self.inserts(ds, present, creators)
-        if self.executor.enter_sequences:
+        if self.enter_sequences:
             for tag in list(ds.keys()):
                 if is_sequence(ds, tag):
                     self.nested(ds[tag], [tag], [keyword_for_tag(tag) or f"{tag:08x}"],
@@ -211,13 +116,10 @@ class _Run:
 
     def remove_private(self, ds: Dataset) -> None:
         creators = creators_of(ds)
-        keep, kept_creators = self.executor.private_keep, self.executor.kept_creators
         for tag in list(ds.keys()):
             if tag.group & 1:
-                if 0x0010 <= tag.element <= 0x00FF:
-                    kept = (tag.group, creators.get((tag.group, tag.element))) in kept_creators
-                else:
-                    kept = private_key_of(tag, creators) in keep
+                kept = self.dispatch.private_kept(tag, private_key_of(tag, creators),
+                                                  creators.get((tag.group, tag.element)))
                 if not kept:
                     del ds[tag]
                     self.changed = True
@@ -341,7 +243,7 @@ class _Run:
 
     def inserts(self, ds: Dataset, present: set, creators: dict) -> None:
         """Replace-with on absent elements inserts them (replace-with-insert)."""
-        for tag, entry in self.executor.public.items():
+        for tag, entry in self.dispatch.public.items():
             if tag in present or tag >> 16 == 0x0002:
                 continue
             if not any(a.op == "replace" and a.args.get("insert") for a in entry.actions):
@@ -362,7 +264,7 @@ class _Run:
                 raise ExecutionError(f"cannot insert {value!r} as {vr}: {exc}", tag=tag,
                                      origin=entry.actions[-1].origin) from None
             self.changed = True
-        for key, entry in self.executor.private.items():
+        for key, entry in self.dispatch.private.items():
             group, creator, offset = key
             if any(a.op == "replace" and a.args.get("insert") for a in entry.actions) and \
                     private_tag(ds, group, creator, offset, creators) is None:
@@ -371,7 +273,7 @@ class _Run:
 
     def nested(self, element, tags: list, keyword_path: list, hex_path: list) -> None:
         """Rules that reach inside sequences: recurse-sequence, nested paths, regexes."""
-        executor = self.executor
+        dispatch = self.dispatch
         for index, item in enumerate(element.value):
             creators = creators_of(item)
             for tag in list(item.keys()):
@@ -380,15 +282,16 @@ class _Run:
                 tag_int = int(tag)
                 actions: list[Action] = []
                 if self.plan.policy.recurse_sequences:
-                    actions.extend(executor.actions_for(tag_int, creators, False))
+                    actions.extend(dispatch.actions_for(tag_int, private_key_of(tag_int, creators),
+                                                        False))
                 here = tags + [index, tag_int]
-                for steps, entry in executor.paths:
+                for steps, entry in dispatch.paths:
                     if path_matches(steps, here):
                         actions.extend(entry.actions)
                 keyword = keyword_for_tag(tag) or f"{tag_int:08x}"
                 kw_path = ".".join(map(str, keyword_path + [index, keyword]))
                 hx_path = ".".join(map(str, hex_path + [index, f"{tag_int:08x}"]))
-                for pattern, rule in executor.patterns:
+                for pattern, rule in dispatch.patterns:
                     if pattern.match(kw_path) or pattern.match(hx_path):
                         actions.extend(rule.actions)
                 actions.sort(key=lambda action: action.order)
@@ -400,7 +303,7 @@ class _Run:
     def file_meta(self, ds: Dataset, original_sop: str | None) -> None:
         meta = ds.file_meta
         for tag in list(meta.keys()):
-            entry = self.executor.public.get(int(tag))
+            entry = self.dispatch.public.get(int(tag))
             if entry is not None:
                 self.element(meta, tag, list(entry.actions))
         if not self.plan.policy.sync_media_storage:
@@ -461,11 +364,11 @@ def read_dataset(path: str) -> Dataset:
 def log_values(plan: Plan, ds: Dataset) -> dict[str, str]:
     """Flywheel's deid-log cells: the value as Flywheel reads it, '' when absent; for regex
     and nested columns a JSON object {path: value}."""
-    executor = Executor.for_plan(plan)
+    dispatch = Dispatch.for_plan(plan)
     cells = {}
     for column in plan.log_columns:
         if column.pattern is not None:
-            pattern = next((p for p, rule in executor.patterns if rule.pattern ==
+            pattern = next((p for p, rule in dispatch.patterns if rule.pattern ==
                             column.pattern), None)
             matches = {}
             for tag in ds.keys():

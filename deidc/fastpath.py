@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import mmap
 import os
-import re
 import struct
 from datetime import datetime
 
 from . import transforms
 from .outcome import FileOutcome
+from .dispatch import Dispatch
 from .plan import Action, Entry, Plan
 from .stream import (_HEADER, _UL, LONG_VRS, UNDEFINED, Element, Unsupported, items,
                      read_element, read_layout)
@@ -68,29 +68,15 @@ class FastPlan:
 
     def __init__(self, plan: Plan, log: bool = False):
         self.plan = plan
-        self.public: dict[int, Entry] = {}
-        self.private: dict[tuple[int, str, int], Entry] = {}
-        self.repeaters: dict[int, Entry] = {}
-        self.unsupported: str | None = None
-        for entry in plan.entries:
-            if entry.kind == "tag":
-                self.public[int(entry.target, 16)] = entry
-            elif entry.kind == "repeater":
-                self.repeaters[int(entry.target.upper().replace("XX", "00"), 16)] = entry
-            elif entry.kind == "private":
-                self.private[_private_key(entry.target)] = entry
-            else:
-                self.unsupported = "nested path rules"
-            for action in entry.actions:
-                if action.op == "regex_sub":
-                    self.unsupported = "regex-sub rules"
-        self.patterns = [(re.compile(rule.pattern), rule) for rule in plan.patterns]
+        self.dispatch = dispatch = Dispatch.for_plan(plan)
+        self.public, self.private = dispatch.public, dispatch.private
+        self.repeaters, self.patterns = dispatch.repeaters, dispatch.patterns
+        self.keep = dispatch.keep
+        self.kept_groups = {group for group, _ in dispatch.kept_creators}
+        self.unsupported: str | None = "nested path rules" if dispatch.paths else None
+        if any(action.op == "regex_sub" for entry in plan.entries for action in entry.actions):
+            self.unsupported = "regex-sub rules"
         policy = plan.policy
-        self.keep = {int(tag, 16) for tag in policy.keep}
-        self.private_keep = {_private_key(target) for target in policy.private_keep}
-        self.kept_creators = {(group, creator) for group, creator, _ in self.private_keep}
-        self.kept_groups = {group for group, _ in self.kept_creators}
-        self.named_creators = {(group, creator) for group, creator, _ in self.private}
         self.remove_private = policy.remove_private
         self.remove_undefined = policy.remove_undefined
         self.recurse = policy.recurse_sequences
@@ -126,13 +112,6 @@ class FastPlan:
         self.top_odd_plain = not (self.remove_private or self.private or self.patterns
                                   or self.remove_undefined)
         self.nested_odd_plain = not (self.remove_private or (self.recurse and self.private))
-
-
-def _private_key(target: str) -> tuple[int, str, int]:
-    inner = target.strip()[1:-1]
-    group, rest = inner.split(",", 1)
-    creator, offset = rest.rsplit(",", 1)
-    return int(group, 16), creator.strip().strip('"'), int(offset, 16)
 
 
 # --- values: as pydicom reads and writes them --------------------------------------------------
@@ -317,25 +296,6 @@ class _Walk:
             candidates.append(PATIENT_AGE)
         return min(candidates, default=0x1_0000_0000)
 
-    def defined(self, tag: int, key, creators: dict) -> bool:
-        """Mirrors deidc.executor.Executor.defined (remove-undefined's keep test)."""
-        fast = self.fast
-        if tag in fast.keep:
-            return True
-        group = tag >> 16
-        if group & 1:
-            number = tag & 0xFFFF
-            if 0x0010 <= number <= 0x00FF:
-                return (group, creators.get((group, number))) in fast.named_creators
-            return key in fast.private or self.pattern_hit(tag)
-        if (group & 0xFF00) in (0x5000, 0x6000) and (tag & 0xFF00FFFF) in fast.repeaters:
-            return True
-        return self.pattern_hit(tag)
-
-    def pattern_hit(self, tag: int) -> bool:
-        hex_path = f"{tag:08x}"
-        return any(pattern.match(hex_path) for pattern, _ in self.fast.patterns)
-
     def element(self, element: Element, top: bool, creators: dict, out: list) -> None:
         fast = self.fast
         tag = element.tag
@@ -357,18 +317,15 @@ class _Walk:
             elif number >= 0x1000:
                 creator = creators.get((group, number >> 8))
                 key = (group, creator, number & 0xFF) if creator is not None else None
-            if fast.remove_private:
-                if 0x0010 <= number <= 0x00FF:
-                    kept = (group, creators[(group, number)]) in fast.kept_creators
-                else:
-                    kept = key in fast.private_keep
-                if not kept:
-                    self.drop(tag, top)
-                    return
-        if top and fast.remove_undefined and not self.defined(tag, key, creators):
+            if fast.remove_private and not fast.dispatch.private_kept(
+                    tag, key, creators.get((group, number))):
+                self.drop(tag, top)
+                return
+        if top and fast.remove_undefined and not fast.dispatch.defined(
+                tag, key, creators.get((group, tag & 0xFFFF))):
             self.drop(tag, top)
             return
-        actions = self.actions_for(tag, key, top)
+        actions = fast.dispatch.actions_for(tag, key, top)
         if element.vr == b"SQ":
             self.sequence(element, actions, out)
             return
@@ -387,28 +344,6 @@ class _Walk:
         if vr not in TEXT_VRS:
             raise Unsupported(f"logging or reading a {vr} value")
         return decode(self.raw(element), vr)
-
-    def actions_for(self, tag: int, key, top: bool) -> list[Action]:
-        """Mirrors deidc.executor.Executor.actions_for."""
-        fast = self.fast
-        group = tag >> 16
-        actions: list[Action] = []
-        entry = None
-        if group & 1:
-            entry = fast.private.get(key) if key and (top or fast.recurse) else None
-        elif top or fast.recurse:
-            entry = fast.public.get(tag)
-            if entry is None and fast.repeaters and (group & 0xFF00) in (0x5000, 0x6000):
-                entry = fast.repeaters.get(tag & 0xFF00FFFF)
-        if entry is not None:
-            actions.extend(entry.actions)
-        if top and fast.patterns and (group & 1 or tag not in fast.public):
-            hex_path = f"{tag:08x}"
-            for pattern, rule in fast.patterns:
-                if pattern.match(hex_path):
-                    actions.extend(rule.actions)
-            actions.sort(key=lambda action: action.order)
-        return actions
 
     def sequence(self, element: Element, actions: list, out: list) -> None:
         if actions:
@@ -540,11 +475,12 @@ class _Walk:
             self.element(element, True, {}, out)
             return
         self.changed = True
-        if self.fast.remove_undefined and not self.defined(PATIENT_AGE, None, {}):
+        if self.fast.remove_undefined and not self.fast.dispatch.defined(PATIENT_AGE, None,
+                                                                          None):
             self.after[PATIENT_AGE] = None
             return
-        present, new = self.run_chain(self.actions_for(PATIENT_AGE, None, True), True, value,
-                                      "AS")
+        present, new = self.run_chain(self.fast.dispatch.actions_for(PATIENT_AGE, None, True),
+                                      True, value, "AS")
         self.after[PATIENT_AGE] = new if present else None
         if present:
             data = encode(new, "AS")

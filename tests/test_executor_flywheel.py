@@ -10,7 +10,6 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 

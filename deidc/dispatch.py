@@ -1,0 +1,116 @@
+"""A plan arranged for lookups: which actions act on an element, and whether remove-undefined
+keeps it.  Both executors (the Dataset path and the fast path) ask these questions of every
+element; answering them in one place is what keeps the two paths' output identical.  Plain
+Python, no pydicom: the fast path must start without it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .plan import Action, Entry, Plan
+
+
+def private_target_key(target: str) -> tuple[int, str, int]:
+    """``'(0009,"GEMS_IDEN_01",04)'`` → ``(0x0009, "GEMS_IDEN_01", 0x04)``."""
+    inner = target.strip()[1:-1]
+    group, rest = inner.split(",", 1)
+    creator, offset = rest.rsplit(",", 1)
+    return int(group, 16), creator.strip().strip('"'), int(offset, 16)
+
+
+def private_key_of(tag: int, creators: dict) -> tuple[int, str, int] | None:
+    """The (group, creator, offset) of a private data element, given the creators of its
+    dataset ((group, block) → creator); ``None`` for creators and orphans."""
+    group, number = tag >> 16, tag & 0xFFFF
+    if number < 0x1000:
+        return None
+    creator = creators.get((group, number >> 8))
+    return (group, creator, number & 0xFF) if creator is not None else None
+
+
+class Dispatch:
+    """Dispatch tables of one plan, built once per plan and process."""
+
+    _cache: dict[int, "Dispatch"] = {}
+
+    @classmethod
+    def for_plan(cls, plan: Plan) -> "Dispatch":
+        dispatch = cls._cache.get(id(plan))
+        if dispatch is None or dispatch.plan is not plan:
+            dispatch = cls._cache[id(plan)] = cls(plan)
+        return dispatch
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.public: dict[int, Entry] = {}
+        self.private: dict[tuple[int, str, int], Entry] = {}
+        self.repeaters: dict[int, Entry] = {}
+        self.paths: list[tuple[list, Entry]] = []
+        for entry in plan.entries:
+            if entry.kind == "tag":
+                self.public[int(entry.target, 16)] = entry
+            elif entry.kind == "private":
+                self.private[private_target_key(entry.target)] = entry
+            elif entry.kind == "repeater":
+                self.repeaters[int(entry.target.upper().replace("XX", "00"), 16)] = entry
+            else:
+                steps = entry.target.split(".")
+                self.paths.append(([int(s, 16) if i % 2 == 0 else s
+                                    for i, s in enumerate(steps)], entry))
+        self.patterns = [(re.compile(rule.pattern), rule) for rule in plan.patterns]
+        policy = plan.policy
+        self.recurse = policy.recurse_sequences
+        self.keep = {int(tag, 16) for tag in policy.keep}
+        self.private_keep = {private_target_key(target) for target in policy.private_keep}
+        self.kept_creators = {(group, creator) for group, creator, _ in self.private_keep}
+        self.named_creators = {(group, creator) for group, creator, _ in self.private}
+
+    def actions_for(self, tag: int, key, top: bool) -> list[Action]:
+        """Every action on element ``tag`` (``key``: its private key, if any) at the top level
+        or inside a sequence, in the plan's settled order."""
+        group = tag >> 16
+        actions: list[Action] = []
+        entry = None
+        if top or self.recurse:
+            if group & 1:
+                entry = self.private.get(key) if key else None
+            else:
+                entry = self.public.get(tag)
+                if entry is None and self.repeaters and (group & 0xFF00) in (0x5000, 0x6000):
+                    entry = self.repeaters.get(tag & 0xFF00FFFF)
+        if entry is not None:
+            actions.extend(entry.actions)
+        if top and self.patterns and (group & 1 or tag not in self.public):
+            hex_path = f"{tag:08x}"
+            for pattern, rule in self.patterns:
+                if pattern.match(hex_path):
+                    actions.extend(rule.actions)
+            actions.sort(key=lambda action: action.order)
+        return actions
+
+    def defined(self, tag: int, key, creator: str | None) -> bool:
+        """Does any rule name this top-level element (so remove-undefined keeps it)?
+        ``creator`` is the value of a private creator element."""
+        if tag in self.keep:
+            return True
+        group = tag >> 16
+        if group & 1:
+            if 0x0010 <= tag & 0xFFFF <= 0x00FF:
+                # Unlike Flywheel, keep the creator of a kept private block: an element whose
+                # creator is gone cannot be read back.
+                return (group, creator) in self.named_creators
+            return key in self.private or self.pattern_hit(tag)
+        if (group & 0xFF00) in (0x5000, 0x6000) and (tag & 0xFF00FFFF) in self.repeaters:
+            return True
+        return self.pattern_hit(tag)
+
+    def pattern_hit(self, tag: int) -> bool:
+        hex_path = f"{tag:08x}"
+        return any(pattern.match(hex_path) for pattern, _ in self.patterns)
+
+    def private_kept(self, tag: int, key, creator: str | None) -> bool:
+        """Does this private element survive remove-private-tags?"""
+        if 0x0010 <= tag & 0xFFFF <= 0x00FF:
+            return (tag >> 16, creator) in self.kept_creators
+        return key in self.private_keep
