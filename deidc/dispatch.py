@@ -7,7 +7,9 @@ Python, no pydicom: the fast path must start without it.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
+from . import transforms
 from .plan import Action, Entry, Plan
 
 
@@ -114,3 +116,73 @@ class Dispatch:
         if 0x0010 <= tag & 0xFFFF <= 0x00FF:
             return (tag >> 16, creator) in self.kept_creators
         return key in self.private_keep
+
+
+class Actor:
+    """Applies a chain of plan actions to one element's state (present?, value).  Both
+    executors use it, so an action means the same thing on either path.  A value the
+    transform cannot handle raises :class:`deidc.transforms.TransformError`."""
+
+    def __init__(self, rng, compat_flywheel: bool, now: datetime):
+        self.rng = rng
+        self.compat = compat_flywheel
+        self.now = now
+
+    def run(self, actions, present: bool, value, vr: str):
+        for action in actions:
+            args = action.args
+            if action.op == "remove":
+                present, value = False, None
+            elif action.op == "replace":
+                if args.get("value") is None or (not present and not args.get("insert")):
+                    continue
+                present, value = True, args["value"]
+            elif present:
+                try:
+                    result = self.apply(action.op, args, value, vr)
+                except transforms.TransformError as exc:
+                    exc.action = action  # which rule failed, for the message
+                    raise
+                if result is not None:
+                    value = result
+        return present, value
+
+    def apply(self, op: str, args: dict, value, vr: str):
+        """The new value, or ``None`` for "leave it as it is"."""
+        text = transforms.value_as_text(value)
+        if op == "hash":
+            return transforms.hash_value(text, args.get("salt"), args["digits"])
+        if op == "hashuid":
+            return transforms.hash_uid(text, args.get("salt"), args["prefix_fields"],
+                                       args["suffix_fields"], args.get("numeric_name"),
+                                       compat_flywheel=self.compat)
+        if op in ("shift_date", "shift_datetime"):
+            jitter = args.get("jitter") or {}
+            common = dict(jitter_range=jitter.get("range"),
+                          jitter_unit=jitter.get("unit", "days"), rng=self.rng)
+            if op == "shift_date":
+                return transforms.shift_date(text, args["days"], args["format"], **common)
+            bounds = {key: transforms.datetime_bound(args[key], self.now)
+                      for key in ("min", "max") if args.get(key) is not None}
+            return transforms.shift_datetime(text, args["days"], args["format"], **common,
+                                             minimum=bounds.get("min"),
+                                             maximum=bounds.get("max"))
+        if op == "jitter":
+            return transforms.jitter(text, args["range"], args["type"], args.get("min"),
+                                     args.get("max"), vr, self.rng,
+                                     compat_flywheel=self.compat)
+        if op == "regex_sub":
+            return transforms.regex_sub(text, args["items"], self._group_transform(vr))
+        raise transforms.TransformError(f"unknown action {op!r}")
+
+    def _group_transform(self, vr: str):
+        """regex-sub's named groups, each transformed by its own dry rule."""
+        def run(item, name, matched):
+            for group in item.get("groups", []):
+                if group.get("name") == name and matched is not None:
+                    if group["op"] == "keep":
+                        return matched
+                    result = self.apply(group["op"], group["args"], matched, vr)
+                    return matched if result is None else result
+            return matched
+        return run

@@ -25,7 +25,7 @@ from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
 from . import transforms
-from .dispatch import Dispatch, private_key_of
+from .dispatch import Actor, Dispatch, private_key_of
 from .outcome import ExecutionError, FileOutcome
 from .plan import Action, Plan
 
@@ -75,9 +75,7 @@ class _Run:
         self.dispatch = dispatch
         self.plan = dispatch.plan
         self.enter_sequences = bool(dispatch.recurse or dispatch.paths or dispatch.patterns)
-        self.rng = rng
-        self.compat = compat
-        self.now = now
+        self.actor = Actor(rng, compat, now)
         self.changed = False
 
     def dataset(self, ds: Dataset) -> bool:
@@ -163,9 +161,8 @@ class _Run:
             return
         element = ds[tag]
         original = element.value
-        present, value = True, original
-        for action in actions:
-            present, value = self.step(action, present, value, element.VR, int(tag))
+        present, value = self.chain(actions, True, original, element.VR, int(tag))
+        action = actions[-1]
         if not present:
             del ds[tag]
             self.changed = True
@@ -182,64 +179,12 @@ class _Run:
                                  tag=int(element.tag), origin=action.origin) from None
         self.changed = True
 
-    def step(self, action: Action, present: bool, value, vr: str, tag: int):
-        """One action on one element's state (present?, value)."""
-        args = action.args
-        if action.op == "remove":
-            return False, None
-        if action.op == "replace":
-            if args.get("value") is None or (not present and not args.get("insert")):
-                return present, value
-            return True, args["value"]
-        if not present:
-            return present, value
+    def chain(self, actions, present: bool, value, vr: str, tag: int):
+        """Run a chain of actions; a value a transform cannot handle fails the file."""
         try:
-            result = self.transform(action, value, vr)
+            return self.actor.run(actions, present, value, vr)
         except transforms.TransformError as exc:
-            raise ExecutionError(str(exc), tag=tag, origin=action.origin) from None
-        return True, value if result is None else result
-
-    def transform(self, action: Action, value, vr: str):
-        args = action.args
-        text = transforms.value_as_text(value)
-        op = action.op
-        if op == "hash":
-            return transforms.hash_value(text, args.get("salt"), args["digits"])
-        if op == "hashuid":
-            return transforms.hash_uid(text, args.get("salt"), args["prefix_fields"],
-                                       args["suffix_fields"], args.get("numeric_name"),
-                                       compat_flywheel=self.compat)
-        if op in ("shift_date", "shift_datetime"):
-            jitter = args.get("jitter") or {}
-            common = dict(jitter_range=jitter.get("range"), jitter_unit=jitter.get("unit",
-                                                                                     "days"),
-                          rng=self.rng)
-            if op == "shift_date":
-                return transforms.shift_date(text, args["days"], args["format"], **common)
-            bounds = {key: transforms.datetime_bound(args[key], self.now)
-                      for key in ("min", "max") if args.get(key) is not None}
-            return transforms.shift_datetime(text, args["days"], args["format"], **common,
-                                             minimum=bounds.get("min"),
-                                             maximum=bounds.get("max"))
-        if op == "jitter":
-            return transforms.jitter(text, args["range"], args["type"], args.get("min"),
-                                     args.get("max"), vr, self.rng,
-                                     compat_flywheel=self.compat)
-        if op == "regex_sub":
-            return transforms.regex_sub(text, args["items"], self.group_transform(vr))
-        raise ExecutionError(f"unknown action {op!r}", origin=action.origin)
-
-    def group_transform(self, vr: str):
-        def run(item, name, matched):
-            for group in item.get("groups", []):
-                if group.get("name") == name and matched is not None:
-                    if group["op"] == "keep":
-                        return matched
-                    fake = Action(group["op"], group["args"], None, 0)  # type: ignore[arg-type]
-                    result = self.transform(fake, matched, vr)
-                    return matched if result is None else result
-            return matched
-        return run
+            raise ExecutionError(str(exc), tag=tag, origin=exc.action.origin) from None
 
     def inserts(self, ds: Dataset, present: set, creators: dict) -> None:
         """Replace-with on absent elements inserts them (replace-with-insert)."""
@@ -248,9 +193,7 @@ class _Run:
                 continue
             if not any(a.op == "replace" and a.args.get("insert") for a in entry.actions):
                 continue
-            state, value = False, None
-            for action in entry.actions:
-                state, value = self.step(action, state, value, entry.vr or "", tag)
+            state, value = self.chain(entry.actions, False, None, entry.vr or "", tag)
             if not state:
                 continue
             vr = entry.vr

@@ -24,8 +24,8 @@ from datetime import datetime
 
 from . import transforms
 from .outcome import FileOutcome
-from .dispatch import Dispatch
-from .plan import Action, Entry, Plan
+from .dispatch import Actor, Dispatch
+from .plan import Entry, Plan
 from .stream import (_HEADER, _UL, LONG_VRS, UNDEFINED, Element, Unsupported, items,
                      read_element, read_layout)
 
@@ -174,14 +174,12 @@ class _Walk:
         self.fast = fast
         self.buffer = buffer
         self.limit = limit
-        self.rng = rng
-        self.compat = compat
+        self.actor = Actor(rng, compat, datetime.now())
         self.changed = False
         self.reencode = False  # something pydicom would drop when re-encoding (group lengths)
         self.anchored = False
         self.before: dict[int, object] = {}
         self.after: dict[int, object] = {}
-        self.now: datetime | None = None
 
     def raw(self, element: Element) -> bytes:
         return bytes(self.buffer[element.value:element.end])
@@ -384,21 +382,13 @@ class _Walk:
         else:
             out.append(header(element.tag, "SQ", len(data)) + data)
 
-    def run_chain(self, actions: list, present: bool, value, vr: str):
-        """Mirrors deidc.executor._Run.step over a chain."""
-        for action in actions:
-            args = action.args
-            if action.op == "remove":
-                present, value = False, None
-            elif action.op == "replace":
-                if args.get("value") is None or (not present and not args.get("insert")):
-                    continue
-                present, value = True, args["value"]
-            elif present:
-                result = self.apply(action, value, vr)
-                if result is not None:
-                    value = result
-        return present, value
+    def run_chain(self, actions, present: bool, value, vr: str):
+        """The shared action semantics; a value the Dataset path would report as failing
+        goes to the Dataset path, so the message is the same on both."""
+        try:
+            return self.actor.run(actions, present, value, vr)
+        except transforms.TransformError:
+            raise Unsupported("a value the Dataset path reports") from None
 
     def transform(self, element: Element, actions: list, top: bool, out: list) -> None:
         vr = element.vr.decode()
@@ -423,30 +413,6 @@ class _Walk:
         data = encode(value, vr)
         out.append(header(tag, vr, len(data)) + data)
         self.changed = True
-
-    def apply(self, action: Action, value, vr: str):
-        args = action.args
-        text = transforms.value_as_text(value)
-        op = action.op
-        try:
-            if op == "hash":
-                return transforms.hash_value(text, args.get("salt"), args["digits"])
-            if op == "hashuid":
-                return transforms.hash_uid(text, args.get("salt"), args["prefix_fields"],
-                                           args["suffix_fields"], args.get("numeric_name"),
-                                           compat_flywheel=self.compat)
-            if op == "shift_date" or op == "shift_datetime":
-                jitter = args.get("jitter") or {}
-                common = dict(jitter_range=jitter.get("range"),
-                              jitter_unit=jitter.get("unit", "days"), rng=self.rng)
-                if op == "shift_date":
-                    return transforms.shift_date(text, args["days"], args["format"], **common)
-                if args.get("min") is not None or args.get("max") is not None:
-                    raise Unsupported("datetime-min/max")
-                return transforms.shift_datetime(text, args["days"], args["format"], **common)
-        except transforms.TransformError:
-            raise Unsupported("a value the Dataset path reports") from None
-        raise Unsupported(f"action {op}")
 
     def insert(self, tag: int, entry: Entry, out: list) -> None:
         present, value = self.run_chain(list(entry.actions), False, None, entry.vr or "")
