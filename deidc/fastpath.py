@@ -35,6 +35,7 @@ KERNEL_COPY = 2**20  # runs of unchanged bytes this long are copied by the kerne
 TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC",
                       "UI", "UR", "UT"})
 SINGLE_VALUED = frozenset({"LT", "ST", "UT", "UR"})
+NUMBER_STRINGS = frozenset({"DS", "IS"})
 LONG_HEADER = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT",
                          "UV"})
 SOP_INSTANCE_UID = 0x00080018
@@ -118,6 +119,12 @@ class FastPlan:
 
 def decode(raw: bytes, vr: str) -> object:
     """A text value as pydicom reads it (str, or a list for multi-valued elements)."""
+    if vr in NUMBER_STRINGS:
+        try:
+            parts = [part.strip(" \0") for part in raw.decode("ascii").split("\\")]
+        except UnicodeDecodeError:
+            raise Unsupported(f"a non-ASCII {vr} value") from None
+        return parts[0] if len(parts) == 1 else parts
     if vr not in TEXT_VRS:
         raise Unsupported(f"changing a {vr} value")
     if b"\x1b" in raw:
@@ -144,7 +151,9 @@ def encode(value: object, vr: str) -> bytes:
         if vr in SINGLE_VALUED or not all(isinstance(v, str) for v in value):
             raise Unsupported(f"writing a list into {vr}")
         value = "\\".join(value)
-    if not isinstance(value, str) or vr not in TEXT_VRS:
+    if vr in NUMBER_STRINGS and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)  # what pydicom's DS and IS write for a number
+    if not isinstance(value, str) or vr not in TEXT_VRS | NUMBER_STRINGS:
         raise Unsupported(f"writing a {type(value).__name__} into {vr}")
     if vr not in SINGLE_VALUED and vr != "PN" and "\\" in value and vr in ("AE",):
         raise Unsupported("AE value with several parts")
@@ -339,7 +348,7 @@ class _Walk:
 
     def read(self, element: Element):
         vr = element.vr.decode()
-        if vr not in TEXT_VRS:
+        if vr not in TEXT_VRS | NUMBER_STRINGS:
             raise Unsupported(f"logging or reading a {vr} value")
         return decode(self.raw(element), vr)
 
@@ -419,7 +428,7 @@ class _Walk:
         if not present:
             return
         vr = entry.vr
-        if not vr or vr not in TEXT_VRS:
+        if not vr or vr not in TEXT_VRS | NUMBER_STRINGS:
             raise Unsupported(f"inserting a {vr or 'unknown'} element")
         data = encode(value, vr)
         out.append(header(tag, vr, len(data)) + data)

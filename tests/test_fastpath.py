@@ -78,6 +78,22 @@ PROFILES = {
             - name: PatientName
               replace-with: NOBODY
     """,
+    "jitter": """
+        dicom:
+          fields:
+            - name: PatientWeight
+              jitter: true
+              jitter-range: 5
+            - name: PatientSize
+              jitter: true
+              jitter-min: 0
+            - name: SeriesNumber
+              jitter: true
+              jitter-type: int
+              jitter-range: 3
+            - name: SliceThickness
+              replace-with: 2.5
+    """,
     "private-keeps": """
         dicom:
           remove-private-tags: true
