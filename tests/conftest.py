@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
 import textwrap
 from pathlib import Path
 
@@ -12,6 +15,16 @@ from deidc.source import load_source
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 REAL_PROFILES = SHARED / "data" / "real-profiles"
+
+
+def flywheel_python() -> str | None:
+    """An interpreter that can run flywheel-migration (for comparison tests only): this one if
+    it has it, $FLYWHEEL_PYTHON, or a venv named fwvenv beside the repository."""
+    if importlib.util.find_spec("flywheel_migration") is not None:
+        return sys.executable
+    candidates = [os.environ.get("FLYWHEEL_PYTHON"),
+                  str(Path(__file__).resolve().parents[2] / "fwvenv" / "bin" / "python")]
+    return next((c for c in candidates if c and Path(c).exists()), None)
 
 
 @pytest.fixture

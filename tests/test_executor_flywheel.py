@@ -1,12 +1,11 @@
 """deidc against Flywheel's own engine, element by element, on pydicom's test files.
 
-Runs only where flywheel-migration can be run: importable here, or in the interpreter named by
-$FLYWHEEL_PYTHON (default /work/fwvenv/bin/python).  deidc never depends on it.
+Runs only where flywheel-migration can be run (see conftest.flywheel_python); deidc never
+depends on it.
 """
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 import subprocess
@@ -20,8 +19,10 @@ from pydicom.data import get_testdata_file
 from deidc.compiler import compile_profile
 from deidc.executor import deidentify_file
 
-FLYWHEEL_PYTHON = os.environ.get("FLYWHEEL_PYTHON", "/work/fwvenv/bin/python")
-if not Path(FLYWHEEL_PYTHON).exists():
+from .conftest import flywheel_python
+
+FLYWHEEL_PYTHON = flywheel_python()
+if FLYWHEEL_PYTHON is None:
     pytest.skip("flywheel-migration is not available", allow_module_level=True)
 
 DRIVER = """

@@ -9,13 +9,10 @@ case's text, and prints the results as JSON.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import subprocess
-import sys
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -32,14 +29,7 @@ from deidc.transforms import (
     value_as_text,
 )
 
-FW_VENV_PYTHON = Path(__file__).resolve().parents[2] / "fwvenv" / "bin" / "python"
-
-
-def flywheel_python() -> str | None:
-    if importlib.util.find_spec("flywheel_migration") is not None:
-        return sys.executable
-    return str(FW_VENV_PYTHON) if FW_VENV_PYTHON.exists() else None
-
+from .conftest import flywheel_python
 
 FLYWHEEL_PYTHON = flywheel_python()
 pytestmark = pytest.mark.skipif(FLYWHEEL_PYTHON is None,
