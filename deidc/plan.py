@@ -241,14 +241,21 @@ def _plan_from(data: dict) -> Plan:
 
 
 def is_plan_file(path: str) -> bool:
-    """Does this file start like a deidc plan (as opposed to a JSON profile)?"""
+    """Is this a deidc plan (as opposed to a JSON profile)?  Plans deidc writes say so in
+    their first bytes; a plan whose keys were reordered (``jq -S``) is recognised by parsing."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(256)
-    except OSError:
+            if not head.lstrip().startswith(b"{"):
+                return False
+            if b'"format"' in head[:64] and b'"deidc_version"' in head:
+                return True
+            if not path.lower().endswith(".json"):
+                return False
+            data = json.loads(head + handle.read())
+    except (OSError, ValueError):
         return False
-    return head.lstrip().startswith(b"{") and b'"format"' in head[:64] and \
-        b'"deidc_version"' in head
+    return isinstance(data, dict) and "format" in data and "deidc_version" in data
 
 
 def load_plan(path: str) -> Plan:

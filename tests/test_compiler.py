@@ -258,3 +258,15 @@ def test_largest_real_profile_compiles_well_under_a_second():
     except CompileError:
         pass  # a real profile may have lint errors; the timing still counts lint + resolution
     assert time.perf_counter() - started < 1.0
+
+
+def test_a_plan_with_reordered_keys_is_still_a_plan(tmp_path):
+    from deidc.plan import is_plan_file
+
+    plan = compile_profile(str(ROOT / "examples" / "blocklist.yaml"))
+    reordered = tmp_path / "sorted.json"
+    reordered.write_text(json.dumps(json.loads(plan.to_json()), sort_keys=True, indent=1))
+    profile = tmp_path / "profile.json"
+    profile.write_text(json.dumps({"name": "x", "dicom": {"fields": []}}))
+    assert is_plan_file(str(reordered)) and not is_plan_file(str(profile))
+    assert Plan.from_json(reordered.read_text()).to_json() == plan.to_json()
