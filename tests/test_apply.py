@@ -222,3 +222,46 @@ def test_applying_a_plan_does_not_import_pydicom(tmp_path):
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert "Dataset path" not in result.stderr
     assert result.stdout.split() == ["False", "False"], result.stderr
+
+
+def test_nested_wildcard_recurse_regex_and_regex_sub(tmp_path):
+    profile = tmp_path / "nested.yaml"
+    profile.write_text(textwrap.dedent("""
+        dicom:
+          fields:
+            - name: BeamSequence.0.InstitutionName
+              replace-with: HOSPITAL
+            - name: DoseReferenceSequence.*.DoseReferenceDescription
+              remove: true
+            - regex: '.*DeviceSerialNumber'
+              remove: true
+            - name: PatientID
+              regex-sub:
+                - input-regex: '(?P<site>[A-Za-z]+)(?P<number>\\d*).*'
+                  output: 'SITE-{number}'
+    """))
+    plan = compile_profile(str(profile))
+    inputs = copy_inputs(tmp_path, ["rtplan.dcm"])
+    original = pydicom.dcmread(inputs / "rtplan.dcm")
+    summary = run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "out")))
+    assert summary.written == 1 and summary.fallbacks == 1  # nested rules: the Dataset path
+    result = pydicom.dcmread(tmp_path / "out" / "rtplan.dcm")
+    assert result.BeamSequence[0].InstitutionName == "HOSPITAL"
+    assert all("DoseReferenceDescription" not in item for item in result.DoseReferenceSequence)
+    assert len(result.DoseReferenceSequence) == len(original.DoseReferenceSequence)
+    assert "DeviceSerialNumber" not in result.BeamSequence[0]  # regex reaches nested paths
+    assert result.PatientID.startswith("SITE-")
+
+
+def test_recurse_sequence_reaches_every_item(tmp_path):
+    profile = tmp_path / "recurse.yaml"
+    profile.write_text("dicom:\n  recurse-sequence: true\n  fields:\n"
+                       "    - name: ReferencedSOPInstanceUID\n      hashuid: true\n")
+    plan = compile_profile(str(profile))
+    inputs = copy_inputs(tmp_path, ["rtplan.dcm"])
+    original = pydicom.dcmread(inputs / "rtplan.dcm")
+    run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "out")))
+    result = pydicom.dcmread(tmp_path / "out" / "rtplan.dcm")
+    before = original.ReferencedStructureSetSequence[0].ReferencedSOPInstanceUID
+    after = result.ReferencedStructureSetSequence[0].ReferencedSOPInstanceUID
+    assert after != before and after.startswith(".".join(before.split(".")[:4]))
