@@ -118,6 +118,14 @@ class Dispatch:
         return key in self.private_keep
 
 
+# Series share most of their values (study and series UIDs, dates, IDs): a deterministic
+# transform of a value already seen in this process is looked up, not recomputed.  Keys hold
+# the id of the action's args; the args object itself is kept and checked, so a key can never
+# answer for another plan's action.
+_MEMO: dict[tuple, tuple] = {}
+_MEMO_LIMIT = 65536
+
+
 class Actor:
     """Applies a chain of plan actions to one element's state (present?, value).  Both
     executors use it, so an action means the same thing on either path.  A value the
@@ -150,6 +158,21 @@ class Actor:
     def apply(self, op: str, args: dict, value, vr: str):
         """The new value, or ``None`` for "leave it as it is"."""
         text = transforms.value_as_text(value)
+        if op in ("hash", "hashuid") or (op in ("shift_date", "shift_datetime")
+                                         and not args.get("jitter") and not args.get("min")
+                                         and not args.get("max")):
+            key = (id(args), text, self.compat)
+            hit = _MEMO.get(key)
+            if hit is not None and hit[0] is args:
+                return list(hit[1]) if isinstance(hit[1], list) else hit[1]
+            result = self._apply(op, args, text, vr)
+            if len(_MEMO) >= _MEMO_LIMIT:
+                _MEMO.clear()
+            _MEMO[key] = (args, result)
+            return result
+        return self._apply(op, args, text, vr)
+
+    def _apply(self, op: str, args: dict, text, vr: str):
         if op == "hash":
             return transforms.hash_value(text, args.get("salt"), args["digits"])
         if op == "hashuid":
