@@ -225,10 +225,24 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
                       log_rows=rows, fallback=outcome.fallback)
 
 
+_made_folders: set[str] = set()
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def _write_atomically(target: str, write: Callable[[io.BufferedWriter], object]) -> object:
     folder = os.path.dirname(os.path.abspath(target))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".deidc-", suffix=".part")
+    if folder not in _made_folders:
+        os.makedirs(folder, exist_ok=True)
+        _made_folders.add(folder)
+    # A name of our own (this process, this target) is one open; mkstemp's random names are
+    # the fallback when a crashed run left that name behind.
+    temporary = os.path.join(folder, f".deidc-{os.getpid()}-{os.path.basename(target)}.part")
+    try:
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    except FileExistsError:
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".deidc-", suffix=".part")
+        os.fchmod(handle, 0o666 & ~_UMASK)  # outputs get ordinary permissions, like cp's
     try:
         with os.fdopen(handle, "wb") as out:
             result = write(out)

@@ -265,3 +265,13 @@ def test_recurse_sequence_reaches_every_item(tmp_path):
     before = original.ReferencedStructureSetSequence[0].ReferencedSOPInstanceUID
     after = result.ReferencedStructureSetSequence[0].ReferencedSOPInstanceUID
     assert after != before and after.startswith(".".join(before.split(".")[:4]))
+
+
+def test_outputs_have_ordinary_permissions(plan, tmp_path):
+    inputs = copy_inputs(tmp_path, ["CT_small.dcm"])
+    old = os.umask(0o022)
+    try:
+        run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "out")))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out" / "CT_small.dcm").stat().st_mode & 0o777 == 0o644
