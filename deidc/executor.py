@@ -20,7 +20,7 @@ from datetime import datetime
 
 import pydicom
 from pydicom.dataelem import RawDataElement
-from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.datadict import dictionary_VR, keyword_for_tag, private_dictionary_VR
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
@@ -51,8 +51,10 @@ def is_sequence(dataset: Dataset, tag) -> bool:
     if element is None:
         return False
     vr = element.VR
-    if vr is None and isinstance(element, RawDataElement):
-        if element.length == 0xFFFFFFFF:
+    # Read implicitly (no VR) or as UN, a raw element becomes a sequence when pydicom decodes
+    # it if the dictionary says SQ.
+    if vr in (None, "UN") and isinstance(element, RawDataElement):
+        if element.length == 0xFFFFFFFF and vr is None:
             return True
         try:
             return dictionary_VR(tag) == "SQ"
@@ -87,11 +89,7 @@ class _Run:
             self.patient_age(ds)
         creators = creators_of(ds)
         if policy.remove_undefined:
-            for tag in list(ds.keys()):
-                creator = creators.get((tag.group, tag.element)) if tag.group & 1 else None
-                if not self.dispatch.defined(tag, private_key_of(tag, creators), creator):
-                    del ds[tag]
-                    self.changed = True
+            self.remove_undefined(ds, creators)
         present = set(ds.keys())
         for tag in sorted(present):
             if tag in ds:
@@ -103,6 +101,7 @@ class _Run:
                 if is_sequence(ds, tag):
                     self.nested(ds[tag], [tag], [keyword_for_tag(tag) or f"{tag:08x}"],
                                 [f"{tag:08x}"])
+        self.nested_inserts(ds)
         if getattr(ds, "file_meta", None) is not None:
             self.file_meta(ds, original_sop)
         return self.changed
@@ -125,6 +124,79 @@ class _Run:
             if is_sequence(ds, tag):
                 for item in ds[tag].value:
                     self.remove_private(item)
+
+    def remove_undefined(self, ds: Dataset, creators: dict) -> None:
+        """Flywheel's keeplist: every element no rule names goes, at the top level and inside
+        the items of the sequences that stay.  A sequence stays when a rule names it or
+        something inside it; a plain name keeps the sequence, not its contents (its items
+        are emptied, as in Flywheel)."""
+        for tag in list(ds.keys()):
+            creator = creators.get((tag.group, tag.element)) if tag.group & 1 else None
+            defined = self.dispatch.defined(tag, private_key_of(tag, creators), creator)
+            inside = is_sequence(ds, tag) and self.prune_items(
+                ds[tag], [int(tag)], [keyword_for_tag(tag) or f"{int(tag):08x}"],
+                [f"{int(tag):08x}"])
+            if not (defined or inside):
+                del ds[tag]
+                self.changed = True
+
+    def prune_items(self, element, tags: list, keyword_path: list, hex_path: list) -> bool:
+        """Remove-undefined inside a sequence's items; returns whether anything in them is
+        named (and so kept).  A private creator stays while its block keeps an element."""
+        kept_any = False
+        for index, item in enumerate(element.value):
+            creators = creators_of(item)
+            kept_blocks = set()
+            creator_tags = []
+            for tag in list(item.keys()):
+                tag_int = int(tag)
+                if tag.group & 1 and 0x0010 <= tag.element <= 0x00FF:
+                    creator_tags.append(tag)
+                    continue
+                here = tags + [index, tag_int]
+                keyword = keyword_for_tag(tag) or f"{tag_int:08x}"
+                kw_path = keyword_path + [index, keyword]
+                hx_path = hex_path + [index, f"{tag_int:08x}"]
+                named = self.named_nested(tag_int, private_key_of(tag_int, creators), here,
+                                          kw_path, hx_path)
+                inside = is_sequence(item, tag) and self.prune_items(item[tag], here, kw_path,
+                                                                     hx_path)
+                if named or inside:
+                    kept_any = True
+                    if tag.group & 1:
+                        kept_blocks.add((tag.group, (tag.element >> 8) & 0xFF))
+                else:
+                    del item[tag]
+                    self.changed = True
+            for tag in creator_tags:
+                if (tag.group, tag.element) not in kept_blocks:
+                    del item[tag]
+                    self.changed = True
+        return kept_any
+
+    def named_nested(self, tag: int, key, here: list, keyword_path: list,
+                     hex_path: list) -> bool:
+        """Does a rule name the element at ``here`` inside a sequence, or something below it?
+        Nested paths (and their parents), recurse-sequence names, regexes on either path."""
+        dispatch = self.dispatch
+        depth = len(here)
+        if any(len(steps) >= depth and path_matches(steps[:depth], here)
+               for steps, _ in dispatch.paths):
+            return True
+        if self.plan.policy.recurse_sequences:
+            if tag >> 16 & 1:
+                if key in dispatch.private:
+                    return True
+            elif tag in dispatch.public or (
+                    (tag >> 16 & 0xFF00) in (0x5000, 0x6000)
+                    and (tag & 0xFF00FFFF) in dispatch.repeaters):
+                return True
+        if dispatch.patterns:
+            kw_path = ".".join(map(str, keyword_path))
+            hx_path = ".".join(map(str, hex_path))
+            return any(pattern.match(kw_path) or pattern.match(hx_path)
+                       for pattern, _ in dispatch.patterns)
+        return False
 
     def patient_age(self, ds: Dataset) -> None:
         age = self.plan.policy.patient_age
@@ -191,7 +263,7 @@ class _Run:
         for tag, entry in self.dispatch.public.items():
             if tag in present or tag >> 16 == 0x0002:
                 continue
-            if not any(a.op == "replace" and a.args.get("insert") for a in entry.actions):
+            if not inserts_when_absent(entry):
                 continue
             state, value = self.chain(entry.actions, False, None, entry.vr or "", tag)
             if not state:
@@ -209,10 +281,84 @@ class _Run:
             self.changed = True
         for key, entry in self.dispatch.private.items():
             group, creator, offset = key
-            if any(a.op == "replace" and a.args.get("insert") for a in entry.actions) and \
-                    private_tag(ds, group, creator, offset, creators) is None:
-                raise ExecutionError("inserting private elements is not supported by deidc",
+            if not inserts_when_absent(entry) or \
+                    private_tag(ds, group, creator, offset, creators) is not None:
+                continue
+            state, value = self.chain(entry.actions, False, None, entry.vr or "", None)
+            if state:
+                self.insert_private(ds, key, entry, value)
+
+    def insert_private(self, ds: Dataset, key: tuple, entry, value) -> None:
+        """As Flywheel: into the creator's block, which is created when the file has none,
+        with the VR pydicom's private dictionary gives."""
+        group, creator, offset = key
+        origin = entry.actions[-1].origin
+        vr = entry.vr
+        if not vr:
+            try:
+                vr = private_dictionary_VR((group << 16) | 0x1000 | offset, creator)
+            except KeyError:
+                raise ExecutionError(f"cannot insert private element {entry.target}: its VR "
+                                     "is not in the private dictionary", origin=origin) from None
+        try:
+            ds.private_block(group, creator, create=True).add_new(offset, vr, value)
+        except Exception as exc:
+            raise ExecutionError(f"cannot insert {value!r} into {entry.target} as {vr}: "
+                                 f"{_reason(exc)}", origin=origin) from None
+        self.changed = True
+
+    def nested_inserts(self, ds: Dataset) -> None:
+        """Replace-with on an absent nested element (concrete item indices only) creates
+        it, and the sequence and items leading to it, as Flywheel does."""
+        for steps, entry in self.dispatch.paths:
+            if "*" in steps[1::2] or not inserts_when_absent(entry):
+                continue
+            parent, leaf = self.walk_creating(ds, steps, entry, dry=True)
+            if parent is not None and leaf in parent:
+                continue
+            state, value = self.chain(entry.actions, False, None, entry.vr or "", steps[-1])
+            if not state:
+                continue
+            parent, leaf = self.walk_creating(ds, steps, entry, dry=False)
+            vr = entry.vr
+            if not vr or " or " in vr:
+                raise ExecutionError(f"cannot insert an element whose VR is "
+                                     f"{vr or 'unknown'}", tag=leaf,
                                      origin=entry.actions[-1].origin)
+            try:
+                parent.add_new(leaf, vr, value)
+            except Exception as exc:
+                raise ExecutionError(f"cannot insert {value!r} as {vr}: {_reason(exc)}",
+                                     tag=leaf, origin=entry.actions[-1].origin) from None
+            self.changed = True
+
+    def walk_creating(self, ds: Dataset, steps: list, entry, *, dry: bool):
+        """The item holding a nested path's last element, and that element's tag; unless
+        ``dry``, missing sequences are created and short ones padded with empty items.
+        ``dry`` returns ``(None, tag)`` where the path is missing."""
+        current = ds
+        for position in range(0, len(steps) - 1, 2):
+            tag, index = steps[position], int(steps[position + 1])
+            if tag not in current:
+                if dry:
+                    return None, steps[-1]
+                if dictionary_vr(tag) != "SQ":
+                    raise ExecutionError(f"cannot create {entry.target}: {tag:08X} is not a "
+                                         "sequence", tag=tag, origin=entry.actions[-1].origin)
+                current.add_new(tag, "SQ", [])
+                self.changed = True
+            if not is_sequence(current, tag):
+                raise ExecutionError(f"cannot reach {entry.target}: {tag:08X} is not a sequence",
+                                     tag=tag, origin=entry.actions[-1].origin)
+            items = current[tag].value
+            if index >= len(items):
+                if dry:
+                    return None, steps[-1]
+                while len(items) <= index:
+                    items.append(Dataset())
+                self.changed = True
+            current = items[index]
+        return current, steps[-1]
 
     def nested(self, element, tags: list, keyword_path: list, hex_path: list) -> None:
         """Rules that reach inside sequences: recurse-sequence, nested paths, regexes."""
@@ -264,6 +410,17 @@ class _Run:
                 self.changed = True
 
 
+def inserts_when_absent(entry) -> bool:
+    return any(a.op == "replace" and a.args.get("insert") for a in entry.actions)
+
+
+def dictionary_vr(tag: int) -> str | None:
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return None
+
+
 def path_matches(steps: list, here: list) -> bool:
     if len(steps) != len(here):
         return False
@@ -302,6 +459,18 @@ def read_dataset(path: str) -> Dataset:
     if not any(keyword_for_tag(tag) for tag in keys):
         raise ExecutionError("not a DICOM file (no DICOM attribute could be read)", path=path)
     return ds
+
+
+def decode_if_reencoded(ds: Dataset) -> None:
+    """A body in implicit VR under an explicit transfer syntax (pydicom reads it anyway) is
+    written in the explicit VR the syntax names, as Flywheel does; pydicom can only do that
+    once every element is decoded, since raw elements read implicitly carry no VR."""
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is None or not syntax.is_transfer_syntax or syntax.is_implicit_VR:
+        return
+    if any(element.VR is None for element in ds.elements()):
+        for _ in ds.iterall():
+            pass
 
 
 def log_values(plan: Plan, ds: Dataset) -> dict[str, str]:
@@ -357,6 +526,7 @@ def deidentify_file(plan: Plan, source_path: str, output, *, rng,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            decode_if_reencoded(ds)
             ds.save_as(output, enforce_file_format=False)
     except Exception as exc:
         raise ExecutionError(f"cannot write the result: {_reason(exc)}",

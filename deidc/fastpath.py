@@ -328,10 +328,15 @@ class _Walk:
                     tag, key, creators.get((group, number))):
                 self.drop(tag, top)
                 return
-        if top and fast.remove_undefined and not fast.dispatch.defined(
-                tag, key, creators.get((group, tag & 0xFFFF))):
-            self.drop(tag, top)
-            return
+        if top and fast.remove_undefined:
+            defined = fast.dispatch.defined(tag, key, creators.get((group, tag & 0xFFFF)))
+            if element.vr == b"SQ" and element.value != element.end and \
+                    (defined or fast.recurse or fast.patterns):
+                # remove-undefined also prunes the items of the sequences that stay
+                raise Unsupported("remove-undefined inside a sequence")
+            if not defined:
+                self.drop(tag, top)
+                return
         actions = fast.dispatch.actions_for(tag, key, top)
         if element.vr == b"SQ":
             self.sequence(element, actions, out)
