@@ -158,6 +158,8 @@ class _Compiler:
         if spec is None:
             return None
         op, args = spec
+        if op == "replace" and rule.selector and rule.selector.kind == "regex":
+            args["insert"] = False  # Flywheel's regex rules act only on elements a file has
         return Action(op, args, origin, order)
 
     def action_spec(self, key: str | None, value, options: dict) -> tuple[str, dict] | None:

@@ -15,17 +15,19 @@ written back byte for byte; that is also what lets the streaming fast path
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from datetime import datetime
 
 import pydicom
 from pydicom.dataelem import RawDataElement
-from pydicom.datadict import dictionary_VR, keyword_for_tag, private_dictionary_VR
+from pydicom.datadict import (dictionary_VR, keyword_for_tag, private_dictionary_VR,
+                               tag_for_keyword)
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
 from . import transforms
-from .dispatch import Actor, Dispatch, private_key_of
+from .dispatch import Actor, Dispatch, private_key_of, private_target_key
 from .outcome import ExecutionError, FileOutcome
 from .plan import Action, Plan
 
@@ -474,32 +476,75 @@ def decode_if_reencoded(ds: Dataset) -> None:
 
 
 def log_values(plan: Plan, ds: Dataset) -> dict[str, str]:
-    """Flywheel's deid-log cells: the value as Flywheel reads it, '' when absent; for regex
-    and nested columns a JSON object {path: value}."""
+    """Flywheel's deid-log cells: the value as Flywheel reads it, '' when absent; for regex,
+    wildcard and repeater columns a JSON object {path: value} of the matching elements (regex:
+    keyword paths, then hex paths, each walked as Flywheel walks them)."""
     dispatch = Dispatch.for_plan(plan)
+    compiled = {rule.pattern: pattern for pattern, rule in dispatch.patterns}
     cells = {}
     for column in plan.log_columns:
+        target = column.target
         if column.pattern is not None:
-            pattern = next((p for p, rule in dispatch.patterns if rule.pattern ==
-                            column.pattern), None)
-            matches = {}
-            for tag in ds.keys():
-                keyword = keyword_for_tag(tag)
-                for name in (keyword, f"{int(tag):08x}"):
-                    if name and pattern is not None and pattern.match(name):
-                        matches[name] = transforms.value_as_text(ds[tag].value) \
-                            if not is_sequence(ds, tag) else None
-                        break
+            pattern = compiled.get(column.pattern) or re.compile(column.pattern)
+            matches = {path: value for path, value in keyword_paths(ds) if pattern.match(path)}
+            matches.update((path, value) for path, value in hex_paths(ds) if pattern.match(path))
             cells[column.title] = json.dumps(matches)
-        elif column.target and len(column.target) == 8:
-            tag = int(column.target, 16)
-            source = ds.file_meta if tag >> 16 == 2 and hasattr(ds, "file_meta") else ds
-            element = source.get(tag) if tag in source else None
-            cells[column.title] = "" if element is None or is_sequence(source, tag) else \
-                (transforms.value_as_text(element.value) or "")
-        else:
+        elif target is None:
             cells[column.title] = ""
+        elif "*" in target or "X" in target.upper()[2:4]:
+            shape = re.compile(target.lower().replace(".", r"\.").replace("*", r"\d+")
+                               .replace("xx", "[0-9a-f]{2}") + "$")
+            cells[column.title] = json.dumps({path: value for path, value in hex_paths(ds)
+                                              if shape.match(path)})
+        else:
+            cells[column.title] = _cell(ds, target)
     return cells
+
+
+def _cell(ds: Dataset, target: str) -> str:
+    """One element's value as Flywheel logs it: a tag (file meta included), a private
+    element by creator, or a nested path; '' when absent."""
+    if target.startswith("("):
+        group, creator, offset = private_target_key(target)
+        tag = private_tag(ds, group, creator, offset, creators_of(ds))
+        holder = ds
+    else:
+        steps = target.split(".")
+        holder = ds.file_meta if len(steps) == 1 and steps[0].startswith("0002") and \
+            getattr(ds, "file_meta", None) is not None else ds
+        for position in range(0, len(steps) - 1, 2):
+            tag, index = int(steps[position], 16), int(steps[position + 1])
+            if tag not in holder or not is_sequence(holder, tag) or \
+                    index >= len(holder[tag].value):
+                return ""
+            holder = holder[tag].value[index]
+        tag = int(steps[-1], 16)
+    if tag is None or tag not in holder:
+        return ""
+    return transforms.value_as_text(holder[tag].value) or ""
+
+
+def keyword_paths(ds: Dataset, prefix: str = ""):
+    """(keyword path, value) of every element with a keyword, keywords in alphabetical
+    order at each level, each sequence followed by its items' elements (Flywheel's walk)."""
+    named = sorted((keyword, tag) for tag in ds.keys()
+                   if (keyword := keyword_for_tag(tag)) and tag_for_keyword(keyword) == tag)
+    for keyword, tag in named:
+        path = prefix + keyword
+        yield path, transforms.value_as_text(ds[tag].value)
+        if is_sequence(ds, tag):
+            for index, item in enumerate(ds[tag].value):
+                yield from keyword_paths(item, f"{path}.{index}.")
+
+
+def hex_paths(ds: Dataset, prefix: str = ""):
+    """(lower-case hex path, value) of every element, in the dataset's order."""
+    for tag in list(ds.keys()):
+        path = f"{prefix}{int(tag):08x}"
+        yield path, transforms.value_as_text(ds[tag].value)
+        if is_sequence(ds, tag):
+            for index, item in enumerate(ds[tag].value):
+                yield from hex_paths(item, f"{path}.{index}.")
 
 
 def deidentify_file(plan: Plan, source_path: str, output, *, rng,

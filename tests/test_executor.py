@@ -327,3 +327,20 @@ def test_log_values_read_as_flywheel_does():
     assert '"StudyDate": "20040119"' in cells["regex: .*Date$"]
     apply_plan(a_plan, ds, rng=random.Random(0))
     assert '"StudyDate": "20040120"' in log_values(a_plan, ds)["regex: .*Date$"]
+
+
+def test_log_values_of_private_nested_wildcard_and_repeater_columns():
+    columns = (LogColumn("private", GEMS_IDEN, None),
+               LogColumn("nested", "300C0060.0.00081155", None),
+               LogColumn("missing item", "300C0060.3.00081155", None),
+               LogColumn("wildcard", "300A00B0.*.300A00C2", None),
+               LogColumn("repeater", "60XX0022", None))
+    a_plan = plan(log_columns=columns)
+    rtplan = log_values(a_plan, pydicom.dcmread(source("rtplan.dcm")))
+    assert rtplan == {"private": "", "nested": "1.2.333.444.55.6.7777.88888",
+                      "missing item": "", "wildcard": '{"300a00b0.0.300a00c2": "Field 1"}',
+                      "repeater": "{}"}
+    overlay = log_values(a_plan, pydicom.dcmread(source("examples_overlay.dcm")))
+    assert overlay["repeater"] == '{"60000022": "Siemens MedCom Object Graphics"}'
+    assert log_values(a_plan, pydicom.dcmread(source("CT_small.dcm")))["private"] == \
+        "HiSpeed CT/i"

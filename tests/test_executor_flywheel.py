@@ -14,6 +14,7 @@ verbatim).
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import random
@@ -27,7 +28,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from deidc.compiler import compile_profile
-from deidc.executor import deidentify_file
+from deidc.executor import apply_plan, deidentify_file, log_values
 from deidc.outcome import ExecutionError
 
 from .conftest import flywheel_python
@@ -190,6 +191,8 @@ PROFILES = {
               remove: true
             - regex: '.*\\.0\\.CodeMeaning'
               replace-with: MEANING
+            - regex: '.*ReferencedSOPClassUID'
+              replace-with: 1.2.3.4
             - regex: '.*Name$'
               hash: true
             - name: PatientID
@@ -303,3 +306,54 @@ def test_deidc_writes_what_flywheel_writes(kind, name, flywheel_outputs, tmp_pat
     assert sorted(ours) == sorted(theirs)
     differing = {key: (theirs[key], ours[key]) for key in theirs if theirs[key] != ours[key]}
     assert differing == {}
+
+
+LOGGED = """
+    deid-log: {log}
+    dicom:
+      date-increment: 2
+      fields:
+        - name: PatientID
+          replace-with: X
+        - name: OperatorsName
+          replace-with: OP
+          replace-with-insert: false
+        - name: (0009, "GEMS_IDEN_01", 04)
+          replace-with: SC
+        - name: ReferencedStructureSetSequence.0.ReferencedSOPInstanceUID
+          replace-with: 1.2.3
+        - name: BeamSequence.*.BeamName
+          replace-with: B
+        - name: 60XX0022
+          replace-with: OV
+        - regex: '.*Date$'
+          increment-date: true
+        - regex: '.*ReferencedSOPClassUID'
+          replace-with: 1.2.3.4
+        - name: ImageType
+        - name: ReferencedImageSequence
+"""
+LOG_FILES = ["CT_small.dcm", "rtplan.dcm", "examples_overlay.dcm", "MR_small_implicit.dcm"]
+
+
+def test_deid_log_cells_are_flywheels(flywheel_outputs, tmp_path):
+    """Every cell of Flywheel's deid-log, before and after, for every kind of column (tag,
+    private, nested, wildcard, repeater, regex, sequence)."""
+    sources, _ = flywheel_outputs
+    log = tmp_path / "logs" / "deid.csv"
+    log.parent.mkdir()
+    profile = tmp_path / "logged.yaml"
+    profile.write_text(textwrap.dedent(LOGGED.format(log=log)))
+    subprocess.run([FLYWHEEL_PYTHON, "-c", DRIVER, str(profile), str(sources),
+                    str(tmp_path / "fw"), *LOG_FILES], check=True, capture_output=True,
+                   env={**os.environ, "SEED": str(SEED)})
+    with open(log, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 * len(LOG_FILES)
+    plan = compile_profile(str(profile))
+    for row in rows:
+        ds = pydicom.dcmread(sources / row["path"])
+        if row["type"] == "after":
+            apply_plan(plan, ds, rng=random.Random(SEED))
+        ours = log_values(plan, ds)
+        assert ours == {title: row[title] for title in ours}, (row["path"], row["type"])
