@@ -397,6 +397,13 @@ class _Run:
             entry = self.dispatch.public.get(int(tag))
             if entry is not None:
                 self.element(meta, tag, list(entry.actions))
+        present = set(meta.keys())
+        for tag, entry in self.dispatch.public.items():
+            if tag >> 16 == 0x0002 and tag not in present and inserts_when_absent(entry):
+                state, value = self.chain(entry.actions, False, None, entry.vr or "", tag)
+                if state:  # as Flywheel: replace-with inserts into the file meta too
+                    meta.add_new(tag, dictionary_vr(tag) or "UN", value)
+                    self.changed = True
         if not self.plan.policy.sync_media_storage:
             return
         sop = ds.get(SOP_INSTANCE_UID)

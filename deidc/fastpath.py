@@ -560,6 +560,10 @@ def _meta(walk: _Walk, layout) -> bytes:
     tags = [element.tag for element in layout.meta]
     if tags != sorted(set(tags)):
         raise Unsupported("file meta elements out of order")
+    if any(tag not in tags and any(a.op == "replace" and a.args.get("insert")
+                                   for a in entry.actions)
+           for tag, entry in fast.meta_entries.items()):
+        raise Unsupported("inserting into the file meta")
     for element in layout.meta:
         tag = element.tag
         if tag == GROUP_LENGTH:

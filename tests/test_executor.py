@@ -265,6 +265,12 @@ def test_media_storage_follows_sop_instance_uid_or_stays():
     assert result.file_meta.MediaStorageSOPInstanceUID == original.SOPInstanceUID
 
 
+def test_replace_with_inserts_into_the_file_meta():
+    _, result, _, _ = run(plan(entry("00020016", replace("DEIDC"))), "CT_small.dcm")
+    assert result.file_meta.SourceApplicationEntityTitle == "DEIDC"
+    assert "SourceApplicationEntityTitle" not in result  # not in the dataset
+
+
 # --- errors and every pydicom test file ------------------------------------------------------
 
 def test_a_value_an_action_cannot_handle_names_tag_rule_and_reason():
