@@ -135,6 +135,9 @@ class Actor:
         self.rng = rng
         self.compat = compat_flywheel
         self.now = now
+        # name → text of a dataset element, for regex-sub groups named after elements (set
+        # by an executor that can read them; None: such groups give '')
+        self.read_element = None
 
     def run(self, actions, present: bool, value, vr: str):
         for action in actions:
@@ -201,6 +204,9 @@ class Actor:
     def _group_transform(self, vr: str):
         """regex-sub's named groups, each transformed by its own dry rule."""
         def run(item, name, matched):
+            if matched is None and self.read_element is not None:
+                # a group named after an element, not a regex group: that element's value
+                matched = self.read_element(name)
             for group in item.get("groups", []):
                 if group.get("name") == name and matched is not None:
                     if group["op"] == "keep":

@@ -92,6 +92,11 @@ class _Run:
         creators = creators_of(ds)
         if policy.remove_undefined:
             self.remove_undefined(ds, creators)
+        names = element_group_names(self.plan)
+        if names:
+            # Flywheel runs regex-sub rules first: the elements they read are unchanged yet
+            values = {name: self.text(ds, tag) for name, tag in names.items()}
+            self.actor.read_element = values.get
         present = set(ds.keys())
         for tag in sorted(present):
             if tag in ds:
@@ -417,6 +422,35 @@ class _Run:
             if str(meta[MEDIA_STORAGE_SOP_INSTANCE_UID].value) != str(sop.value):
                 meta[MEDIA_STORAGE_SOP_INSTANCE_UID].value = sop.value
                 self.changed = True
+
+
+_GROUP_NAMES: dict[int, tuple] = {}
+
+
+def element_group_names(plan: Plan) -> dict[str, int]:
+    """regex-sub groups named after an element rather than a group of their regex
+    (``{PatientID}`` with a ``hash`` group): name → tag of the element they read."""
+    cached = _GROUP_NAMES.get(id(plan))
+    if cached is not None and cached[0] is plan:
+        return cached[1]
+    names = {}
+    actions = [a for e in plan.entries for a in e.actions] + \
+        [a for rule in plan.patterns for a in rule.actions]
+    for action in actions:
+        if action.op != "regex_sub":
+            continue
+        for item in action.args.get("items", []):
+            regex_groups = re.compile(item["input_regex"]).groupindex
+            for group in item.get("groups", []):
+                name = group.get("name")
+                if name and name not in regex_groups:
+                    tag = tag_for_keyword(name)
+                    if tag is None and re.fullmatch(r"[0-9A-Fa-f]{8}", name):
+                        tag = int(name, 16)
+                    if tag is not None:
+                        names[name] = tag
+    _GROUP_NAMES[id(plan)] = (plan, names)
+    return names
 
 
 def inserts_when_absent(entry) -> bool:

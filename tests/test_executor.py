@@ -116,6 +116,15 @@ def test_sources_on_one_element_apply_in_plan_order():
         transforms.hash_value("1.2.3", None, 16)
 
 
+def test_regex_sub_groups_named_after_elements_read_them_before_other_rules():
+    item = {"input_regex": r"(?P<first>\w+)", "output": "{PatientID}-{first}",
+            "groups": [{"name": "PatientID", "op": "hash", "args": {"salt": "q", "digits": 8}}]}
+    a_plan = plan(entry("00081030", regex_sub(item)), entry("00100020", replace("NEWID")))
+    _, result, _, _ = run(a_plan, "examples_overlay.dcm")
+    assert result.StudyDescription == transforms.hash_value("021234567", "q", 8) + "-abdomen"
+    assert result.PatientID == "NEWID"
+
+
 # --- private elements and remove-private-tags ------------------------------------------------
 
 def test_remove_private_keeps_creator_form_targets_and_their_creator():

@@ -110,6 +110,13 @@ PROFILES = {
             - name: PatientWeight
               jitter: true
               jitter-range: 5
+            - name: StudyDescription
+              regex-sub:
+                - input-regex: '(?P<first>\\w+)(?P<rest>.*)'
+                  output: '{PatientID}-{first}'
+                  groups:
+                    - name: PatientID
+                      hash: true
     """,
     "keeplist": """
         dicom:
