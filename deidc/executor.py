@@ -137,12 +137,16 @@ class _Run:
         the items of the sequences that stay.  A sequence stays when a rule names it or
         something inside it; a plain name keeps the sequence, not its contents (its items
         are emptied, as in Flywheel)."""
+        reach_inside = self.plan.policy.recurse_sequences or bool(self.dispatch.patterns)
+        path_roots = {steps[0] for steps, _ in self.dispatch.paths}
         for tag in list(ds.keys()):
             creator = creators.get((tag.group, tag.element)) if tag.group & 1 else None
             defined = self.dispatch.defined(tag, private_key_of(tag, creators), creator)
-            inside = is_sequence(ds, tag) and self.prune_items(
-                ds[tag], [int(tag)], [keyword_for_tag(tag) or f"{int(tag):08x}"],
-                [f"{int(tag):08x}"])
+            # an undefined sequence no rule can reach into goes whole, unread
+            inside = (defined or reach_inside or tag in path_roots) and \
+                is_sequence(ds, tag) and self.prune_items(
+                    ds[tag], [int(tag)], [keyword_for_tag(tag) or f"{int(tag):08x}"],
+                    [f"{int(tag):08x}"])
             if not (defined or inside):
                 del ds[tag]
                 self.changed = True
