@@ -1,9 +1,12 @@
 """The Dataset path: Plan × pydicom Dataset → Dataset, and one file → one output stream.
 
 Order of work is Flywheel's (flywheel-reference.md §6): remove private elements, compute the
-patient age from the original dates, remove undefined elements, then the field rules, each
-element's actions applied in the plan's settled order.  The deliberate differences of
-profile-semantics.md hold: a regex acts once per element, the file meta follows
+patient age from the original dates, remove undefined elements (inside the sequences that stay,
+too), then the field rules, each element's actions applied in the plan's settled order, then
+replace-with on absent elements inserts them (public, private by creator, nested paths with the
+sequences and items they need, file meta).  Field rules that read another element (regex-sub
+groups named after one) see it as Flywheel's regex-sub-first order does.  The deliberate
+differences of profile-semantics.md hold: a regex acts once per element, the file meta follows
 SOPInstanceUID, and a value an action cannot handle fails the file with a message naming the
 tag and the rule instead of losing it silently.
 

@@ -21,7 +21,6 @@ import random
 import shutil
 import subprocess
 import textwrap
-from pathlib import Path
 
 import pydicom
 import pytest
