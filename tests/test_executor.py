@@ -106,10 +106,10 @@ def test_sources_on_one_element_apply_in_plan_order():
     # a nested path rule and a regex both act on one element inside a sequence: whichever
     # comes first in the plan applies first
     path, regex = "300C0060.0.00081155", r".*\.ReferencedSOPInstanceUID"
-    hash_then_replace = plan(patterns=(pattern(regex, hash_()),))
-    hash_then_replace = plan(entry(path, replace("1.2.3")), patterns=hash_then_replace.patterns)
-    replace_then_hash = plan(entry(path, replace("1.2.3")))
-    replace_then_hash = plan(*replace_then_hash.entries, patterns=(pattern(regex, hash_()),))
+    hashing = pattern(regex, hash_())  # actions are ordered as they are made
+    hash_then_replace = plan(entry(path, replace("1.2.3")), patterns=(hashing,))
+    replacing = entry(path, replace("1.2.3"))
+    replace_then_hash = plan(replacing, patterns=(pattern(regex, hash_()),))
     item = "ReferencedStructureSetSequence"
     assert run(hash_then_replace, "rtplan.dcm")[1][item][0].ReferencedSOPInstanceUID == "1.2.3"
     assert run(replace_then_hash, "rtplan.dcm")[1][item][0].ReferencedSOPInstanceUID == \
