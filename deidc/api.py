@@ -64,16 +64,41 @@ def apply(policy, inputs: list[str] | str, output: str | None = None, **options)
     plan file) or a profile path (compiled first).  ``options`` are those of
     :class:`deidc.runner.RunOptions` (in_place, overwrite, jobs, dry_run, seed, compat_flywheel,
     log_path).  Returns the run's :class:`deidc.runner.Summary`."""
-    from .plan import Plan, is_plan_file, load_plan
     from .runner import RunOptions, run
 
-    if not isinstance(policy, Plan):
-        text = str(policy)
-        if is_plan_file(text):
-            policy = load_plan(text)
-        else:
-            from .compiler import compile_profile
-
-            policy = compile_profile(text)
     inputs = [inputs] if isinstance(inputs, str) else list(inputs)
-    return run(policy, inputs, RunOptions(output=output, **options))
+    return run(_plan_of(policy), inputs, RunOptions(output=output, **options))
+
+
+def compile_profile(path: str, config: LintConfig | None = None):
+    """Compile the profile at ``path`` into a :class:`deidc.plan.Plan`.  Raises
+    :class:`deidc.compiler.CompileError` (its ``diagnostics`` hold the lint errors) when the
+    profile has lint errors or asks for what deidc cannot execute."""
+    from .compiler import compile_profile as compile_
+
+    return compile_(path, config=config)
+
+
+def explain(policy, tag: str | None = None, file: str | None = None):
+    """What a plan (a :class:`deidc.plan.Plan`, a plan file or a profile path, compiled first)
+    does: to every attribute it names, to one attribute (``tag``: keyword or tag), or to the
+    elements of one DICOM ``file`` (nothing written).  Returns a :class:`deidc.explanation.Report`;
+    raises :class:`deidc.explanation.ExplainError` for an unknown attribute or unreadable file."""
+    from . import explanation as explaining
+
+    plan = _plan_of(policy)
+    if file is not None:
+        return explaining.preview(plan, file)
+    if tag is not None:
+        return explaining.explain_tag(plan, tag)
+    return explaining.explain_plan(plan)
+
+
+def _plan_of(policy):
+    """A plan, loaded from a plan file or compiled from a profile unless it already is one."""
+    from .plan import Plan, is_plan_file, load_plan
+
+    if isinstance(policy, Plan):
+        return policy
+    text = str(policy)
+    return load_plan(text) if is_plan_file(text) else compile_profile(text)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from deidc.cli import app
 from deidc.compiler import compile_profile
-from deidc.explain import ExplainError, explain_plan, explain_tag, preview, render
+from deidc.explanation import ExplainError, explain_plan, explain_tag, preview, render
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_BLOCKLIST = ROOT / "examples" / "seed" / "seed-blocklist-fixed.yaml"
@@ -80,3 +80,25 @@ def test_cli_explains_a_plan_file(seed_plan, tmp_path):
                                       "--format", "json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout)["rows"][0]["chain"] == "remove"
+
+
+def test_cli_explain_runs_in_a_fresh_process():
+    """`deidc explain` as people run it: no test module has imported anything first."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "deidc", "explain", str(SEED_BLOCKLIST),
+                             "--tag", "PatientID", "--format", "json"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["rows"][0]["chain"] == 'replace with "REDACTED"'
+
+
+def test_api_explain_and_compile_profile_are_the_package_functions(seed_plan):
+    import deidc
+    import deidc.explanation  # noqa: F401  (importing the module must not shadow the API)
+
+    assert deidc.compile_profile(str(SEED_BLOCKLIST)).to_json() == seed_plan.to_json()
+    (row,) = deidc.explain(str(SEED_BLOCKLIST), tag="PatientName").rows
+    assert row["chain"] == "remove"
+    assert deidc.explain(seed_plan).rows == explain_plan(seed_plan).rows

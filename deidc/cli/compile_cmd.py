@@ -70,7 +70,7 @@ def explain(
     output_format: str = typer.Option("text", "--format", help="text or json."),
 ) -> None:
     """Show which rule wins for each attribute, and why."""
-    from .. import explain as explaining
+    from .. import explanation as explaining
     from ..plan import PlanError, is_plan_file, load_plan
 
     if output_format not in ("text", "json"):
