@@ -24,13 +24,14 @@ import textwrap
 
 import pydicom
 import pytest
+import yaml
 from pydicom.data import get_testdata_file
 
-from deidc.compiler import compile_profile
+from deidc.compiler import CompileError, compile_profile
 from deidc.executor import apply_plan, deidentify_file, log_values
 from deidc.outcome import ExecutionError
 
-from .conftest import flywheel_python
+from .conftest import REAL_PROFILES, flywheel_python
 
 FLYWHEEL_PYTHON = flywheel_python()
 if FLYWHEEL_PYTHON is None:
@@ -45,6 +46,11 @@ logging.disable(logging.CRITICAL)
 from fs.osfs import OSFS
 from flywheel_migration.deidentify import load_profile
 profile_path, source, target, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+try:
+    load_profile(profile_path)
+except Exception as exc:
+    print(json.dumps({"load_error": str(exc).splitlines()[0]}))
+    sys.exit(0)
 results = {}
 for name in names:
     out = os.path.join(target, name)
@@ -363,3 +369,52 @@ def test_deid_log_cells_are_flywheels(flywheel_outputs, tmp_path):
             apply_plan(plan, ds, rng=random.Random(SEED))
         ours = log_values(plan, ds)
         assert ours == {title: row[title] for title in ours}, (row["path"], row["type"])
+
+
+REAL_FILES = ["CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "examples_overlay.dcm"]
+REAL = sorted(REAL_PROFILES.glob("*.yaml")) if REAL_PROFILES.is_dir() else []
+
+
+@pytest.mark.skipif(not REAL, reason="real profiles are not available")
+@pytest.mark.parametrize("path", REAL, ids=lambda path: path.stem[:40])
+def test_real_profiles_write_what_flywheel_writes(path, flywheel_outputs, tmp_path):
+    """Profiles people wrote, on a few files: element by element equal, or both lose the file."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or "dicom" not in data:
+        pytest.skip("no top-level dicom section: Flywheel's load_profile reads no rules")
+    sources, _ = flywheel_outputs
+    # Flywheel opens the log at load time, wherever the profile says, and skips files whose
+    # names its output templates do not match: neither is the executor's business
+    data.pop("deid-log", None)
+    if isinstance(data["dicom"], dict):
+        data["dicom"].pop("filenames", None)
+    profile = tmp_path / path.name
+    profile.write_text(yaml.safe_dump(data, sort_keys=False))
+    try:
+        plan = compile_profile(str(profile))
+    except CompileError as exc:
+        pytest.skip(f"deidc refuses it: {exc}")
+    done = subprocess.run([FLYWHEEL_PYTHON, "-c", DRIVER, str(profile), str(sources),
+                           str(tmp_path / "fw"), *REAL_FILES], check=True, capture_output=True,
+                          text=True, env={**os.environ, "SEED": str(SEED)})
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    if "load_error" in results:
+        pytest.skip(f"Flywheel refuses to load it: {results['load_error']}")
+    for name in REAL_FILES:
+        ours_path = tmp_path / f"ours-{name}"
+        try:
+            with open(ours_path, "wb") as out:
+                deidentify_file(plan, str(sources / name), out, rng=random.Random(SEED),
+                                compat_flywheel=True)
+        except ExecutionError:
+            assert results[name] is None, name
+            continue
+        assert results[name] is not None, name
+        theirs = elements(pydicom.dcmread(results[name], force=True))
+        ours_ds = pydicom.dcmread(ours_path, force=True)
+        ours = elements(ours_ds)
+        if "SOPInstanceUID" in ours_ds:
+            theirs.pop("meta.00020003", None)
+            ours.pop("meta.00020003", None)
+        assert {k: v for k, v in ours.items() if theirs.get(k) != v} == \
+            {k: v for k, v in theirs.items() if ours.get(k) != v} == {}, name
