@@ -13,6 +13,7 @@ execute (encryption, pixel scrubbing).
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from . import __version__, dictionary
 from .lint import LintConfig, Severity, lint_source
 from .plan import (PLAN_FORMAT, Action, Entry, LogColumn, Origin, Override, PatientAge,
                    PatternRule, Plan, Policy, ProfileRef)
-from .precedence import Target, compile_regex, effective_order, rule_targets, selector_target
+from .precedence import (Effect, Target, compile_regex, effective_order, rule_targets,
+                         selector_target, settle)
 from .profile import FILE_TYPE_SECTIONS, FieldRule, Profile, profiles_in
 from .source import Source, load_source
 
@@ -28,6 +30,24 @@ UNSUPPORTED_ACTIONS = ("encrypt", "decrypt")
 UNSUPPORTED_OPTIONS = ("alter_pixels", "retain", "asymmetric-encryption", "public-key",
                        "private-key", "force-nonce")
 LOG_IDENTITY = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+
+
+def effect_of(action: Action) -> Effect:
+    kind = "change"
+    if action.op == "remove":
+        kind = "remove"
+    elif action.op == "replace" and action.args["value"] is not None:
+        kind = "set" if action.args["insert"] else "write"
+    return Effect(kind, (action.op, json.dumps(action.args, sort_keys=True)))
+
+
+def dead_reason(why: str, action: Action, by: Action) -> str:
+    line = by.origin.line
+    if why == "duplicate":
+        return f"repeats the rule at line {line}"
+    if why == "absent":
+        return f"the rule at line {line} removes it first, and nothing puts it back"
+    return f"a later rule (line {line}) {'removes' if by.op == 'remove' else 'replaces'} it"
 
 
 class CompileError(Exception):
@@ -220,33 +240,16 @@ class _Compiler:
 
     @staticmethod
     def settle(chain: list[Action]) -> tuple[list[Action], list[Override]]:
-        """Drop what can never have an effect: everything before the last ``remove`` and
-        before the last ``replace`` that always writes (insert on, a value given), and exact
-        repeats of a remove or of the same replacement."""
-        overridden: list[Override] = []
-        last = None
+        """Drop the actions that can never have an effect (see :func:`precedence.settle`),
+        each recorded with the reason."""
+        dead = {d.index: d for d in settle([effect_of(action) for action in chain])}
+        overridden = []
         for index, action in enumerate(chain):
-            if action.op == "remove" or (action.op == "replace" and action.args["insert"]
-                                         and action.args["value"] is not None):
-                last = index
-        kept = chain
-        if last is not None and last > 0:
-            winner = chain[last]
-            verb = "removes" if winner.op == "remove" else "replaces"
-            for action in chain[:last]:
-                overridden.append(Override(action.origin, f"a later rule (line "
-                                           f"{winner.origin.line}) {verb} it"))
-            kept = chain[last:]
-        settled: list[Action] = []
-        for action in kept:
-            previous = settled[-1] if settled else None
-            if previous and previous.op == action.op and action.op in ("remove", "replace") \
-                    and previous.args == action.args:
-                overridden.append(Override(action.origin, f"repeats the rule at line "
-                                           f"{previous.origin.line}"))
-                continue
-            settled.append(action)
-        return settled, overridden
+            if index in dead:
+                by = chain[dead[index].by]
+                overridden.append(Override(action.origin, dead_reason(dead[index].why, action,
+                                                                      by)))
+        return [a for i, a in enumerate(chain) if i not in dead], overridden
 
     # --- policy, options, log --------------------------------------------------------------
 

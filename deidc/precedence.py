@@ -29,6 +29,63 @@ class Target:
         return self.keyword or self.key
 
 
+@dataclass(frozen=True)
+class Effect:
+    """What one action does to one element, as far as precedence cares.
+
+    ``kind`` is ``"remove"``; ``"set"`` (a replacement written whether or not the element is
+    there); ``"write"`` (a replacement written only over an element that is there); or
+    ``"change"`` (anything that reads the present value: hash, date shifts, jitter, regex-sub,
+    and a ``replace-with: null``, which writes nothing).  Equal ``signature`` = the same
+    action with the same arguments."""
+
+    kind: str
+    signature: object
+
+
+@dataclass(frozen=True)
+class Dead:
+    """An action in a chain that can never have an effect: ``index`` in the chain, ``by`` the
+    index of the action that makes it dead, ``why`` one of ``"overridden"`` (a later action
+    removes or rewrites the element whatever this one did), ``"duplicate"`` (the same, and the
+    later copy acts) or ``"absent"`` (an earlier remove took the element away and nothing put
+    it back: every action but an inserting replacement leaves an absent element alone)."""
+
+    index: int
+    by: int
+    why: str
+
+
+def settle(chain: list[Effect]) -> list[Dead]:
+    """The actions of one element's chain (in effective order) that can never have an effect.
+
+    Only the obvious cases, each safe whatever the file holds: everything before the last
+    remove or inserting replacement; transforms after a remove that nothing undoes; transforms
+    of a present value that a later replacement overwrites.  ``replace-with`` then ``hash``
+    hashes the replacement, so both stay; a ``set`` before a ``write`` stays too (it is what
+    makes the element present for the write)."""
+    dead: list[Dead] = []
+    reset = max((i for i, effect in enumerate(chain) if effect.kind in ("remove", "set")),
+                default=None)
+    if reset is not None:
+        for index in range(reset):
+            same = chain[index].signature == chain[reset].signature
+            dead.append(Dead(index, reset, "duplicate" if same else "overridden"))
+    start = 0 if reset is None else reset + 1
+    if reset is not None and chain[reset].kind == "remove":
+        dead.extend(Dead(index, reset, "absent") for index in range(start, len(chain)))
+        return dead
+    pending: list[int] = []  # changes and writes since the reset that a later write may void
+    for index in range(start, len(chain)):
+        effect = chain[index]
+        if effect.kind == "write":
+            dead.extend(Dead(i, index, "duplicate" if chain[i].signature == effect.signature
+                             else "overridden") for i in pending)
+            pending = []
+        pending.append(index)
+    return sorted(dead, key=lambda d: d.index)
+
+
 def effective_order(fields: tuple[FieldRule, ...]) -> list[FieldRule]:
     """The order Flywheel applies rules in: regex-sub rules first, in reverse, then the rest."""
     regex_sub = [rule for rule in fields if rule.action == "regex-sub"]

@@ -270,3 +270,46 @@ def test_a_plan_with_reordered_keys_is_still_a_plan(tmp_path):
     profile.write_text(json.dumps({"name": "x", "dicom": {"fields": []}}))
     assert is_plan_file(str(reordered)) and not is_plan_file(str(profile))
     assert json.loads(Plan.from_json(reordered.read_text()).to_json()) == json.loads(plan.to_json())
+
+
+def test_actions_after_a_remove_are_dropped_unless_they_insert(compile_text):
+    plan = compile_text("""
+        dicom:
+          fields:
+            - name: AccessionNumber
+              remove: true
+            - name: AccessionNumber
+              hash: true
+            - name: PatientID
+              remove: true
+            - name: PatientID
+              replace-with: ANON
+            - name: PatientID
+              hash: true
+    """)
+    accession = plan.table()["00080050"]
+    assert [a.op for a in accession.actions] == ["remove"]
+    assert accession.overridden[0].reason == ("the rule at line 4 removes it first, and nothing "
+                                              "puts it back")
+    # the remove is overridden by the inserting replace; the hash hashes the replacement
+    assert chain(plan, "00100020") == [("replace", "ANON"), ("hash", None)]
+
+
+def test_a_replace_that_only_overwrites_voids_the_transforms_before_it(compile_text):
+    plan = compile_text("""
+        dicom:
+          replace-with-insert: false
+          fields:
+            - name: PatientID
+              hash: true
+            - name: PatientID
+              replace-with: ANON
+            - name: PatientName
+              replace-with: X
+            - name: PatientName
+              replace-with: X
+    """)
+    assert chain(plan, "00100020") == [("replace", "ANON")]
+    entry = plan.table()["00100010"]
+    assert chain(plan, "00100010") == [("replace", "X")]
+    assert entry.overridden[0].reason == "repeats the rule at line 11"

@@ -35,7 +35,7 @@ def test_seed_blocklist_chains_and_lines(seed_plan):
     # The seed lists NameOfPhysiciansReadingStudy twice: both lines shown, one merged away.
     physicians = rows["NameOfPhysiciansReadingStudy"]
     assert physicians["lines"] == "45, 175"
-    assert "line 45: a later rule (line 175) removes it" == physicians["overridden"]
+    assert physicians["overridden"] == "line 45: repeats the rule at line 175"
     # The regex rule is pre-expanded into dictionary attributes.
     assert rows["PersonIdentificationCodeSequence"]["chain"] == "remove"
 

@@ -3,10 +3,10 @@ same resolution the compiler uses, so lint and compile agree on what "the same a
 
 from __future__ import annotations
 
-from ...precedence import effective_order, rule_targets
+from ...precedence import Effect, effective_order, rule_targets, settle
 from ..diagnostic import Finding, LintContext, Severity, rule
 
-TERMINAL = ("remove",)
+PASSIVE = (None, "keep", "identity")
 
 
 def _rules_by_target(ctx: LintContext) -> dict[str, list]:
@@ -19,6 +19,20 @@ def _rules_by_target(ctx: LintContext) -> dict[str, list]:
 
 def _line(ctx: LintContext, field_rule) -> int:
     return ctx.source.span(field_rule.pointer).line
+
+
+def _effect(ctx: LintContext, field_rule) -> Effect:
+    """The rule's action as :func:`deidc.precedence.settle` sees it (as the compiler does)."""
+    signature = (field_rule.action, repr(field_rule.action_value),
+                 repr(sorted(field_rule.options.items(), key=str)))
+    if field_rule.action == "remove":
+        return Effect("remove", signature)
+    if field_rule.action == "replace-with" and field_rule.action_value is not None:
+        # Flywheel's regex rules act only on elements a file has
+        insert = field_rule.selector.kind != "regex" and field_rule.options.get(
+            "replace-with-insert", ctx.option("replace-with-insert"))
+        return Effect("set" if insert else "write", signature)
+    return Effect("change", signature)
 
 
 @rule("P001", "duplicate-rule", Severity.WARNING,
@@ -78,30 +92,30 @@ def duplicate_rule(ctx: LintContext):
             hash: true
       """)
 def overridden_rule(ctx: LintContext):
-    """A rule never has an effect, because a later rule removes or replaces the same attribute.
+    """A rule never has an effect on its attribute: a later rule removes or overwrites it, or an
+    earlier one removed it and nothing puts it back.
 
     Rules apply in order, each on the result of the ones before, so a hash followed by a remove
-    is just a remove: the author probably meant one of them, and the plan will drop the other.
+    is just a remove, and a hash after a remove hashes nothing: the author probably meant one
+    of them, and the compiled plan drops the other.  (A regex rule that loses only some of its
+    attributes this way is not reported; a repeated rule is P001's.)
     """
-    for key, pairs in _rules_by_target(ctx).items():
-        acting = [(r, t) for r, t in pairs if r.action not in (None, "keep", "identity")]
-        for index, (field_rule, target) in enumerate(acting):
-            later = acting[index + 1:]
-            winner = next((r for r, _ in later
-                           if r.action == "remove" or (r.action == "replace-with"
-                                                       and r.action_value is not None
-                                                       and r.options.get("replace-with-insert",
-                                                                         True))), None)
-            if winner is None or field_rule.selector.kind == "regex":
+    for pairs in _rules_by_target(ctx).values():
+        acting = [(r, t) for r, t in pairs if r.action not in PASSIVE]
+        for dead in settle([_effect(ctx, r) for r, _ in acting]):
+            field_rule, target = acting[dead.index]
+            other = acting[dead.by][0]
+            if field_rule.selector.kind == "regex" or dead.why == "duplicate":
                 continue
-            if (winner.action, repr(winner.action_value)) == (field_rule.action,
-                                                              repr(field_rule.action_value)):
-                continue  # a duplicate: P001 says so
-            verb = "removes" if winner.action == "remove" else "replaces"
+            if dead.why == "absent":
+                reason = f"the rule at line {_line(ctx, other)} removes it first"
+            else:
+                verb = "removes" if other.action == "remove" else "overwrites"
+                reason = f"the rule at line {_line(ctx, other)} {verb} it afterwards"
             yield Finding(field_rule.action_pointer(),
-                          f"{target.label}: `{field_rule.action}` here never has an effect: the "
-                          f"rule at line {_line(ctx, winner)} {verb} it afterwards",
-                          "delete this rule, or the later one if this is the one you meant")
+                          f"{target.label}: `{field_rule.action}` here never has an effect: "
+                          f"{reason}",
+                          "delete this rule, or the other one if this is the one you meant")
 
 
 @rule("P003", "several-actions", Severity.WARNING,
@@ -155,8 +169,9 @@ def keep_does_not_protect(ctx: LintContext):
     """A `keep` rule that does not keep what its author expects.
 
     Only the `(gggg, "CREATOR", ee)` form of a private tag survives `remove-private-tags`; a hex
-    or `(gggg,eeee)` keep of a private tag is removed all the same.  And `keep` does not shield
-    an attribute from other rules: a later rule that removes or changes it still acts.
+    or `(gggg,eeee)` keep of a private tag is removed all the same.  And `keep` does nothing
+    but count the attribute as named for `remove-undefined`: it does not exempt it from other
+    rules, so a regex that removes every `...Date` removes the StudyDate kept below it too.
     """
     remove_private = bool(ctx.option("remove-private-tags"))
     by_target = _rules_by_target(ctx)
@@ -171,18 +186,19 @@ def keep_does_not_protect(ctx: LintContext):
                           'name it as (gggg, "PRIVATE CREATOR", ee), e.g. '
                           '(0009, "GEMS_IDEN_01", 04)')
             continue
-        for key_rules in [by_target.get(t.key, []) for t in rule_targets(field_rule)]:
-            later = [r for r, _ in key_rules
-                     if r.index != field_rule.index and r.action not in ("keep", "identity", None)
-                     and effective_order(ctx.fields).index(r) >
-                     effective_order(ctx.fields).index(field_rule)]
-            if later:
-                other = later[0]
-                yield Finding(field_rule.selector_pointer,
-                              f"{selector}: kept here, but the rule at line {_line(ctx, other)} "
-                              f"({other.selector}) still applies `{other.action}` to it",
-                              "remove the attribute from the later rule (for a regex, narrow "
-                              "it), or drop this keep")
+        for target in rule_targets(field_rule):
+            other = next((r for r, _ in by_target.get(target.key, [])
+                          if r.action not in PASSIVE), None)
+            if other is None:
+                continue
+            through = f"the regex {other.selector.pattern!r}" \
+                if other.selector.kind == "regex" else f"{other.selector}"
+            yield Finding(field_rule.selector_pointer,
+                          f"{target.label}: kept here, but the rule at line {_line(ctx, other)} "
+                          f"({through}) still applies `{other.action}` to it: keep does not "
+                          "exempt an attribute from other rules",
+                          "narrow the other rule so it no longer reaches this attribute, or "
+                          "drop this keep")
 
 
 @rule("P005", "regex-sub-moved-first", Severity.INFO,
