@@ -44,13 +44,12 @@ def compile_command(
         sys.stdout.write(text)
     if stats:
         out = sys.stderr if not output else sys.stdout
-        expanded = sum(numbers.regexes.values())
         print(f"rules in: {numbers.rules}; entries out: {numbers.entries}; "
               f"patterns kept for per-file matching: {len(plan.patterns)}", file=out)
         for pattern, count in numbers.regexes.items():
             print(f"  regex {pattern!r} expanded to {count} dictionary tag(s)", file=out)
-        print(f"rule effects dropped: {len(numbers.dropped)}"
-              + (f" (in {expanded} regex-expanded tags)" if expanded else ""), file=out)
+        print(f"actions dropped (they could never have an effect): {len(numbers.dropped)}",
+              file=out)
         for origin, reason in numbers.dropped:
             print(f"  {origin.describe()}: {reason}", file=out)
         for note in plan.notes:
