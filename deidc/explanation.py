@@ -100,24 +100,36 @@ def explain_tag(plan: Plan, name: str) -> Report:
     from .precedence import selector_target
     from .profile import parse_selector
 
-    target = selector_target(parse_selector(name))
+    mask = dictionary.repeater_keywords().get(name.strip())
+    target = selector_target(parse_selector(mask.upper() if mask else name))
     if target is None:
         suggestions = dictionary.suggestions(name)
         hint = f" (did you mean {', '.join(suggestions)}?)" if suggestions else ""
         raise ExplainError(f"{name!r} is not a keyword or tag{hint}")
-    entry = plan.table().get(target.key)
+    table = plan.table()
+    entry = table.get(target.key)
+    if entry is None and target.kind == "tag" and target.key[:2] in ("50", "60"):
+        entry = table.get(f"{target.key[:2]}XX{target.key[4:]}")  # a repeater rule's group
     report = Report(f"{target.label} {target.key}", policy=policy_sentence(plan))
     if entry is not None:
         report.rows = [_row(plan, entry)]
         return report
     tag_is_private = target.kind == "tag" and int(target.key[:4], 16) & 1
-    if tag_is_private and plan.policy.remove_private:
+    if target.key.startswith("0002"):
+        fate = "kept: file meta, which only rules that name it change"
+        if target.key == "00020003" and plan.policy.sync_media_storage:
+            fate += "; it follows SOPInstanceUID when a rule changes that"
+    elif tag_is_private and plan.policy.remove_private:
         fate = "removed: private, and remove-private-tags is on"
     elif plan.policy.remove_undefined and target.key not in plan.policy.keep:
         fate = "removed: no rule names it and remove-undefined is on"
     else:
         fate = "kept: no rule names it and remove-undefined is off"
-    matching = [p.pattern for p in plan.patterns]
+    # a regex is expanded over the dictionary at compile time: its per-file residue can reach
+    # only private, unknown and nested elements (never the file meta)
+    residue_reaches = (target.kind != "tag" or tag_is_private or target.keyword is None) \
+        and not target.key.startswith("0002")
+    matching = [p.pattern for p in plan.patterns] if residue_reaches else []
     if matching:
         fate += f" (regex rules {', '.join(matching)} are matched per file only for private, " \
                 "unknown and nested elements)"

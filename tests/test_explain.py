@@ -102,3 +102,24 @@ def test_api_explain_and_compile_profile_are_the_package_functions(seed_plan):
     (row,) = deidc.explain(str(SEED_BLOCKLIST), tag="PatientName").rows
     assert row["chain"] == "remove"
     assert deidc.explain(seed_plan).rows == explain_plan(seed_plan).rows
+
+
+def test_tag_explains_file_meta_and_repeater_groups(seed_plan, tmp_path):
+    (row,) = explain_tag(seed_plan, "TransferSyntaxUID").rows
+    assert row["chain"] == "kept: file meta, which only rules that name it change"
+    path = tmp_path / "overlays.yaml"
+    path.write_text("dicom:\n  remove-undefined: true\n  fields:\n    - name: '60XX3000'\n"
+                    "      remove: true\n    - name: PatientID\n      keep: true\n")
+    plan = compile_profile(str(path))
+    for name in ("OverlayData", "60023000", "(60xx,3000)"):
+        (row,) = explain_tag(plan, name).rows
+        assert (row["tag"], row["chain"], row["lines"]) == ("60XX3000", "remove", "4"), name
+    (row,) = explain_tag(plan, "OverlayRows").rows
+    assert row["chain"] == "removed: no rule names it and remove-undefined is on"
+
+
+def test_explain_of_the_seed_keeplist_prints_its_lint_errors(tmp_path):
+    result = CliRunner().invoke(app, ["explain", str(ROOT / "examples" / "seed" /
+                                                     "seed-keeplist-fixed.yaml")])
+    assert result.exit_code == 1
+    assert result.stderr.count("error V002 [jitter-not-numeric]") == 2
