@@ -357,3 +357,75 @@ def test_cli_compile_prints_lint_errors_as_lint_does_and_exits_1(tmp_path):
     assert result.exit_code == 1
     assert f"{path}:3:13: error D001" in result.stderr
     assert "fix them before compiling" in result.stderr and result.stdout == ""
+
+
+EVERY_FORM = """
+    dicom:
+      date-increment: 7
+      salt: pepper
+      remove-private-tags: true
+      patient-age-from-birthdate: true
+      fields:
+        - name: PatientID
+          regex-sub:
+            - input-regex: '(?P<site>[A-Z]+)-(?P<num>\\\\d+)'
+              output: '{site}-{num}'
+              groups:
+                - name: num
+                  hash: true
+        - name: PatientName
+          remove: true
+        - name: '00100030'
+          replace-with: '19000101'
+        - name: (0008,0050)
+          hash: true
+        - name: StudyInstanceUID
+          hashuid: true
+        - name: StudyDate
+          increment-date: true
+          jitter-date: true
+        - name: AcquisitionDateTime
+          increment-datetime: true
+          datetime-max: '+1years'
+        - name: PatientWeight
+          jitter: true
+          jitter-min: 0
+        - name: (0009, "GEMS_IDEN_01", 04)
+          replace-with: X
+        - name: ReferencedImageSequence.*.ReferencedSOPInstanceUID
+          hashuid: true
+        - name: 60XX3000
+          remove: true
+        - regex: '.*InstitutionName'
+          remove: true
+"""
+
+
+def test_every_op_and_target_kind_validates_against_the_schema(compile_text):
+    plan = compile_text(EVERY_FORM)
+    data = json.loads(plan.to_json())
+    jsonschema.Draft202012Validator(PLAN_SCHEMA).validate(data)
+    ops = {a["op"] for e in data["entries"] for a in e["actions"]}
+    assert ops == {"regex_sub", "remove", "replace", "hash", "hashuid", "shift_date",
+                   "shift_datetime", "jitter"}
+    assert {e["kind"] for e in data["entries"]} == {"tag", "private", "path", "repeater"}
+    table = plan.table()
+    assert table["00081140.*.00081155"].kind == "path"
+    assert table["60XX3000"].kind == "repeater"
+    assert table['(0009,"GEMS_IDEN_01",04)'].actions[0].args == {"value": "X", "insert": True}
+    assert Plan.from_json(plan.to_json()).to_json() == plan.to_json()
+
+
+@pytest.mark.parametrize("spoil", [
+    lambda d: d["entries"][0]["actions"][0]["args"].pop("digits"),
+    lambda d: d["entries"][0].update(target="(0008,0050)"),
+    lambda d: d["entries"][0]["actions"][0].update(op="encrypt"),
+    lambda d: d["policy"].update(keep=["PatientID"]),
+])
+def test_the_schema_rejects_malformed_plans(compile_text, spoil):
+    plan = compile_text("dicom:\n  fields:\n    - name: AccessionNumber\n      hash: true\n")
+    data = json.loads(plan.to_json())
+    jsonschema.Draft202012Validator(PLAN_SCHEMA).validate(data)
+    spoil(data)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(PLAN_SCHEMA).validate(data)
