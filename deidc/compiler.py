@@ -170,6 +170,12 @@ class _Compiler:
             if section != "dicom" and section in self.profile.data:
                 self.notes.append(f"the `{section}` section is validated but not executed by "
                                   "deidc apply (DICOM only)")
+        if self.dicom and self.dicom.options.get("filenames"):
+            self.notes.append("dicom `filenames` (output name templates) is not executed: "
+                              "deidc apply keeps each input's relative path and name")
+        if self.profile.data.get("map-subjects"):
+            self.notes.append("`map-subjects` is used by Flywheel's uploader, not by field "
+                              "rules: deidc apply ignores it")
 
     # --- actions ---------------------------------------------------------------------------
 

@@ -429,3 +429,18 @@ def test_the_schema_rejects_malformed_plans(compile_text, spoil):
     spoil(data)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(PLAN_SCHEMA).validate(data)
+
+
+def test_output_name_templates_and_subject_maps_compile_to_notes(compile_text):
+    plan = compile_text("""
+        map-subjects: subjects.csv
+        dicom:
+          filenames:
+            - output: '{SOPInstanceUID}.dcm'
+              input-regex: '.*'
+          fields:
+            - name: PatientName
+              remove: true
+    """)
+    assert any(note.startswith("dicom `filenames`") for note in plan.notes)
+    assert any(note.startswith("`map-subjects`") for note in plan.notes)
