@@ -219,3 +219,16 @@ def test_lint_and_compiler_agree_on_what_is_dead(tmp_path, lint_text):
                if not o.origin.text.startswith("regex") and "repeats" not in o.reason
                and o.origin.text != ".*Date$"}
     assert reported == dropped == {6, 12, 14, 20, 22}
+
+
+def test_same_action_with_different_options_is_not_a_duplicate(lint_text):
+    assert findings(lint_text, """
+        dicom:
+          date-increment: 3
+          fields:
+            - name: StudyDate
+              increment-date: true
+            - name: StudyDate
+              increment-date: true
+              date-increment-override: 5
+    """, "P001") == []

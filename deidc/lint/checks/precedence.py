@@ -63,7 +63,7 @@ def duplicate_rule(ctx: LintContext):
         for field_rule, target in pairs:
             if field_rule.selector.kind == "regex":
                 continue
-            signature = (field_rule.action, repr(field_rule.action_value))
+            signature = _effect(ctx, field_rule).signature
             if signature in seen:
                 first = seen[signature]
                 yield Finding(field_rule.selector_pointer,
