@@ -147,11 +147,35 @@ def preview(plan: Plan, path: str) -> Report:
     try:
         changes = preview_changes(plan, path, rng=random.Random(0))
     except ExecutionError as exc:
-        raise ExplainError(str(exc)) from None
+        message = str(exc)
+        raise ExplainError(message if path in message else f"{path}: {message}") from None
     report = Report(f"{path}: {len(changes)} elements", policy=policy_sentence(plan),
-                    columns=("keyword", "tag", "vr", "fate", "before", "after"))
+                    columns=("keyword", "tag", "vr", "fate", "before", "after", "why"))
+    table = plan.table()
+    for row in changes:
+        row["why"] = _why(plan, table, row)
     report.rows = changes
     return report
+
+
+def _why(plan: Plan, table: dict[str, Entry], row: dict) -> str:
+    """Which part of the plan decided a previewed element's fate."""
+    tag = row["tag"]
+    entry = table.get(tag) or (table.get(f"{tag[:2]}XX{tag[4:]}") if tag[:2] in ("50", "60")
+                               else None)
+    if entry is not None and entry.actions:
+        lines = ", ".join(sorted({str(a.origin.line) for a in entry.actions}, key=int))
+        return f"line{'s' if ',' in lines else ''} {lines}"
+    if row["fate"] == "kept":
+        return "named (keep)" if entry is not None else ""
+    if tag == "00101010" and plan.policy.patient_age:
+        return "patient-age-from-birthdate"
+    if row["fate"] == "removed":
+        if int(tag[:4], 16) & 1 and plan.policy.remove_private:
+            return "remove-private-tags"
+        if plan.policy.remove_undefined:
+            return "remove-undefined"
+    return "regex " + ", ".join(p.pattern for p in plan.patterns) if plan.patterns else ""
 
 
 def render(report: Report, output_format: str, stream=None) -> None:

@@ -123,3 +123,18 @@ def test_explain_of_the_seed_keeplist_prints_its_lint_errors(tmp_path):
                                                      "seed-keeplist-fixed.yaml")])
     assert result.exit_code == 1
     assert result.stderr.count("error V002 [jitter-not-numeric]") == 2
+
+
+def test_file_preview_says_which_rule_or_policy_decided(tmp_path):
+    path = get_testdata_file("CT_small.dcm", download=False)
+    plan = compile_profile(str(ROOT / "examples" / "keeplist.yaml"))
+    rows = preview(plan, path).rows
+    why = {row["keyword"]: row["why"] for row in rows}
+    patient_id_line = plan.table()["00100020"].actions[0].origin.line
+    assert why["PatientID"] == f"line {patient_id_line}"
+    assert why["Modality"] == "named (keep)"
+    assert why["InstanceCreatorUID"] == "remove-undefined"
+    assert {row["why"] for row in rows if row["tag"].startswith("0009")} == \
+        {"remove-private-tags"}
+    with pytest.raises(ExplainError, match="README.md: not a DICOM file"):
+        preview(plan, str(ROOT / "README.md"))
