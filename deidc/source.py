@@ -23,7 +23,7 @@ import yaml
 # The largest real profiles we know are ~20 KB and ~2,000 YAML nodes.  PyYAML's pure-Python
 # composer costs ~20 µs a node, so the node caps are what bound the time hostile input can take.
 MAX_BYTES = 1024 * 1024
-MAX_COMPOSED_NODES = 20_000
+MAX_COMPOSED_NODES = 10_000
 MAX_NODES = 100_000
 MAX_DEPTH = 64
 

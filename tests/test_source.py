@@ -149,3 +149,19 @@ def test_undecodable_byte_is_placed_on_its_line(tmp_path):
     error = load_source(path).error
     assert error.kind == "encoding"
     assert (error.span.line, error.span.column) == (3, 16)
+
+
+def test_the_largest_profile_accepted_still_lints_in_about_a_second(tmp_path):
+    """Just under the composed-node cap: every rule of every family runs over ~2,000 rules."""
+    from deidc.source import MAX_COMPOSED_NODES
+
+    rule = "    - name: PatientName\n      remove: true\n"
+    count = (MAX_COMPOSED_NODES - 10) // 5  # a rule is 5 nodes: item, 2 keys, 2 values
+    path = tmp_path / "large.yaml"
+    path.write_text("dicom:\n  fields:\n" + rule * count)
+    started = time.perf_counter()
+    diagnostics = lint_source(load_source(path))
+    elapsed = time.perf_counter() - started
+    assert "Y001" not in codes(diagnostics)
+    assert "P001" in codes(diagnostics)  # it was really linted
+    assert elapsed < 3.0, f"{elapsed:.2f} s"
