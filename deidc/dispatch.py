@@ -73,21 +73,22 @@ class Dispatch:
         or inside a sequence, in the plan's settled order."""
         group = tag >> 16
         actions: list[Action] = []
-        entry = None
         if top or self.recurse:
+            entry = self.public.get(tag)  # private elements too, when named by their hex tag
             if group & 1:
-                entry = self.private.get(key) if key else None
-            else:
-                entry = self.public.get(tag)
-                if entry is None and self.repeaters and (group & 0xFF00) in (0x5000, 0x6000):
-                    entry = self.repeaters.get(tag & 0xFF00FFFF)
-        if entry is not None:
-            actions.extend(entry.actions)
+                by_creator = self.private.get(key) if key else None
+                if by_creator is not None:
+                    actions.extend(by_creator.actions)
+            elif entry is None and self.repeaters and (group & 0xFF00) in (0x5000, 0x6000):
+                entry = self.repeaters.get(tag & 0xFF00FFFF)
+            if entry is not None:
+                actions.extend(entry.actions)
         if top and self.patterns and (group & 1 or tag not in self.public):
             hex_path = f"{tag:08x}"
             for pattern, rule in self.patterns:
                 if pattern.match(hex_path):
                     actions.extend(rule.actions)
+        if len(actions) > 1:
             actions.sort(key=lambda action: action.order)
         return actions
 

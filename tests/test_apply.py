@@ -275,3 +275,17 @@ def test_outputs_have_ordinary_permissions(plan, tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "out" / "CT_small.dcm").stat().st_mode & 0o777 == 0o644
+
+
+def test_private_element_named_by_hex_is_acted_on(tmp_path):
+    """Flywheel applies a rule naming a private element by its hex tag; so does deidc."""
+    profile = tmp_path / "hex.yaml"
+    profile.write_text("dicom:\n  fields:\n    - name: '00091001'\n      replace-with: XYZ\n")
+    plan = compile_profile(str(profile))
+    inputs = copy_inputs(tmp_path, ["CT_small.dcm"])
+    for fast_path in (True, False):
+        out = tmp_path / f"out-{fast_path}"
+        run(plan, [str(inputs)], RunOptions(output=str(out), fast_path=fast_path))
+        assert pydicom.dcmread(out / "CT_small.dcm")[0x00091001].value == "XYZ"
+    assert (tmp_path / "out-True" / "CT_small.dcm").read_bytes() == \
+        (tmp_path / "out-False" / "CT_small.dcm").read_bytes()
