@@ -280,7 +280,8 @@ def test_outputs_have_ordinary_permissions(plan, tmp_path):
 def test_private_element_named_by_hex_is_acted_on(tmp_path):
     """Flywheel applies a rule naming a private element by its hex tag; so does deidc."""
     profile = tmp_path / "hex.yaml"
-    profile.write_text("dicom:\n  fields:\n    - name: '00091001'\n      replace-with: XYZ\n")
+    profile.write_text("dicom:\n  fields:\n    - name: '00091001'\n      replace-with: XYZ\n"
+                       "      replace-with-insert: false\n")
     plan = compile_profile(str(profile))
     inputs = copy_inputs(tmp_path, ["CT_small.dcm"])
     for fast_path in (True, False):

@@ -164,6 +164,7 @@ def test_hex_form_private_keep_is_not_a_private_keep(compile_text):
               keep: true
             - name: '00091005'
               replace-with: X
+              replace-with-insert: false
     """)
     assert plan.policy.private_keep == ('(0009,"GEMS_IDEN_01",04)',)
 
