@@ -352,8 +352,9 @@ def keeplist_orphans_private(ctx: LintContext):
         return
     for field_rule in ctx.fields:
         selector = field_rule.selector
-        if selector is None or selector.kind != "private" or _creator_kept(ctx, selector.group):
-            continue
+        if selector is None or selector.kind != "private" or not selector.creator.strip() \
+                or _creator_kept(ctx, selector.group):
+            continue  # a blank creator is D005's
         yield Finding(field_rule.selector_pointer,
                       f"{selector}: Flywheel's remove-undefined keeps this element but deletes "
                       f"its private creator ({selector.group:04X},00xx) `{selector.creator}`, "
