@@ -4,23 +4,46 @@ ignores or trips over."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from functools import cache
 
 from ...profile import FILE_TYPE_SECTIONS
+from ...source import escape
 from ..diagnostic import Finding, LintContext, Severity, rule
 
 DATE_ACTIONS = ("increment-date", "increment-datetime")
 FLYWHEEL_ROOT = "2.16.840.1.114570"
 FLYWHEEL_TOOLKIT_ROOT = "2.16.840.1.114570.2.2"
 _CODE = re.compile(r"%(.)")
+# Flywheel's placeholder pattern for regex-sub outputs.
+_PLACEHOLDER = re.compile(r"\{([^}]+)\}")
+# A moment with every field set, to see whether a format can read what it writes.
+_PROBE = datetime(2004, 1, 19, 7, 27, 30, 123456)
 
 
 @cache
 def strptime_codes() -> frozenset[str]:
-    """The directives Python's strptime understands (Flywheel validates against the same)."""
+    """The directives Python's strptime understands: Flywheel accepts exactly these."""
     from _strptime import TimeRE
 
-    return frozenset(f"%{key}" for key in TimeRE()) | {"%%"}
+    return frozenset(f"%{key}" for key in TimeRE())
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _groups(field_rule) -> list[tuple[str, dict]]:
+    """(pointer, rule) of the dry rules under a regex-sub's ``groups``: they run with the
+    profile's options."""
+    items = field_rule.raw.get("regex-sub")
+    found = []
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        groups = item.get("groups") if isinstance(item, dict) else None
+        found.extend((f"{field_rule.pointer}/regex-sub/{i}/groups/{j}", group)
+                     for j, group in enumerate(groups if isinstance(groups, list) else [])
+                     if isinstance(group, dict))
+    return found
 
 
 @rule("C001", "date-increment-missing", Severity.ERROR,
@@ -40,7 +63,9 @@ def strptime_codes() -> frozenset[str]:
 def date_increment_missing(ctx: LintContext):
     """`increment-date` / `increment-datetime` with no `date-increment` to add.
 
-    Flywheel loads the profile, then fails every file (it adds None days).
+    Flywheel loads the profile, then fails every file that has a value to shift: it adds
+    `None` days (a TypeError).  `jitter-date` does not help: the jitter is added to that
+    `None`.  A regex-sub group that shifts dates needs it as much.
     """
     if ctx.option("date-increment") is not None:
         return
@@ -49,9 +74,19 @@ def date_increment_missing(ctx: LintContext):
                 field_rule.options.get("date-increment-override") is None:
             yield Finding(field_rule.action_pointer(),
                           f"{field_rule.selector}: {field_rule.action} needs dicom "
-                          "`date-increment`, which is not set: every file would fail",
-                          "set date-increment (days) under dicom:, or "
-                          "date-increment-override on this rule")
+                          "`date-increment`, which is not set: Flywheel fails every file "
+                          "with a value to shift", "set date-increment (days) under dicom:, "
+                          "or date-increment-override on this rule")
+        if field_rule.action != "regex-sub":
+            continue
+        for pointer, group in _groups(field_rule):
+            action = next((a for a in DATE_ACTIONS if a in group), None)
+            if action and group.get("date-increment-override") is None:
+                yield Finding(f"{pointer}/{action}",
+                              f"{field_rule.selector}: regex-sub group `{group.get('name')}` "
+                              f"uses {action}, which needs dicom `date-increment` (not set): "
+                              "Flywheel fails every file it matches",
+                              "set date-increment (days) under dicom:")
 
 
 @rule("C002", "jitter-range-invalid", Severity.ERROR,
@@ -70,28 +105,79 @@ def date_increment_missing(ctx: LintContext):
             jitter-range: 2
       """)
 def jitter_range_invalid(ctx: LintContext):
-    """A jitter range that cannot give a non-zero offset: 0, or below 1 for integer jitter.
+    """A jitter range that cannot give a non-zero offset: 0, below 1 for whole-number jitter,
+    or negative for whole-number jitter.
 
-    The offset is drawn again until it is not zero: with such a range it never is.
+    The offset is drawn again until it is not zero.  Flywheel refuses 0, and below 1 with
+    `jitter-type: int`, on a rule.  It does not check the `dicom` section's range (0 then fails
+    every file; below 1 with an int rule that uses it draws zero forever: the run hangs), nor
+    `jitter-date` ranges (below 1: hangs; negative: every file fails, an empty random range).
     """
+    users = [r for r in ctx.fields if r.action == "jitter" and "jitter-range" not in r.options]
     file_range = ctx.option("jitter-range")
-    if isinstance(file_range, (int, float)) and not isinstance(file_range, bool) and \
-            file_range == 0:
-        yield Finding(ctx.option_pointer("jitter-range"), "dicom jitter-range is 0",
-                      "use a positive range")
-    for field_rule in ctx.fields:
-        if field_rule.action != "jitter" and not field_rule.options.get("jitter-date"):
-            continue
-        value = field_rule.options.get("jitter-range")
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            continue
-        integer = field_rule.options.get("jitter-type") == "int" or \
-            field_rule.options.get("jitter-date")
-        if value == 0 or (integer and abs(value) < 1):
-            yield Finding(f"{field_rule.pointer}/jitter-range",
-                          f"{field_rule.selector}: jitter-range {value} gives no non-zero "
-                          f"{'integer ' if integer else ''}offset",
+    if ctx.profile.dicom and "jitter-range" in ctx.profile.dicom.options and \
+            _number(file_range):
+        pointer = ctx.option_pointer("jitter-range")
+        whole = [str(r.selector) for r in users if r.options.get("jitter-type") == "int"]
+        if file_range == 0:
+            yield Finding(pointer, "dicom jitter-range is 0: Flywheel does not check it here, "
+                          "and fails every file for the jitter rules that use it"
+                          + (f" ({', '.join(str(r.selector) for r in users)})" if users else ""),
+                          "use a positive range", severity=None if users else Severity.WARNING)
+        elif whole and file_range < 1:
+            consequence = "draws a zero offset forever (the run hangs)" if file_range > 0 \
+                else "fails every file (empty random range)"
+            yield Finding(pointer, f"dicom jitter-range {file_range} is used by int jitter "
+                          f"rules ({', '.join(whole)}): Flywheel {consequence}",
                           "use a range of at least 1")
+    for field_rule in ctx.fields:
+        value = field_rule.options.get("jitter-range")
+        pointer = f"{field_rule.pointer}/jitter-range"
+        label = field_rule.selector
+        if field_rule.action == "jitter" and _number(value):
+            integer = field_rule.options.get("jitter-type") == "int"
+            if value == 0:
+                yield Finding(pointer, f"{label}: jitter-range 0 gives no offset: Flywheel "
+                              "refuses the profile", "use a positive range")
+            elif integer and value < 1:
+                yield Finding(pointer, f"{label}: jitter-range {value} with jitter-type int "
+                              "gives no whole-number offset: Flywheel refuses the profile",
+                              "use a range of at least 1")
+        elif field_rule.action in DATE_ACTIONS and field_rule.options.get("jitter-date"):
+            if not _number(value):
+                continue  # the default, 10 units
+            if value == 0:
+                yield Finding(pointer, f"{label}: jitter-range 0 gives no date jitter: "
+                              "Flywheel refuses the profile", "use a range of at least 1")
+            elif 0 < value < 1:
+                yield Finding(pointer, f"{label}: jitter-range {value} for jitter-date gives no "
+                              "whole-unit offset: Flywheel draws zero forever and the run hangs",
+                              "use a range of at least 1 (jitter-unit sets the unit)")
+            elif value < 0:
+                yield Finding(pointer, f"{label}: jitter-range {value} for jitter-date is "
+                              "negative: Flywheel fails every file (empty random range)",
+                              f"use {abs(value)}: the range already goes both ways")
+
+
+def format_problem(value: str) -> tuple[Severity, str] | None:
+    """What is wrong with a date or datetime format, as Flywheel would find out."""
+    refused = sorted({f"%{c}" for c in _CODE.findall(value) if re.fullmatch(r"\w", c)}
+                     - strptime_codes())
+    if refused:
+        return Severity.ERROR, (f"uses {', '.join(refused)}, which Flywheel does not support: "
+                                "it refuses the profile")
+    try:
+        written = _PROBE.strftime(value)
+        read = datetime.strptime(written, value)
+    except (ValueError, re.error) as exc:
+        return Severity.ERROR, (f"cannot read the values it writes ({exc}): Flywheel accepts "
+                                "the profile and then fails every file it shifts")
+    if read.strftime(value) != written or \
+            (read + timedelta(days=1)).strftime(value) != (_PROBE + timedelta(days=1)).strftime(
+                value):
+        return Severity.WARNING, (f"does not round-trip: {written!r} reads back as "
+                                  f"{read.strftime(value)!r}, so shifted values are wrong")
+    return None
 
 
 @rule("C003", "bad-date-format", Severity.ERROR,
@@ -104,25 +190,30 @@ def jitter_range_invalid(ctx: LintContext):
         date-format: '%Y%m%d'
       """)
 def bad_date_format(ctx: LintContext):
-    """A date or datetime format with a code strptime does not know.
+    """A date or datetime format with a code Flywheel does not support, or that cannot read
+    back what it writes.
 
-    Flywheel refuses such a profile ("is not a supported datetime format code").
+    Flywheel refuses `%x` codes that strptime does not know.  Other mistakes load fine and fail
+    every file: `%-d` (a bad directive), a code used twice, `%Z` (it writes nothing for a naive
+    time and then cannot read it).  A format that drops what it cannot read (`%a %Y`: a
+    weekday and a year) writes the wrong date.
     """
-    places = [(ctx.option_pointer(key), ctx.option(key))
+    places = [(ctx.option_pointer(key), key, ctx.option(key))
               for key in ("date-format", "datetime-format")
               if ctx.profile.dicom and key in ctx.profile.dicom.options]
     for field_rule in ctx.fields:
         for key in ("date-format", "datetime-format"):
             if key in field_rule.options:
-                places.append((f"{field_rule.pointer}/{key}", field_rule.options[key]))
-    for pointer, value in places:
-        if not isinstance(value, str):
+                places.append((f"{field_rule.pointer}/{key}", key, field_rule.options[key]))
+    for pointer, key, value in places:
+        if not isinstance(value, str) or not value:
             continue
-        unknown = sorted({f"%{c}" for c in _CODE.findall(value)} - strptime_codes())
-        if unknown:
-            yield Finding(pointer, f"format `{value}` uses {', '.join(unknown)}, which "
-                          "strptime does not know", "DICOM dates are '%Y%m%d'; date-times "
-                          "'%Y%m%d%H%M%S.%f'")
+        found = format_problem(value)
+        if found:
+            severity, problem = found
+            yield Finding(pointer, f"{key} `{value}` {problem}",
+                          "DICOM dates are '%Y%m%d'; date-times '%Y%m%d%H%M%S.%f'",
+                          severity=severity)
 
 
 @rule("C004", "deid-log-bare-name", Severity.ERROR,
@@ -208,41 +299,44 @@ def uid_numeric_name(ctx: LintContext):
     pointer = ctx.option_pointer("uid-numeric-name")
     prefix = ctx.option("uid-prefix-fields")
     if text.startswith(FLYWHEEL_ROOT) and text != FLYWHEEL_TOOLKIT_ROOT:
-        yield Finding(pointer, f"uid-numeric-name {text} is under Flywheel's root but is not "
-                      f"{FLYWHEEL_TOOLKIT_ROOT}", "use your organisation's own OID")
-    elif isinstance(prefix, int) and len(text.split(".")) != prefix:
-        yield Finding(pointer, f"uid-numeric-name {text} has {len(text.split('.'))} nodes, "
-                      f"uid-prefix-fields is {prefix}",
-                      f"set uid-prefix-fields: {len(text.split('.'))}")
+        yield Finding(pointer, f"uid-numeric-name {text} is under Flywheel's root "
+                      f"{FLYWHEEL_ROOT} but is not {FLYWHEEL_TOOLKIT_ROOT}: Flywheel refuses "
+                      "the profile", f"use {FLYWHEEL_TOOLKIT_ROOT} or your organisation's own "
+                      "OID")
+    nodes = len(text.split("."))
+    if isinstance(prefix, int) and not isinstance(prefix, bool) and nodes != prefix:
+        where = "" if ctx.profile.dicom and "uid-prefix-fields" in ctx.profile.dicom.options \
+            else " (the default)"
+        yield Finding(pointer, f"uid-numeric-name {text} has {nodes} nodes but "
+                      f"uid-prefix-fields is {prefix}{where}: Flywheel refuses the profile",
+                      f"set uid-prefix-fields: {nodes}")
 
 
-@rule("C007", "hash-settings", Severity.WARNING,
+@rule("C007", "hash-digits-full", Severity.INFO,
       fail="""
       dicom:
-        salt: 12345
+        hash-digits: 0
         fields: []
       """,
       passes="""
       dicom:
-        salt: '12345'
+        hash-digits: 32
         fields: []
       """)
-def hash_settings(ctx: LintContext):
-    """A salt that is not text, or hash-digits outside 1-64.
+def hash_digits_full(ctx: LintContext):
+    """`hash-digits` 0 or above 64: `hash` writes the full 64-character digest.
 
-    Flywheel prepends the salt as text: a number fails every hashed file.  hash-digits 0 or
-    above 64 gives the full 64-character digest.
+    Probably not what was meant by 0, and 64 characters is longer than most text VRs allow
+    (SH 16, LO 64: V003 names the attributes).  A salt that is not text is a schema error
+    (S002).
     """
-    salt = ctx.option("salt")
-    if salt is not None and not isinstance(salt, str):
-        yield Finding(ctx.option_pointer("salt"), f"salt {salt!r} is not text: Flywheel fails "
-                      "on every hash", f"quote it: salt: '{salt}'")
     digits = ctx.option("hash-digits")
-    if isinstance(digits, int) and not isinstance(digits, bool) and \
-            (digits <= 0 or digits > 64):
+    if ctx.profile.dicom and "hash-digits" in ctx.profile.dicom.options and \
+            isinstance(digits, int) and not isinstance(digits, bool) and \
+            (digits == 0 or digits > 64):
         yield Finding(ctx.option_pointer("hash-digits"),
-                      f"hash-digits {digits}: the full 64-character digest is written",
-                      "use 1-64", severity=Severity.INFO)
+                      f"hash-digits {digits}: Flywheel (and deidc) write the full "
+                      "64-character digest", "set 1-64 if you want a shorter hash")
 
 
 @rule("C008", "ignored-option", Severity.WARNING,
@@ -298,26 +392,40 @@ def ignored_option(ctx: LintContext):
 def not_executed(ctx: LintContext):
     """Something `deidc apply` does not execute: encryption, pixel scrubbing, other file types.
 
-    deidc lints these for Flywheel, but `deidc compile` refuses encryption and pixel scrubbing
-    and `deidc apply` only de-identifies DICOM.
+    deidc lints these for Flywheel, but `deidc compile` and `deidc apply` refuse a profile that
+    encrypts or scrubs pixels, and apply only de-identifies DICOM (other sections are skipped).
+    In Flywheel, `encrypt`/`decrypt` need `secret-key`, `retain` and the asymmetric keys need
+    the `openssl` program, and `alter_pixels` needs the optional `deid` package (without it
+    Flywheel refuses the profile).
     """
+    refuse = "`deidc compile`/`apply` refuse this profile"
     for field_rule in ctx.fields:
         for key in ("encrypt", "decrypt"):
             if key in field_rule.raw:
                 yield Finding(field_rule.action_pointer(key),
-                              f"{field_rule.selector}: `{key}` is not executed by deidc apply "
-                              "(Flywheel needs openssl for it)", "run this profile in Flywheel")
-    if ctx.profile.dicom:
-        for key in ("alter_pixels", "retain"):
-            if key in ctx.profile.dicom.options:
-                yield Finding(ctx.option_pointer(key), f"`{key}` is not executed by deidc apply",
+                              f"{field_rule.selector}: `{key}` is not executed by deidc: "
+                              f"{refuse} (Flywheel needs `secret-key` for it)",
                               "run this profile in Flywheel")
+        if "force-nonce" in field_rule.raw:
+            yield Finding(f"{field_rule.pointer}/force-nonce", f"{field_rule.selector}: "
+                          f"`force-nonce` (encryption) is not executed by deidc: {refuse}",
+                          "run this profile in Flywheel", on_key=True)
+    needs = {"alter_pixels": "the optional `deid` package",
+             "retain": "the `openssl` program and a key",
+             "asymmetric-encryption": "the `openssl` program",
+             "public-key": "the `openssl` program", "private-key": "the `openssl` program"}
+    if ctx.profile.dicom:
+        for key, need in needs.items():
+            if key in ctx.profile.dicom.options:
+                yield Finding(ctx.option_pointer(key), f"dicom `{key}` is not executed by "
+                              f"deidc: {refuse} (Flywheel needs {need})",
+                              "run this profile in Flywheel", on_key=True)
     for section in FILE_TYPE_SECTIONS:
         if section != "dicom" and section in ctx.profile.data:
-            yield Finding(f"{ctx.profile.pointer}/{section}",
-                          f"the `{section}` section is checked, but deidc apply only "
-                          "de-identifies DICOM", "use Flywheel for non-DICOM files",
-                          on_key=True)
+            yield Finding(f"{ctx.profile.pointer}/{escape(section)}",
+                          f"the `{section}` section is checked, but `deidc apply` only "
+                          "de-identifies DICOM: it skips these files",
+                          "use Flywheel for non-DICOM files", on_key=True)
 
 
 @rule("C010", "regex-sub-placeholder", Severity.ERROR,
@@ -354,10 +462,11 @@ def regex_sub_placeholder(ctx: LintContext):
             except re.error:
                 continue
             names |= {g.get("name") for g in item.get("groups") or [] if isinstance(g, dict)}
-            for placeholder in re.findall(r"\{(\w+)\}", item["output"]):
+            for placeholder in dict.fromkeys(_PLACEHOLDER.findall(item["output"])):
                 if placeholder not in names:
                     yield Finding(f"{field_rule.pointer}/regex-sub/{index}/output",
-                                  f"placeholder {{{placeholder}}} is not a named group of "
-                                  "input-regex nor defined in groups",
+                                  f"{field_rule.selector}: regex-sub output placeholder "
+                                  f"{{{placeholder}}} is neither a named group of input-regex "
+                                  "nor defined in groups: Flywheel refuses the profile",
                                   f"add (?P<{placeholder}>...) to input-regex, or a group named "
                                   f"{placeholder}")
