@@ -105,9 +105,9 @@ def date_increment_missing(ctx: LintContext):
             jitter-range: 2
       """)
 def jitter_range_invalid(ctx: LintContext):
-    """A jitter range that cannot give a non-zero offset: 0, below 1 for whole-number jitter,
-    or negative for whole-number jitter.
+    """A jitter range that cannot give a non-zero offset (0, or below 1 for whole numbers).
 
+    Negative ranges count too where the offset is a whole number: the random range is empty.
     The offset is drawn again until it is not zero.  Flywheel refuses 0, and below 1 with
     `jitter-type: int`, on a rule.  It does not check the `dicom` section's range (0 then fails
     every file; below 1 with an int rule that uses it draws zero forever: the run hangs), nor
@@ -190,8 +190,7 @@ def format_problem(value: str) -> tuple[Severity, str] | None:
         date-format: '%Y%m%d'
       """)
 def bad_date_format(ctx: LintContext):
-    """A date or datetime format with a code Flywheel does not support, or that cannot read
-    back what it writes.
+    """A date or datetime format Flywheel does not support, or that cannot read what it writes.
 
     Flywheel refuses `%x` codes that strptime does not know.  Other mistakes load fine and fail
     every file: `%-d` (a bad directive), a code used twice, `%Z` (it writes nothing for a naive

@@ -213,9 +213,9 @@ def _judge_date_shift(ctx: LintContext, field_rule, target: Target) -> Verdict |
             increment-date: true
       """)
 def date_shift_wrong_vr(ctx: LintContext):
-    """`increment-date` on something that is not a date, `increment-datetime` on something
-    that is not a date-time, or a date format that cannot read the attribute.
+    """A date shift on an attribute of the wrong VR, or with a format that cannot read it.
 
+    `increment-date` is meant for dates (DA), `increment-datetime` for date-times (DT).
     Flywheel parses the value with `date-format` (`increment-date`) or `datetime-format`
     (`increment-datetime`).  A TM, a DT with a time part under `increment-date`, a DA under
     `increment-datetime`, a number or a name does not parse, and Flywheel then writes nothing
