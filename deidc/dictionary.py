@@ -152,3 +152,23 @@ def regex_matches(pattern: "re.Pattern[str]") -> list[Attribute]:
         if (keyword and pattern.match(keyword)) or pattern.match(f"{tag:08x}"):
             found.append(attribute(tag))
     return found
+
+
+def successor(retired: Attribute) -> Attribute | None:
+    """The current attribute that plainly replaced a retired one, where the dictionary shows it:
+    the same keyword as a sequence (``OtherPatientIDs`` → ``OtherPatientIDsSequence``) or in its
+    ``Long`` form (``VertexPointIndexList`` → ``LongVertexPointIndexList``)."""
+    for keyword in (f"{retired.keyword}Sequence", f"Long{retired.keyword}"):
+        current = by_keyword(keyword)
+        if current is not None and not current.retired:
+            return current
+    return None
+
+
+@cache
+def private_hex_paths() -> tuple[str, ...]:
+    """The lower-case hex tag of every element pydicom's private dictionaries know, each in the
+    first private block (``0009xx04`` → ``00091004``): what a ``regex:`` sees of private data."""
+    return tuple(sorted({mask.lower().replace("xx", "10", 1)
+                         for entries in datadict.private_dictionaries.values()
+                         for mask in entries if mask[4:6].lower() == "xx"}))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from . import dictionary
 from .profile import FieldRule, Selector
+from .regex_safety import backtracking_risk
 
 
 @dataclass(frozen=True)
@@ -139,41 +140,7 @@ def compile_regex(pattern: str) -> re.Pattern[str] | None:
         compiled = re.compile(pattern)
     except (re.error, RecursionError, OverflowError):
         return None
-    return None if nested_quantifier(pattern) else compiled
-
-
-def nested_quantifier(pattern: str) -> bool:
-    """True when a repeated group itself contains a repeat, the shape of catastrophic
-    backtracking (``(a+)+``, ``(.*)*``)."""
-    try:
-        import re._parser as sre_parse  # Python 3.11+
-    except ImportError:  # pragma: no cover
-        import sre_parse  # type: ignore[no-redef]
-    try:
-        parsed = sre_parse.parse(pattern)
-    except Exception:
-        return False
-    repeats = {sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, getattr(sre_parse, "POSSESSIVE_REPEAT",
-                                                                   None)}
-
-    def walk(items, inside_repeat: bool) -> bool:
-        for op, value in items:
-            if op in repeats:
-                low, high, body = value
-                unbounded = high == sre_parse.MAXREPEAT
-                if inside_repeat and unbounded:
-                    return True
-                if walk(body, inside_repeat or unbounded):
-                    return True
-            elif op is sre_parse.SUBPATTERN:
-                if walk(value[-1], inside_repeat):
-                    return True
-            elif op is sre_parse.BRANCH:
-                if any(walk(branch, inside_repeat) for branch in value[1]):
-                    return True
-        return False
-
-    return walk(parsed, False)
+    return None if backtracking_risk(pattern) else compiled
 
 
 def regex_targets(pattern: re.Pattern[str]) -> list[Target]:
