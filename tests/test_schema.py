@@ -303,8 +303,8 @@ def real_schema_findings(name: str):
 @real
 def test_every_real_profile_lints_and_correct_ones_have_no_schema_findings():
     # Genuine mistakes: underscores where Flywheel's keys have hyphens, another tool's format.
-    # Everything else is correct for Flywheel (GRP-13's `export:` and `{{ }}` templates, the
-    # legacy `profile: none`, zip's `allow-unmatched-files`) and must pass.
+    # Everything else is correct for Flywheel (GRP-13's `export:`, the legacy `profile: none`,
+    # zip's `allow-unmatched-files`) and must pass; `{{ }}` templates are Y006's.
     judged = {
         "grp13-readme__README-block14-csv-mapping-remove_private_tags.yaml",
         "grp13__old-tests-example1-deid-profile.yaml",

@@ -185,8 +185,7 @@ def action_not_true(ctx: LintContext):
     Flywheel's validation rejects it, yet wherever a profile is used without that validation
     the action is applied anyway: `remove: false` removes, `increment-date: false` in a filename
     group shifts the date.  deidc refuses to compile it; say what you mean by deleting the rule
-    or the key.  A `{{ ... }}` template filled in before Flywheel reads the profile is left
-    alone.
+    or the key.  A `{{ ... }}` template placeholder is left to Y006.
     """
     for pointer, raw in boolean_action_maps(ctx):
         for key, value in raw.items():

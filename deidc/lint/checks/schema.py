@@ -30,7 +30,8 @@ SCHEMA_PATH = Path(__file__).parents[2] / "schemas" / SCHEMA_NAME
 _FIELD_RULE_TITLES = frozenset({"one selector", "has action"})
 # Sections where Flywheel accepts `regex:` selectors.
 REGEX_SECTIONS = ("dicom", "json")
-# GRP-13's export gear renders `{{ VARIABLE }}` from a CSV before Flywheel reads the profile.
+# GRP-13's export gear renders `{{ VARIABLE }}` from a CSV before Flywheel reads the profile;
+# Y006 reports a placeholder left unrendered, once, instead of every rule on its value.
 _TEMPLATE = re.compile(r"\s*\{\{.*\}\}\s*\Z", re.DOTALL)
 _NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*\Z")
 

@@ -1,9 +1,17 @@
 """Y: the file's structure, before any meaning: YAML syntax, duplicate keys, YAML's number
-coercions, and sections that ended up in the wrong place."""
+coercions, sections that ended up in the wrong place, and templates that were never rendered."""
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
+
+from ...source import Span
 from ..diagnostic import Finding, LintContext, Severity, rule
+
+# Jinja's expression delimiters.  Flywheel's own `{group}` placeholders use single braces.
+_PLACEHOLDER = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+_STRING_TAG = "tag:yaml.org,2002:str"
 
 NAME_KEYS = ("name",)
 
@@ -163,3 +171,65 @@ def not_a_profile(ctx: LintContext):
         yield Finding("", f"the file is {kind}, not a de-id profile",
                       "a profile is a mapping with a `dicom:` section (or an ingest config with "
                       "a `deid-profiles:` list)")
+
+
+@rule("Y006", "unrendered-template", Severity.ERROR, needs_profile=False,
+      fail="""
+      dicom:
+        fields:
+          - name: PatientID
+            replace-with: '{{ SUBJECT_ID }}'
+      """,
+      passes="""
+      dicom:
+        fields:
+          - name: PatientID
+            replace-with: SUBJECT-001
+      """)
+def unrendered_template(ctx: LintContext):
+    """A `{{ ... }}` template placeholder: the file is a template (e.g. for the GRP-13 export
+    gear), not a profile yet.
+
+    Flywheel does not render templates.  It refuses a profile with a placeholder in a `name`, in
+    a filename `output` or as an action's value, and YAML reads an unquoted one as a mapping,
+    which Flywheel cannot load.  Elsewhere it takes the placeholder as it is: `replace-with`
+    writes `{{ SUBJECT_ID }}` into every file, a templated `date-increment` fails every file it
+    shifts, a templated option is non-empty text, so true.  Other rules leave quoted
+    placeholders alone, so lint and apply the rendered profile.  Flywheel's own `{group}`
+    placeholders (single braces) are not templates.
+    """
+    source = ctx.source
+    if source.error is not None:
+        return
+    line_starts = [0] + [match.end() for match in re.finditer(r"\n", source.text)]
+
+    def offset(line: int, column: int) -> int:
+        return line_starts[line - 1] + column - 1
+
+    def span(start: int, end: int) -> Span:
+        first, last = bisect_right(line_starts, start), bisect_right(line_starts, end)
+        return Span(first, start - line_starts[first - 1] + 1,
+                    last, end - line_starts[last - 1] + 1)
+
+    reported: set[int] = set()
+    for pointer, written in source.values.items():
+        scalar = source.scalars.get(pointer)
+        if scalar is not None and (scalar.tag != _STRING_TAG or "{{" not in scalar.raw):
+            continue
+        start = offset(written.line, written.column)
+        text = source.text[start:offset(written.end_line, written.end_column)]
+        if scalar is None and not text.startswith("{{"):
+            continue
+        for placeholder in _PLACEHOLDER.finditer(text):
+            if start + placeholder.start() in reported:
+                continue
+            reported.add(start + placeholder.start())
+            unquoted = (" (unquoted, so YAML reads it as a mapping and Flywheel cannot load "
+                        "the file)" if scalar is None else "")
+            yield Finding(pointer,
+                          f"unrendered template placeholder `{placeholder.group()}`{unquoted}: "
+                          "Flywheel does not fill it in, it refuses the profile or uses the "
+                          "text as it is",
+                          "render the template (e.g. with jinja2) before linting/applying, or "
+                          "lint the rendered profile",
+                          span=span(start + placeholder.start(), start + placeholder.end()))
