@@ -56,12 +56,28 @@ PATIENT_BIRTH_DATE = 0x00100030
 _ITEM = struct.Struct("<HHL")
 
 
+def _accelerator():
+    """The C header scan (:mod:`deidc._scan`), unless it was not built or DEIDC_PURE_PYTHON is
+    set; the walk below gives the same bytes without it, only slower."""
+    if os.environ.get("DEIDC_PURE_PYTHON"):
+        return None
+    try:
+        from ._scan import skip_plain
+    except ImportError:
+        return None
+    return skip_plain
+
+
+_skip_plain = _accelerator()
+
+
 class _EveryTag:
     def __contains__(self, tag: object) -> bool:
         return True
 
 
 _EVERY_TAG = _EveryTag()
+_UNCHANGED = object()  # a transform that left the bytes as they were
 
 
 class FastPlan:
@@ -113,6 +129,20 @@ class FastPlan:
         self.top_odd_plain = not (self.remove_private or self.private or self.patterns
                                   or self.remove_undefined)
         self.nested_odd_plain = not (self.remove_private or (self.recurse and self.private))
+        # (tag, VR, raw value, compat) → what a deterministic chain made of it (see _Walk.
+        # transform): series share most values, so most changed elements are looked up.
+        self.outcomes: dict[tuple, tuple] = {}
+
+
+# Actions whose result depends only on the value (and the plan): their outcome can be reused.
+_DETERMINISTIC = frozenset({"remove", "replace", "hash", "hashuid"})
+_OUTCOMES_LIMIT = 65536
+_LONGEST_REUSED = 256  # longer values are transformed each time, not kept as keys
+
+
+def _deterministic(actions) -> bool:
+    return all(a.op in _DETERMINISTIC or (a.op in ("shift_date", "shift_datetime") and not (
+        a.args.get("jitter") or a.args.get("min") or a.args.get("max"))) for a in actions)
 
 
 # --- values: as pydicom reads and writes them --------------------------------------------------
@@ -223,7 +253,17 @@ class _Walk:
         unpack, unpack_length = _HEADER.unpack_from, _UL.unpack_from
         run = offset = start
         previous = -1
+        skip_plain = _skip_plain if special is not _EVERY_TAG else None
         while offset < stop:
+            if skip_plain is not None:
+                # the two tests below (plain, or private to drop), in C, over many elements
+                offset, previous, run, dropped = skip_plain(
+                    buffer, offset, stop, previous, next_stop, special, odd_plain, keep, top,
+                    drop_private, kept_groups, run, out)
+                if dropped:
+                    self.changed = True
+                if offset >= stop:
+                    break
             if offset + 8 > stop:
                 raise Unsupported(f"truncated element header at byte {offset}")
             group, number, vr, short = unpack(buffer, offset)
@@ -269,18 +309,18 @@ class _Walk:
                 # re-encodes a dataset, they are gone.
                 self.reencode = True
                 continue
-            if top:
+            if top and tag >= next_stop:
                 while inserts and inserts[0][0] < tag:
                     self.insert(*inserts.pop(0), out)
                 if inserts and inserts[0][0] == tag:
                     inserts.pop(0)
                 if age_pending and tag >= PATIENT_AGE:
                     age_pending = False
+                    next_stop = self.next_stop(inserts, age_pending)
                     if tag != PATIENT_AGE:
                         self.patient_age(None, out)
                     else:
                         self.patient_age(element, out)
-                        next_stop = self.next_stop(inserts, age_pending)
                         continue
                 next_stop = self.next_stop(inserts, age_pending)
             if element.vr == b"SQ" and not enter and tag not in fast.public and keep is None:
@@ -413,20 +453,39 @@ class _Walk:
             if top:
                 self.after[tag] = None
             return
-        original = decode(self.raw(element), vr)
-        present, value = self.run_chain(actions, True, original, vr)
+        raw = self.raw(element)
+        outcomes = self.fast.outcomes
+        key = (tag, element.vr, raw, self.actor.compat) \
+            if len(raw) <= _LONGEST_REUSED and not tag >> 16 & 1 and _deterministic(actions) \
+            else None
+        outcome = outcomes.get(key) if key is not None else None
+        if outcome is None:
+            outcome = self._transformed(element, actions, vr, raw)
+            if key is not None:
+                if len(outcomes) >= _OUTCOMES_LIMIT:
+                    outcomes.clear()
+                outcomes[key] = outcome
+        piece, value = outcome
         if top:
-            self.after[tag] = value if present else None
-        if not present:
+            self.after[tag] = list(value) if type(value) is list else value
+        if piece is _UNCHANGED:
+            self.copy(out, element.start, element.end)
+        else:
+            if piece is not None:
+                out.append(piece)
             self.changed = True
-            return
+
+    def _transformed(self, element: Element, actions: list, vr: str, raw: bytes):
+        """(the element's new bytes, None if removed or _UNCHANGED; its new value)."""
+        original = decode(raw, vr)
+        present, value = self.run_chain(actions, True, original, vr)
+        if not present:
+            return None, None
         if transforms.value_as_text(value) == transforms.value_as_text(original) and \
                 type(value) is type(original):
-            self.copy(out, element.start, element.end)
-            return
+            return _UNCHANGED, value
         data = encode(value, vr)
-        out.append(header(tag, vr, len(data)) + data)
-        self.changed = True
+        return header(element.tag, vr, len(data)) + data, value
 
     def insert(self, tag: int, entry: Entry, out: list) -> None:
         present, value = self.run_chain(list(entry.actions), False, None, entry.vr or "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 EXPLICIT_LITTLE = "1.2.840.10008.1.2.1"
 IMPLICIT_LITTLE = "1.2.840.10008.1.2"
@@ -41,11 +42,11 @@ class Unsupported(Exception):
     """The file needs something the fast path does not do; the reason is shown in --verbose."""
 
 
-@dataclass(frozen=True)
-class Element:
+class Element(NamedTuple):
     """Where one element is in the buffer.  ``length`` is the value length as written
     (``UNDEFINED`` for undefined-length sequences and encapsulated pixel data); ``end`` is the
-    offset just past the whole element, delimiters included."""
+    offset just past the whole element, delimiters included.  (A named tuple: the walk makes
+    one for every element it looks at, and a tuple is the cheapest record Python has.)"""
 
     tag: int
     vr: bytes
@@ -53,10 +54,6 @@ class Element:
     value: int
     length: int
     end: int
-
-    @property
-    def header(self) -> int:
-        return self.value - self.start
 
 
 def read_element(buffer, offset: int, limit: int) -> Element:

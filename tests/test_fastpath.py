@@ -185,3 +185,118 @@ def test_mutated_files_never_crash_and_fast_path_is_never_laxer(blocklist_plan, 
     if fast not in (None, "error"):
         assert slow != "error", f"{mutation}: fast path accepted what the Dataset path rejects"
         assert fast_bytes == slow_bytes
+
+
+# --- the C accelerator -------------------------------------------------------------------------
+
+import shutil  # noqa: E402
+import sysconfig  # noqa: E402
+
+from deidc import fastpath  # noqa: E402
+
+
+def fast_only(plan, path, skip_plain):
+    """The fast path's outcome with the given header scan (None: the pure-Python walk)."""
+    saved, fastpath._skip_plain = fastpath._skip_plain, skip_plain
+    out = io.BytesIO()
+    try:
+        outcome = deidentify_fast(FastPlan(plan), path, out, rng=random.Random(1))
+        return outcome.changed, outcome.log_after, out.getvalue()
+    except Unsupported as declined:
+        return "declined", str(declined)
+    finally:
+        fastpath._skip_plain = saved
+
+
+needs_accelerator = pytest.mark.skipif(fastpath._skip_plain is None,
+                                       reason="deidc._scan not built (no C compiler?)")
+
+
+def test_the_accelerator_is_built_where_a_compiler_is():
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None or os.environ.get("DEIDC_PURE_PYTHON"):
+        pytest.skip("no C compiler here: the pure-Python walk is used")
+    assert fastpath._skip_plain is not None
+
+
+@needs_accelerator
+@pytest.mark.parametrize("path", TEST_FILES, ids=os.path.basename)
+def test_the_accelerator_changes_nothing_but_speed(plan, path):
+    """Same bytes, same decisions to decline, same reasons, with the C scan and without."""
+    assert fast_only(plan, path, fastpath._skip_plain) == fast_only(plan, path, None)
+
+
+@needs_accelerator
+@settings(max_examples=int(os.environ.get("DEIDC_FUZZ_EXAMPLES", 150)), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(source=st.sampled_from(SEED_FILES), data=st.data())
+def test_the_accelerator_agrees_on_damaged_files(blocklist_plan, tmp_path_factory, source, data):
+    mutated = bytearray(open(source, "rb").read())
+    for _ in range(data.draw(st.integers(1, 4))):
+        position = data.draw(st.integers(132, len(mutated) - 1))
+        mutated[position] = data.draw(st.integers(0, 255))
+    mutated = mutated[:data.draw(st.integers(132, len(mutated)))]
+    path = tmp_path_factory.mktemp("scan") / "file.dcm"
+    path.write_bytes(bytes(mutated))
+    assert fast_only(blocklist_plan, str(path), fastpath._skip_plain) == \
+        fast_only(blocklist_plan, str(path), None)
+
+
+@needs_accelerator
+def test_the_scan_stops_where_python_must_look():
+    """Direct cases: it passes plain elements and stops at a special tag, a sequence, a private
+    element it may not drop, a tag out of order, and a truncated header; it drops private
+    elements of groups with nothing kept, queuing the bytes before them."""
+    import struct
+
+    def element(tag, vr, value):
+        return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
+
+    body = (element(0x00080020, b"DA", b"20200101") + element(0x00080060, b"CS", b"CT")
+            + element(0x00090010, b"LO", b"ACME") + element(0x00100010, b"PN", b"DOE^J "))
+    size = len(body)
+
+    def scan(buffer=body, stop=size, previous=-1, next_stop=2**32, special=(), odd_plain=True,
+             keep=None, drop=False, kept_groups=(), out=None):
+        out = [] if out is None else out
+        result = fastpath._skip_plain(buffer, 0, stop, previous, next_stop, set(special),
+                                      odd_plain, keep, True, drop, set(kept_groups), 0, out)
+        return result, out
+
+    assert scan() == ((size, 0x00100010, 0, False), [])
+    assert scan(special={0x00080060}) == ((16, 0x00080020, 0, False), [])
+    assert scan(odd_plain=False) == ((26, 0x00080060, 0, False), [])
+    assert scan(next_stop=0x00090000) == ((26, 0x00080060, 0, False), [])
+    assert scan(keep={0x00080020}) == ((16, 0x00080020, 0, False), [])
+    assert scan(previous=0x00080060) == ((0, 0x00080060, 0, False), [])
+    assert scan(stop=size - 3) == ((38, 0x00090010, 0, False), [])
+    assert scan(odd_plain=False, drop=True, kept_groups={0x0009}) == \
+        ((26, 0x00080060, 0, False), [])
+    # the private creator is dropped: 0-26 queued, the run restarts after it
+    assert scan(odd_plain=False, drop=True) == ((size, 0x00100010, 38, True), [[0, 26]])
+    assert scan(odd_plain=False, drop=True, out=[[5, 0]]) == \
+        ((size, 0x00100010, 38, True), [[5, 26]])
+    sequence = struct.pack("<HH2sHL", 0x0008, 0x1140, b"SQ", 0, 0)
+    assert scan(buffer=sequence + body, stop=12 + size) == ((0, -1, 0, False), [])
+
+
+def test_outcomes_reused_across_files_give_the_same_bytes(plan):
+    """One FastPlan per process reuses deterministic outcomes between files (series share
+    values): every file, processed twice after all the others, still matches the Dataset path."""
+    shared = FastPlan(plan)
+    for _ in range(2):
+        for path in TEST_FILES:
+            out = io.BytesIO()
+            try:
+                outcome = deidentify_fast(shared, path, out, rng=random.Random(1))
+            except (Unsupported, ExecutionError):
+                continue
+            expected = io.BytesIO()
+            slow = deidentify_file(plan, path, expected, rng=random.Random(1))
+            assert (outcome.changed, out.getvalue()) == (slow.changed, expected.getvalue()), \
+                path
+    transforming = any(entry.kind == "tag" and any(
+        action.op in ("replace", "hash", "hashuid", "shift_date") for action in entry.actions)
+        for entry in plan.entries)
+    if transforming:
+        assert shared.outcomes, "nothing was reused: the test would not show a stale outcome"
