@@ -24,3 +24,10 @@ def test_rule_is_documented(code):
     rule = REGISTRY[code]
     assert rule.summary and rule.explanation, f"{code} needs a summary line and a why paragraph"
     assert rule.name == rule.name.lower() and " " not in rule.name
+
+
+@pytest.mark.parametrize("code", sorted(REGISTRY))
+def test_summary_is_the_whole_first_sentence(code):
+    # A summary that wraps onto a second docstring line is joined, not cut mid-sentence.
+    rule = REGISTRY[code]
+    assert rule.summary.endswith(".") and "\n" not in rule.summary, rule.summary

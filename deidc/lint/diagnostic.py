@@ -3,8 +3,8 @@
 A rule is a small function decorated with :func:`rule`: it gets a :class:`LintContext`, yields
 :class:`Finding` values (a JSON pointer, a message, a hint) and never knows about positions or
 terminals.  The decorator carries the rule's code, name, severity and its examples; the function's
-docstring is the documentation ``deidc rule CODE`` prints (first line: what it checks; the rest:
-why it matters).
+docstring is the documentation ``deidc rule CODE`` prints (first paragraph: what it checks; the
+rest: why it matters).
 """
 
 from __future__ import annotations
@@ -78,12 +78,16 @@ class Rule:
 
     @property
     def summary(self) -> str:
-        return (inspect.getdoc(self.check) or "").split("\n", 1)[0]
+        """The docstring's first paragraph, on one line."""
+        return " ".join(self._paragraphs()[0].split())
 
     @property
     def explanation(self) -> str:
-        parts = (inspect.getdoc(self.check) or "").split("\n", 1)
-        return parts[1].strip() if len(parts) > 1 else ""
+        return self._paragraphs()[1].strip()
+
+    def _paragraphs(self) -> tuple[str, str]:
+        first, _, rest = (inspect.getdoc(self.check) or "").partition("\n\n")
+        return first, rest
 
 
 REGISTRY: dict[str, Rule] = {}
