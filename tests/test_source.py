@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from deidc.lint import lint_source
-from deidc.source import MAX_DEPTH, load_source
+from deidc.lint import REGISTRY, lint_source
+from deidc.source import MAX_BYTES, MAX_DEPTH, load_source
 
 from .conftest import codes
 
@@ -104,6 +104,15 @@ def test_hostile_file_through_the_cli(name, tmp_path):
     assert code.encode() in stdout
     assert elapsed < 3.0, f"{name}: {elapsed:.2f} s including interpreter start-up"
     assert usage.ru_maxrss < 400 * 1024  # KiB
+
+
+def test_the_size_cap_is_documented_as_it_is(tmp_path):
+    cap = f"{MAX_BYTES / 2**20:g} MiB"
+    assert f"larger than {cap}" in REGISTRY["Y001"].explanation
+    path = tmp_path / "huge.yaml"
+    _huge_profile(path)
+    (found,) = lint_source(load_source(path))
+    assert found.message == f"file is larger than {cap}"
 
 
 def test_peak_memory_of_the_alias_bomb_is_bounded(tmp_path):

@@ -36,7 +36,7 @@ def syntax_error(ctx: LintContext):
 
     Nothing else can be checked until it parses.  The most common cause in de-id profiles is
     indentation: Flywheel's own published examples put the options of `dicom:` at column 0, which
-    YAML then reads as a broken mapping.  Files that are not UTF-8, larger than a few MiB, nested
+    YAML then reads as a broken mapping.  Files that are not UTF-8, larger than 1 MiB, nested
     absurdly deep or that multiply through aliases are refused here too, so that hostile input
     ends quickly.
     """
