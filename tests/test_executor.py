@@ -170,6 +170,12 @@ def test_remove_undefined_keeps_named_elements_only():
     assert result.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID
 
 
+def test_remove_undefined_keeps_the_creator_of_a_kept_private_element():
+    # unlike Flywheel, which drops it and leaves the element unreadable (test_lint_safety)
+    _, result, _, _ = run(plan(entry(GEMS_IDEN), remove_undefined=True), "CT_small.dcm")
+    assert sorted(f"{e.tag:08X}" for e in result) == ["00090010", "00091004"]
+
+
 def test_remove_undefined_empties_a_sequence_named_plainly_and_keeps_nested_paths():
     a_plan = plan(entry("00081140"), entry("300C0002.0.00081150"), remove_undefined=True)
     _, result, _, _ = run(a_plan, "rtplan.dcm")
@@ -272,6 +278,14 @@ def test_media_storage_follows_sop_instance_uid_or_stays():
     kept = plan(entry("00080018", hashuid("x")), sync_media_storage=False)
     _, result, _, _ = run(kept, "MR_small.dcm")
     assert result.file_meta.MediaStorageSOPInstanceUID == original.SOPInstanceUID
+
+
+def test_media_storage_follows_sop_instance_uid_even_when_no_rule_touches_it():
+    # rtplan's file meta already names another instance than its SOPInstanceUID
+    original, result, _, _ = run(plan(entry("00100020", replace("X"))), "rtplan.dcm")
+    assert original.file_meta.MediaStorageSOPInstanceUID != original.SOPInstanceUID
+    assert result.file_meta.MediaStorageSOPInstanceUID == result.SOPInstanceUID == \
+        original.SOPInstanceUID
 
 
 def test_replace_with_inserts_into_the_file_meta():

@@ -15,6 +15,7 @@ verbatim).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import random
@@ -418,3 +419,86 @@ def test_real_profiles_write_what_flywheel_writes(path, flywheel_outputs, tmp_pa
             ours.pop("meta.00020003", None)
         assert {k: v for k, v in ours.items() if theirs.get(k) != v} == \
             {k: v for k, v in theirs.items() if ours.get(k) != v} == {}, name
+
+
+# --- deliberate differences (README), measured -----------------------------------------------
+
+UNTOUCHED = """
+    dicom:
+      fields:
+        - name: ProtocolName
+          remove: true
+"""
+
+
+def both_outputs(tmp_path, profile_text: str, sources: dict[str, bytes]) -> dict:
+    """name → (Flywheel's output, deidc's output), as bytes, for files given as bytes."""
+    source_dir = tmp_path / "in"
+    source_dir.mkdir()
+    for name, data in sources.items():
+        (source_dir / name).write_bytes(data)
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(textwrap.dedent(profile_text))
+    done = subprocess.run([FLYWHEEL_PYTHON, "-c", DRIVER, str(profile), str(source_dir),
+                           str(tmp_path / "fw"), *sources], check=True, capture_output=True,
+                          text=True, env={**os.environ, "SEED": str(SEED)})
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    plan = compile_profile(str(profile))
+    outputs = {}
+    for name in sources:
+        with open(results[name], "rb") as handle:
+            theirs = handle.read()
+        ours = io.BytesIO()
+        deidentify_file(plan, str(source_dir / name), ours, rng=random.Random(SEED),
+                        compat_flywheel=True)
+        outputs[name] = (theirs, ours.getvalue())
+    return outputs
+
+
+def group_lengths(data: bytes) -> list:
+    ds = pydicom.dcmread(io.BytesIO(data), force=True)
+    return [element.tag for element in ds.iterall() if element.tag.element == 0x0000]
+
+
+def test_a_file_no_rule_changes_is_copied_where_flywheel_rewrites_it(tmp_path):
+    original = open(get_testdata_file("ExplVR_BigEnd.dcm", download=False), "rb").read()
+    theirs, ours = both_outputs(tmp_path, UNTOUCHED, {"big.dcm": original})["big.dcm"]
+    assert ours == original
+    assert theirs != original
+    assert group_lengths(original) and not group_lengths(theirs)  # retired, dropped by pydicom
+
+
+def test_the_file_meta_follows_a_sop_instance_uid_no_rule_touches(tmp_path):
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.999"
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    theirs, ours = both_outputs(tmp_path, UNTOUCHED, {"ct.dcm": buffer.getvalue()})["ct.dcm"]
+    theirs, ours = pydicom.dcmread(io.BytesIO(theirs)), pydicom.dcmread(io.BytesIO(ours))
+    assert theirs.file_meta.MediaStorageSOPInstanceUID == "1.2.3.999"
+    assert ours.file_meta.MediaStorageSOPInstanceUID == ours.SOPInstanceUID == ds.SOPInstanceUID
+
+
+JITTERS = """
+    dicom:
+      fields:
+        - name: {}
+          jitter: true
+          jitter-range: 10
+        - name: {}
+          jitter: true
+          jitter-range: 10
+"""
+
+
+@pytest.mark.parametrize("first, second, same", [
+    ("SliceThickness", "SeriesNumber", True),  # the profile lists them in the file's order
+    ("SeriesNumber", "SliceThickness", False),
+])
+def test_several_jitter_rules_draw_in_element_order(first, second, same, tmp_path):
+    # deidc draws in the order of the file's elements, Flywheel in the order of its rules
+    original = open(get_testdata_file("CT_small.dcm", download=False), "rb").read()
+    outputs = both_outputs(tmp_path, JITTERS.format(first, second), {"ct.dcm": original})
+    theirs, ours = (pydicom.dcmread(io.BytesIO(data)) for data in outputs["ct.dcm"])
+    values = [(ds.SeriesNumber, ds.SliceThickness) for ds in (theirs, ours)]
+    assert (values[0] == values[1]) is same, values
