@@ -537,11 +537,18 @@ def fast_plan(plan: Plan, log: bool) -> FastPlan:
     return fast
 
 
-def deidentify_fast(fast: FastPlan, source: str, output, *, rng, compat_flywheel=False):
+def deidentify_fast(fast: FastPlan, source: str, output, *, rng, compat_flywheel=False,
+                    data: bytes | None = None):
     """De-identify ``source`` into the binary file object ``output``; raises Unsupported (having
-    written nothing) when the file must go through the Dataset path."""
+    written nothing) when the file must go through the Dataset path.  ``data``: the whole file,
+    when the caller has read it already (small files)."""
     if fast.unsupported:
         raise Unsupported(fast.unsupported)
+    if data is not None:
+        try:
+            return _walk_file(fast, None, data, len(data), output, rng, compat_flywheel)
+        except (struct.error, IndexError, UnicodeError) as exc:
+            raise Unsupported(f"malformed file ({exc.__class__.__name__})") from None
     with open(source, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         if size > READ_WHOLE:
@@ -571,6 +578,11 @@ def _walk_file(fast, handle, buffer, size, output, rng, compat):
     if not walk.changed:
         _copy_range(handle, buffer, output, 0, size)
         return FileOutcome(False, log_before, log_after)
+    if handle is None:  # a small file, in memory: one write
+        view = memoryview(buffer)
+        output.write(b"".join([view[:132], meta] + [
+            view[piece[0]:piece[1]] if type(piece) is list else piece for piece in body]))
+        return FileOutcome(True, log_before, log_after)
     output.write(bytes(buffer[:132]))
     output.write(meta)
     for piece in body:
@@ -587,7 +599,7 @@ def _cell(value) -> str:
 
 def _copy_range(handle, buffer, output, start: int, end: int) -> None:
     """Copy input bytes to the output; long runs go file to file in the kernel."""
-    if end - start >= KERNEL_COPY and hasattr(output, "fileno"):
+    if end - start >= KERNEL_COPY and handle is not None and hasattr(output, "fileno"):
         try:
             target = output.fileno()
         except (OSError, ValueError):

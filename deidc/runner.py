@@ -25,9 +25,7 @@ import random
 import re
 import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .plan import Plan
 
@@ -133,15 +131,18 @@ def _job(source: str, relative: str, options: RunOptions) -> Job:
     return Job(source, relative, os.path.join(options.output, relative))
 
 
-def accepts(path: str, file_filter: object) -> bool:
+def accepts(path: str, file_filter: object, head: bytes | None = None) -> bool:
     """Is this a file to de-identify?  DICOM by content (``DICM`` after the 128-byte preamble),
-    or by the profile's file-filter (globs, or ``r!regex`` full matches, as Flywheel has them)."""
-    try:
-        with open(path, "rb") as handle:
-            if handle.read(132)[128:132] == b"DICM":
-                return True
-    except OSError:
-        return True  # let the worker report why it cannot be read
+    or by the profile's file-filter (globs, or ``r!regex`` full matches, as Flywheel has them).
+    ``head``: the file's first bytes, when the caller has read them already."""
+    if head is None:
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(132)
+        except OSError:
+            return True  # let the worker report why it cannot be read
+    if head[128:132] == b"DICM":
+        return True
     filters = file_filter if file_filter else DEFAULT_FILE_FILTER
     if isinstance(filters, str):
         filters = (filters,)
@@ -166,16 +167,35 @@ def _run_in_worker(jobs: list[Job]) -> list[FileResult]:
     return [process_file(_worker_plan, job, _worker_options) for job in jobs]
 
 
-def file_rng(seed: int | None, job: Job) -> random.Random:
+def file_rng(seed: int | None, job: Job) -> "random.Random":
     """A seeded run draws the same numbers for a file whatever the worker or order."""
-    return random.Random(f"{seed}:{job.relative}") if seed is not None else random.Random()
+    return _LazyRandom(f"{seed}:{job.relative}" if seed is not None else None)
+
+
+class _LazyRandom:
+    """A per-file generator created at its first draw: seeding one from the OS costs more than
+    de-identifying a small file, and most plans never draw (no jitter)."""
+
+    def __init__(self, seed: str | None):
+        self._seed = seed
+
+    def __getattr__(self, name: str):
+        generator = self.__dict__.get("_generator")
+        if generator is None:
+            generator = self.__dict__["_generator"] = random.Random(self._seed)
+        return getattr(generator, name)
+
+
+SMALL_FILE = 2**20  # inputs up to this size are read once, whole, by the runner
 
 
 def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
     """De-identify one file into its target, atomically; never raises for a bad file."""
     from .outcome import ExecutionError
 
-    if not accepts(job.source, plan.options.get("file-filter")):
+    data = _read_small(job.source) if options.fast_path else None
+    if not accepts(job.source, plan.options.get("file-filter"),
+                   data[:132] if data is not None else None):
         return FileResult(job, "skipped", "not DICOM (no DICM preamble, not matched by "
                                           "file-filter)")
     if job.target and not options.in_place and not options.overwrite \
@@ -192,7 +212,7 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
             try:
                 return deidentify_fast(fast_plan(plan, log), job.source, out,
                                        rng=file_rng(options.seed, job),
-                                       compat_flywheel=options.compat_flywheel)
+                                       compat_flywheel=options.compat_flywheel, data=data)
             except Unsupported as declined:
                 out.seek(0)
                 out.truncate()
@@ -207,7 +227,7 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
         return outcome
 
     try:
-        size = os.path.getsize(job.source)
+        size = len(data) if data is not None else os.path.getsize(job.source)
         if job.target is None:
             outcome = deidentify(io.BytesIO())
         else:
@@ -225,7 +245,21 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
                       log_rows=rows, fallback=outcome.fallback)
 
 
+def _read_small(path: str) -> bytes | None:
+    """The whole file if it is small (one open, one read for the check and the fast path);
+    ``None`` for large or unreadable files, which are opened where they are used."""
+    try:
+        with open(path, "rb", buffering=0) as handle:
+            if os.fstat(handle.fileno()).st_size > SMALL_FILE:
+                return None
+            data = handle.readall()
+    except OSError:
+        return None
+    return data if len(data) <= SMALL_FILE else None
+
+
 _made_folders: set[str] = set()
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -239,7 +273,12 @@ def _write_atomically(target: str, write: Callable[[io.BufferedWriter], object])
     # the fallback when a crashed run left that name behind.
     temporary = os.path.join(folder, f".deidc-{os.getpid()}-{os.path.basename(target)}.part")
     try:
-        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        try:
+            handle = os.open(temporary, _CREATE, 0o666)
+        except FileNotFoundError:  # the folder went away since this process made it
+            _made_folders.discard(folder)
+            os.makedirs(folder, exist_ok=True)
+            handle = os.open(temporary, _CREATE, 0o666)
     except FileExistsError:
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=".deidc-", suffix=".part")
         os.fchmod(handle, 0o666 & ~_UMASK)  # outputs get ordinary permissions, like cp's
@@ -302,7 +341,10 @@ def _results(plan: Plan, inputs: list[str], options: RunOptions) -> Iterator[Fil
             yield process_file(plan, job, options)
         return
     # Files travel to workers in small batches: one round trip per file costs as much as
-    # de-identifying a small file on the fast path.
+    # de-identifying a small file on the fast path.  (multiprocessing is imported only here:
+    # it is a tenth of a -j1 run's start-up.)
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
     with ProcessPoolExecutor(max_workers=options.jobs, initializer=_init_worker,
                              initargs=(plan.to_json(), options)) as pool:
         pending: set[Future] = set()
@@ -378,4 +420,4 @@ def write_text_atomically(path: str, text: str) -> None:
 
 
 def expand_user(path: str | None) -> str | None:
-    return str(Path(path).expanduser()) if path else None
+    return os.path.expanduser(path) if path else None

@@ -290,3 +290,17 @@ def test_private_element_named_by_hex_is_acted_on(tmp_path):
         assert pydicom.dcmread(out / "CT_small.dcm")[0x00091001].value == "XYZ"
     assert (tmp_path / "out-True" / "CT_small.dcm").read_bytes() == \
         (tmp_path / "out-False" / "CT_small.dcm").read_bytes()
+
+
+def test_a_second_run_in_one_process_writes_into_a_folder_made_again(plan, tmp_path):
+    """The API can run twice in one process into an output folder deleted in between: the
+    runner's memory of folders it made must not make every file fail."""
+    import deidc
+
+    source = get_testdata_file("CT_small.dcm", download=False)
+    out = tmp_path / "out"
+    for _ in range(2):
+        shutil.rmtree(out, ignore_errors=True)
+        summary = deidc.apply(plan, [source], str(out), jobs=1)
+        assert (summary.written, summary.failed) == (1, 0)
+        assert (out / "CT_small.dcm").exists()
