@@ -132,6 +132,19 @@ class FastPlan:
         # (tag, VR, raw value, compat) → what a deterministic chain made of it (see _Walk.
         # transform): series share most values, so most changed elements are looked up.
         self.outcomes: dict[tuple, tuple] = {}
+        self._actions: dict[tuple, tuple[list, bool]] = {}
+
+    def actions(self, tag: int, key, top: bool) -> tuple[list, bool]:
+        """The element's actions (Dispatch.actions_for, looked up once per tag and place) and
+        whether their outcome depends on the value alone."""
+        found = self._actions.get((tag, key, top))
+        if found is None:
+            actions = self.dispatch.actions_for(tag, key, top)
+            found = (actions, _deterministic(actions))
+            if len(self._actions) >= _OUTCOMES_LIMIT:
+                self._actions.clear()
+            self._actions[(tag, key, top)] = found
+        return found
 
 
 # Actions whose result depends only on the value (and the plan): their outcome can be reused.
@@ -280,9 +293,11 @@ class _Walk:
                 if short:
                     raise Unsupported(f"reserved bytes set in the header of {tag:08X}")
                 length = unpack_length(buffer, offset + 8)[0]
-                end = offset + 12 + length if length != UNDEFINED else 0
+                value = offset + 12
+                end = value + length if length != UNDEFINED else 0
             elif vr.isalpha() and vr.isupper():
-                end = offset + 8 + short
+                value = offset + 8
+                end = value + short
             else:
                 raise Unsupported(f"not an explicit VR at byte {offset} (tag {tag:08X})")
             if end > stop:
@@ -302,7 +317,10 @@ class _Walk:
                     continue
             if run < offset:
                 self.copy(out, run, offset)
-            element = read_element(buffer, offset, stop)
+            if end and group != 0xFFFE and not (end - value) & 1:
+                element = Element(tag, vr, offset, value, end - value, end)
+            else:  # undefined lengths, and what read_element reports
+                element = read_element(buffer, offset, stop)
             offset = run = element.end
             if not number and group > 6:
                 # pydicom never writes the retired group lengths (PS3.5 7.2): whenever it
@@ -377,14 +395,14 @@ class _Walk:
             if not defined:
                 self.drop(tag, top)
                 return
-        actions = fast.dispatch.actions_for(tag, key, top)
+        actions, deterministic = fast.actions(tag, key, top)
         if element.vr == b"SQ":
             self.sequence(element, actions, out)
             return
         if not actions:
             self.copy(out, element.start, element.end)
             return
-        self.transform(element, actions, top, out)
+        self.transform(element, actions, top, out, deterministic)
 
     def drop(self, tag: int, top: bool) -> None:
         self.changed = True
@@ -444,7 +462,8 @@ class _Walk:
         except transforms.TransformError:
             raise Unsupported("a value the Dataset path reports") from None
 
-    def transform(self, element: Element, actions: list, top: bool, out: list) -> None:
+    def transform(self, element: Element, actions: list, top: bool, out: list,
+                  deterministic: bool) -> None:
         vr = element.vr.decode()
         tag = element.tag
         if actions and all(a.op == "remove" for a in actions[:1]) and \
@@ -456,7 +475,7 @@ class _Walk:
         raw = self.raw(element)
         outcomes = self.fast.outcomes
         key = (tag, element.vr, raw, self.actor.compat) \
-            if len(raw) <= _LONGEST_REUSED and not tag >> 16 & 1 and _deterministic(actions) \
+            if len(raw) <= _LONGEST_REUSED and not tag >> 16 & 1 and deterministic \
             else None
         outcome = outcomes.get(key) if key is not None else None
         if outcome is None:
