@@ -108,6 +108,9 @@ class FastPlan:
             self.unsupported = "private replace-with with insert"
         self.meta_entries = {tag: entry for tag, entry in self.public.items()
                              if tag >> 16 == 0x0002}
+        self.meta_inserts = {tag for tag, entry in self.meta_entries.items()
+                             if any(a.op == "replace" and a.args.get("insert")
+                                    for a in entry.actions)}
         self.logged = []
         for column in plan.log_columns if log else ():
             if column.pattern is not None or not column.target or len(column.target) != 8 \
@@ -132,15 +135,17 @@ class FastPlan:
         # (tag, VR, raw value, compat) → what a deterministic chain made of it (see _Walk.
         # transform): series share most values, so most changed elements are looked up.
         self.outcomes: dict[tuple, tuple] = {}
-        self._actions: dict[tuple, tuple[list, bool]] = {}
+        self._actions: dict[tuple, tuple[list, bool, bool]] = {}
 
-    def actions(self, tag: int, key, top: bool) -> tuple[list, bool]:
-        """The element's actions (Dispatch.actions_for, looked up once per tag and place) and
-        whether their outcome depends on the value alone."""
+    def actions(self, tag: int, key, top: bool) -> tuple[list, bool, bool]:
+        """The element's actions (Dispatch.actions_for, looked up once per tag and place),
+        whether they always remove it, and whether their outcome depends on the value alone."""
         found = self._actions.get((tag, key, top))
         if found is None:
             actions = self.dispatch.actions_for(tag, key, top)
-            found = (actions, _deterministic(actions))
+            removes = bool(actions) and actions[0].op == "remove" and \
+                not any(action.op == "replace" for action in actions)
+            found = (actions, removes, _deterministic(actions))
             if len(self._actions) >= _OUTCOMES_LIMIT:
                 self._actions.clear()
             self._actions[(tag, key, top)] = found
@@ -395,12 +400,15 @@ class _Walk:
             if not defined:
                 self.drop(tag, top)
                 return
-        actions, deterministic = fast.actions(tag, key, top)
+        actions, removes, deterministic = fast.actions(tag, key, top)
         if element.vr == b"SQ":
             self.sequence(element, actions, out)
             return
         if not actions:
             self.copy(out, element.start, element.end)
+            return
+        if removes:
+            self.drop(tag, top)
             return
         self.transform(element, actions, top, out, deterministic)
 
@@ -464,14 +472,7 @@ class _Walk:
 
     def transform(self, element: Element, actions: list, top: bool, out: list,
                   deterministic: bool) -> None:
-        vr = element.vr.decode()
         tag = element.tag
-        if actions and all(a.op == "remove" for a in actions[:1]) and \
-                not any(a.op == "replace" for a in actions):
-            self.changed = True
-            if top:
-                self.after[tag] = None
-            return
         raw = self.raw(element)
         outcomes = self.fast.outcomes
         key = (tag, element.vr, raw, self.actor.compat) \
@@ -479,7 +480,7 @@ class _Walk:
             else None
         outcome = outcomes.get(key) if key is not None else None
         if outcome is None:
-            outcome = self._transformed(element, actions, vr, raw)
+            outcome = self._transformed(element, actions, element.vr.decode(), raw)
             if key is not None:
                 if len(outcomes) >= _OUTCOMES_LIMIT:
                     outcomes.clear()
@@ -650,18 +651,19 @@ def _meta(walk: _Walk, layout) -> bytes:
     tags = [element.tag for element in layout.meta]
     if tags != sorted(set(tags)):
         raise Unsupported("file meta elements out of order")
-    if any(tag not in tags and any(a.op == "replace" and a.args.get("insert")
-                                   for a in entry.actions)
-           for tag, entry in fast.meta_entries.items()):
+    if fast.meta_inserts and not fast.meta_inserts <= set(tags):
         raise Unsupported("inserting into the file meta")
     for element in layout.meta:
         tag = element.tag
         if tag == GROUP_LENGTH:
             has_length = True
             continue
-        vr = element.vr.decode()
-        raw = bytes(buffer[element.start:element.end])
         entry = fast.meta_entries.get(tag)
+        raw = buffer[element.start:element.end]
+        if entry is None and tag != MEDIA_STORAGE_SOP_INSTANCE_UID:
+            pieces.append(raw)
+            continue
+        vr = element.vr.decode()
         value = None
         present = True
         changed = False
