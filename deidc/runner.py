@@ -100,9 +100,10 @@ def discover(inputs: list[str], options: RunOptions) -> Iterator[Job]:
         elif os.path.isdir(argument):
             for folder, subfolders, files in os.walk(argument):
                 subfolders.sort()
+                inside = os.path.relpath(folder, argument)  # once per folder, not per file
                 for name in sorted(files):
-                    path = os.path.join(folder, name)
-                    yield _job(path, os.path.relpath(path, argument), options)
+                    yield _job(os.path.join(folder, name),
+                               name if inside == "." else os.path.join(inside, name), options)
         else:
             raise RunError(f"{argument}: no such file or folder")
 
@@ -265,7 +266,7 @@ os.umask(_UMASK)
 
 
 def _write_atomically(target: str, write: Callable[[io.BufferedWriter], object]) -> object:
-    folder = os.path.dirname(os.path.abspath(target))
+    folder = os.path.dirname(target) or "."
     if folder not in _made_folders:
         os.makedirs(folder, exist_ok=True)
         _made_folders.add(folder)

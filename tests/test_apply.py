@@ -304,3 +304,18 @@ def test_a_second_run_in_one_process_writes_into_a_folder_made_again(plan, tmp_p
         summary = deidc.apply(plan, [source], str(out), jobs=1)
         assert (summary.written, summary.failed) == (1, 0)
         assert (out / "CT_small.dcm").exists()
+
+
+@pytest.mark.parametrize("trailing", ["", "/"])
+def test_folder_structure_is_mirrored_in_the_output(plan, tmp_path, trailing):
+    source = get_testdata_file("CT_small.dcm", download=False)
+    inputs = tmp_path / "in"
+    (inputs / "a" / "b").mkdir(parents=True)
+    shutil.copy(source, inputs / "top.dcm")
+    shutil.copy(source, inputs / "a" / "b" / "deep.dcm")
+    summary = run(plan, [str(inputs) + trailing], RunOptions(output=str(tmp_path / "out"),
+                                                              jobs=1))
+    assert summary.written == 2
+    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*")
+                     if p.is_file())
+    assert written == [os.path.join("a", "b", "deep.dcm"), "top.dcm"]
