@@ -598,7 +598,9 @@ def hex_paths(ds: Dataset, prefix: str = ""):
 def deidentify_file(plan: Plan, source_path: str, output, *, rng,
                     compat_flywheel: bool = False, log: bool = False) -> FileOutcome:
     """Read ``source_path``, apply the plan, write the result to the binary file object
-    ``output`` (the input bytes verbatim when nothing changed, as Flywheel does)."""
+    ``output``.  When nothing changed, the input bytes are written verbatim: unlike Flywheel,
+    which rewrites every file through pydicom and so loses retired group lengths (README,
+    "Where deidc deliberately differs from Flywheel")."""
     ds = read_dataset(source_path)
     before = log_values(plan, ds) if log else {}
     try:

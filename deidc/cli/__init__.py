@@ -14,9 +14,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Markdown joins a docstring's wrapped lines into one paragraph (rich mode kept the breaks).
+    rich_markup_mode="markdown",
 )
-
-
 
 @app.callback()
 def _root() -> None:
