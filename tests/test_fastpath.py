@@ -9,6 +9,7 @@ import random
 import textwrap
 
 import pytest
+from pydicom.data import get_testdata_file
 
 from deidc.compiler import compile_profile
 from deidc.executor import ExecutionError, deidentify_file
@@ -300,3 +301,49 @@ def test_outcomes_reused_across_files_give_the_same_bytes(plan):
         for entry in plan.entries)
     if transforming:
         assert shared.outcomes, "nothing was reused: the test would not show a stale outcome"
+
+
+# --- large files: mapped, pixel data copied without passing through Python objects -------------
+
+@pytest.fixture(scope="module")
+def large_file(tmp_path_factory):
+    """CT_small with 9.4 MB of pixel data: above READ_WHOLE, so the file is mapped and its pixel
+    data copied in long runs (KERNEL_COPY and up)."""
+    import pydicom
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    ds.Rows, ds.Columns = 1536, 3072
+    ds.PixelData = bytes(range(256)) * (1536 * 3072 * 2 // 256)
+    path = tmp_path_factory.mktemp("large") / "large.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert path.stat().st_size > fastpath.READ_WHOLE
+    return str(path)
+
+
+@pytest.mark.parametrize("profile", ["blocklist", "unchanged"])
+def test_large_files_give_the_dataset_path_bytes(large_file, tmp_path, profile, monkeypatch):
+    """blocklist: the header changes length, so the pixel data lands at another offset within
+    a page (the buffered copy); unchanged: the whole file is copied at the same offsets (the
+    kernel's copy_file_range)."""
+    text = PROFILES["blocklist"] if profile == "blocklist" else """
+    dicom:
+      fields:
+        - name: PatientComments
+          remove: true
+    """
+    path = tmp_path / "profile.yaml"
+    path.write_text(textwrap.dedent(text))
+    plan = compile_profile(str(path))
+    used = []
+    for name in ("_kernel_copy", "_buffered_copy"):
+        original = getattr(fastpath, name)
+        monkeypatch.setattr(fastpath, name, lambda *a, _f=original, _n=name: (
+            used.append(_n), _f(*a))[1])
+    fast_out, slow_out = tmp_path / "fast.dcm", tmp_path / "slow.dcm"
+    with open(fast_out, "wb") as out:
+        fast = deidentify_fast(FastPlan(plan), large_file, out, rng=random.Random(1))
+    assert used == (["_buffered_copy"] if profile == "blocklist" else ["_kernel_copy"])
+    with open(slow_out, "wb") as out:
+        slow = deidentify_file(plan, large_file, out, rng=random.Random(1))
+    assert fast.changed == slow.changed == (profile == "blocklist")
+    assert fast_out.read_bytes() == slow_out.read_bytes()
