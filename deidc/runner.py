@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import fnmatch
 import io
+import itertools
 import os
 import random
 import re
@@ -158,9 +159,9 @@ _worker_plan: Plan | None = None
 _worker_options: RunOptions | None = None
 
 
-def _init_worker(plan_json: str, options: RunOptions) -> None:
+def _init_worker(plan: Plan, options: RunOptions) -> None:
     global _worker_plan, _worker_options
-    _worker_plan = Plan.from_json(plan_json)
+    _worker_plan = plan
     _worker_options = options
 
 
@@ -337,7 +338,13 @@ def _inside(child: str, parent: str) -> bool:
 
 def _results(plan: Plan, inputs: list[str], options: RunOptions) -> Iterator[FileResult]:
     jobs = discover(inputs, options)
-    if options.jobs <= 1:
+    if options.jobs > 1:
+        # Starting workers costs more than a few batches of small files take: fewer files
+        # than that are done here.
+        head = list(itertools.islice(jobs, BATCH * options.jobs))
+        parallel = len(head) == BATCH * options.jobs
+        jobs = itertools.chain(head, jobs)
+    if options.jobs <= 1 or not parallel:
         for job in jobs:
             yield process_file(plan, job, options)
         return
@@ -346,8 +353,9 @@ def _results(plan: Plan, inputs: list[str], options: RunOptions) -> Iterator[Fil
     # it is a tenth of a -j1 run's start-up.)
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
+    # The plan object itself goes to the workers (forked, they share it; spawned, it is pickled).
     with ProcessPoolExecutor(max_workers=options.jobs, initializer=_init_worker,
-                             initargs=(plan.to_json(), options)) as pool:
+                             initargs=(plan, options)) as pool:
         pending: set[Future] = set()
         limit = options.jobs * 4
         for batch in _batches(jobs, BATCH):

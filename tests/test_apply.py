@@ -176,12 +176,32 @@ def test_in_place_only_when_asked(plan, tmp_path):
     assert pydicom.dcmread(inputs / "CT_small.dcm").PatientID == "SUBJECT-001"
 
 
-def test_parallel_run_matches_serial_run_with_a_seed(plan, tmp_path):
+def test_parallel_run_matches_serial_run_with_a_seed(plan, tmp_path, monkeypatch):
     inputs = copy_inputs(tmp_path, ["CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "JPEG2000.dcm"])
+    for copy in range(10):  # enough batches for the workers to start
+        for name in ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "JPEG2000.dcm"):
+            shutil.copy(inputs / name, inputs / f"{copy}-{name}")
+    started = []
+    import concurrent.futures
+
+    real_pool = concurrent.futures.ProcessPoolExecutor
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor",
+                        lambda *a, **k: started.append(k["max_workers"]) or real_pool(*a, **k))
     run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "one"), seed=3, jobs=1))
-    run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "two"), seed=3, jobs=2))
+    summary = run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "two"), seed=3, jobs=2))
+    assert started == [2] and summary.written == 44
     for path in (tmp_path / "one").iterdir():
         assert path.read_bytes() == (tmp_path / "two" / path.name).read_bytes()
+
+
+def test_a_few_files_are_done_without_starting_workers(plan, tmp_path, monkeypatch):
+    import concurrent.futures
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor",
+                        lambda *a, **k: pytest.fail("workers started for 4 files"))
+    inputs = copy_inputs(tmp_path, ["CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "JPEG2000.dcm"])
+    summary = run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "out"), jobs=2))
+    assert summary.written == 4
 
 
 def cli(*args, cwd=None):
