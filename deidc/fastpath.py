@@ -136,6 +136,12 @@ class FastPlan:
         # transform): series share most values, so most changed elements are looked up.
         self.outcomes: dict[tuple, tuple] = {}
         self._actions: dict[tuple, tuple[list, bool, bool]] = {}
+        # Top-level public attributes whose only business is their own actions (no log, no
+        # file meta, no patient age, no remove-undefined): the walk handles them inline.
+        self.lanes = {} if self.remove_undefined or self.patterns or self.repeaters else {
+            tag: self.actions(tag, None, True) for tag in self.public
+            if tag >> 16 != 0x0002 and not tag >> 16 & 1 and tag not in self.tracked
+            and tag not in ANCHORS}
 
     def actions(self, tag: int, key, top: bool) -> tuple[list, bool, bool]:
         """The element's actions (Dispatch.actions_for, looked up once per tag and place),
@@ -272,6 +278,7 @@ class _Walk:
         run = offset = start
         previous = -1
         skip_plain = _skip_plain if special is not _EVERY_TAG else None
+        lanes, outcomes, compat = fast.lanes, fast.outcomes, self.actor.compat
         while offset < stop:
             if skip_plain is not None:
                 # the two tests below (plain, or private to drop), in C, over many elements
@@ -346,6 +353,28 @@ class _Walk:
                         self.patient_age(element, out)
                         continue
                 next_stop = self.next_stop(inserts, age_pending)
+            lane = lanes.get(tag) if top else None
+            if lane is not None and vr != b"SQ":
+                # A top-level attribute the plan transforms and nothing else watches: the
+                # outcome of its value is usually known already (series share values).
+                actions, removes, deterministic = lane
+                if removes:
+                    self.drop(tag, True)
+                    continue
+                raw = buffer[element.value:end]
+                outcome = outcomes.get((tag, vr, raw, compat)) if deterministic else None
+                if outcome is None:
+                    self.transform(element, actions, True, out, deterministic)
+                    continue
+                piece, new_value = outcome
+                self.after[tag] = list(new_value) if type(new_value) is list else new_value
+                if piece is _UNCHANGED:
+                    self.copy(out, element.start, end)
+                else:
+                    if piece is not None:
+                        out.append(piece)
+                    self.changed = True
+                continue
             if element.vr == b"SQ" and not enter and tag not in fast.public and keep is None:
                 self.copy(out, element.start, element.end)
                 continue
