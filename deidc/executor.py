@@ -630,21 +630,40 @@ def deidentify_file(plan: Plan, source_path: str, output, *, rng,
 
 
 def preview_changes(plan: Plan, path: str, *, rng) -> list[dict]:
-    """Each top-level element of a file with its fate, before and after (nothing written)."""
+    """Each top-level element of a file with its fate, before and after, then every element
+    inside a sequence that changed, was removed or was added (nothing written).  A nested row's
+    ``path`` is its tag path (``00081115.0.0020000E``), its keyword the dotted keyword path."""
     ds = read_dataset(path)
-    before = {tag: ds.get_item(tag) for tag in ds.keys()}
-    shown_before = {tag: _show(ds, tag) for tag in before}
+    before = dict(_elements(ds))
     apply_plan(plan, ds, rng=rng)
+    after = dict(_elements(ds))
     rows = []
-    for tag in sorted(set(before) | set(ds.keys())):
-        after = _show(ds, tag) if tag in ds else None
-        old = shown_before.get(tag)
-        fate = ("added" if tag not in before else "removed" if tag not in ds
-                else "changed" if after != old else "kept")
-        vr = ds[tag].VR if tag in ds else (before[tag].VR or "")
-        rows.append({"keyword": keyword_for_tag(tag) or "", "tag": f"{int(tag):08X}",
-                     "vr": vr, "fate": fate, "before": old or "", "after": after or ""})
+    for key in sorted(set(before) | set(after), key=_path_order):
+        old, new = before.get(key), after.get(key)
+        fate = ("added" if old is None else "removed" if new is None
+                else "changed" if new[2] != old[2] else "kept")
+        if "." in key and fate == "kept":
+            continue
+        keyword, vr, _ = new or old
+        rows.append({"keyword": keyword, "tag": key.rsplit(".", 1)[-1], "path": key,
+                     "vr": vr, "fate": fate, "before": old[2] if old else "",
+                     "after": new[2] if new else ""})
     return rows
+
+
+def _elements(ds: Dataset, path: str = "", names: str = ""):
+    """(tag path, (keyword path, VR, value shown)) of every element, items included."""
+    for tag in ds.keys():
+        key = f"{path}{int(tag):08X}"
+        keyword = names + (keyword_for_tag(tag) or f"{int(tag):08X}")
+        yield key, (keyword, ds[tag].VR or "", _show(ds, tag))
+        if is_sequence(ds, tag):
+            for index, item in enumerate(ds[tag].value):
+                yield from _elements(item, f"{key}.{index}.", f"{keyword}[{index}].")
+
+
+def _path_order(key: str) -> tuple:
+    return tuple(int(step, 16) if len(step) == 8 else int(step) for step in key.split("."))
 
 
 def _show(ds: Dataset, tag) -> str:

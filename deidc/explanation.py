@@ -149,7 +149,10 @@ def preview(plan: Plan, path: str) -> Report:
     except ExecutionError as exc:
         message = str(exc)
         raise ExplainError(message if path in message else f"{path}: {message}") from None
-    report = Report(f"{path}: {len(changes)} elements", policy=policy_sentence(plan),
+    nested = sum("." in row["path"] for row in changes)
+    title = f"{path}: {len(changes) - nested} elements" + (
+        f", and {nested} changed inside sequences" if nested else "")
+    report = Report(title, policy=policy_sentence(plan),
                     columns=("keyword", "tag", "vr", "fate", "before", "after", "why"))
     table = plan.table()
     for row in changes:
@@ -160,9 +163,12 @@ def preview(plan: Plan, path: str) -> Report:
 
 def _why(plan: Plan, table: dict[str, Entry], row: dict) -> str:
     """Which part of the plan decided a previewed element's fate."""
-    tag = row["tag"]
-    entry = table.get(tag) or (table.get(f"{tag[:2]}XX{tag[4:]}") if tag[:2] in ("50", "60")
-                               else None)
+    tag, path = row["tag"], row.get("path", row["tag"])
+    steps = path.split(".")
+    wildcard = ".".join("*" if i % 2 else step for i, step in enumerate(steps))
+    entry = table.get(path) or table.get(wildcard) or (
+        table.get(tag) if "." not in path or plan.policy.recurse_sequences else None) or (
+        table.get(f"{tag[:2]}XX{tag[4:]}") if tag[:2] in ("50", "60") else None)
     if entry is not None and entry.actions:
         lines = ", ".join(sorted({str(a.origin.line) for a in entry.actions}, key=int))
         return f"line{'s' if ',' in lines else ''} {lines}"

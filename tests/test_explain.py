@@ -138,3 +138,27 @@ def test_file_preview_says_which_rule_or_policy_decided(tmp_path):
         {"remove-private-tags"}
     with pytest.raises(ExplainError, match="README.md: not a DICOM file"):
         preview(plan, str(ROOT / "README.md"))
+
+
+@pytest.mark.parametrize("profile, why", [
+    ("dicom:\n  recurse-sequence: true\n  fields:\n"
+     "    - name: ReferencedSOPInstanceUID\n      hashuid: true\n", "line 4"),
+    ("dicom:\n  fields:\n"
+     "    - name: ReferencedRTPlanSequence.*.ReferencedSOPInstanceUID\n      hashuid: true\n",
+     "line 3"),
+])
+def test_file_preview_shows_what_changes_inside_sequences(tmp_path, profile, why):
+    """A preview that listed top-level elements only hid every nested change (the UIDs in
+    referencing sequences are what recurse-sequence and nested rules are for)."""
+    path = tmp_path / "profile.yaml"
+    path.write_text(profile)
+    plan = compile_profile(str(path))
+    report = preview(plan, get_testdata_file("rtplan.dcm", download=False))
+    nested = [row for row in report.rows if "." in row["path"]]
+    assert nested, report.rows
+    assert all(row["fate"] != "kept" for row in nested)
+    row = next(r for r in nested if r["path"] == "300C0002.0.00081155")
+    assert row["keyword"] == "ReferencedRTPlanSequence[0].ReferencedSOPInstanceUID"
+    assert row["fate"] == "changed" and row["before"] != row["after"]
+    assert row["why"] == why
+    assert "changed inside sequences" in report.title
