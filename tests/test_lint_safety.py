@@ -194,10 +194,19 @@ def test_changing_both_is_fine(lint_text, name):
     assert "X003" not in codes(found)
 
 
-def test_keeping_the_file_meta_uid_does_not_sync_it(lint_text):
-    found = lint_text(rules("    - name: SOPInstanceUID\n      hashuid: true",
-                            "    - name: MediaStorageSOPInstanceUID\n      keep: true"))
-    assert "X003" in codes(found)
+LEAVES_THE_META_UID = ["    - name: MediaStorageSOPInstanceUID\n      keep: true",
+                       "    - name: MediaStorageSOPInstanceUID\n      identity: true",
+                       "    - name: MediaStorageSOPInstanceUID",
+                       "    - name: '00020003'\n      keep: true",
+                       "    - name: MediaStorageSOPInstanceUID\n      replace-with:",
+                       "    - regex: MediaStorage.*\n      hashuid: true"]
+
+
+@pytest.mark.parametrize("meta_rule", LEAVES_THE_META_UID)
+def test_a_rule_that_leaves_the_file_meta_uid_does_not_sync_it(lint_text, meta_rule):
+    found = only(lint_text(rules("    - name: SOPInstanceUID\n      hashuid: true", meta_rule)),
+                 "X003")
+    assert len(found) == 1 and found[0].line == 3
 
 
 def test_keeping_sop_instance_uid_is_fine(lint_text):
@@ -425,6 +434,15 @@ def test_flywheel_writes_one_file_for_a_constant_sop_instance_uid(tmp_path):
               replace-with: 1.2.3.4
         """, mr_copies(3))
     assert len(written) == 1
+
+
+@pytest.mark.parametrize("meta_rule", LEAVES_THE_META_UID[:3] + LEAVES_THE_META_UID[-1:])
+def test_flywheel_leaves_the_original_uid_in_the_file_meta(tmp_path, meta_rule):
+    ct = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    (written,) = flywheel_run(tmp_path, rules("    - name: SOPInstanceUID\n      hashuid: true",
+                                              meta_rule), {"ct.dcm": ct})
+    assert written.SOPInstanceUID != ct.SOPInstanceUID
+    assert written.file_meta.MediaStorageSOPInstanceUID == ct.file_meta.MediaStorageSOPInstanceUID
 
 
 def test_flywheel_keeplist_drops_a_wildcard_sequence_and_a_private_creator(tmp_path):

@@ -128,7 +128,9 @@ def media_storage_uid_leak(ctx: LintContext):
 
     Flywheel leaves the original SOP Instance UID in the file meta, where it links the output
     back to the source, and the file disagrees with itself.  A regex cannot reach the file
-    meta.  deidc apply keeps the two in step, but in Flywheel the profile must name both.
+    meta, and a rule that names MediaStorageSOPInstanceUID but leaves it as it is (`keep`,
+    `identity`, a bare `name:`, `replace-with:` with no value) does not help.  deidc apply keeps
+    the two in step, but in Flywheel the profile must change both.
     """
     changed = [r for r in ctx.fields if changes(r) and reaches(r, SOP_INSTANCE_UID)]
     synced = any(changes(r) and reaches(r, MEDIA_STORAGE_SOP_INSTANCE_UID) for r in ctx.fields)
