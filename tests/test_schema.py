@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import textwrap
 import time
 
@@ -16,7 +17,7 @@ from deidc.lint.checks.schema import SCHEMA_PATH, profile_schema
 from deidc.profile import ACTION_ORDER, DICOM_DEFAULTS, FIELD_OPTIONS, FILE_TYPE_SECTIONS
 from deidc.source import load_source
 
-from .conftest import REAL_PROFILES
+from .conftest import REAL_PROFILES, flywheel_python
 
 SCHEMA_ID = "https://raw.githubusercontent.com/deidc/deidc/main/schema/deid-profile.schema.json"
 
@@ -152,6 +153,53 @@ def test_wrong_types_are_placed_on_the_value(lint_text):
     assert found[1].hint == "quote it: salt: '1234'"
     assert "must be a list, not a mapping" in found[2].message
     assert found[0].column == 24
+
+
+JITTER_MIN_TEXT = """
+    dicom:
+      fields:
+        - name: PatientWeight
+          jitter: true
+          jitter-min: abc
+    """
+JITTER_MAX_IN_A_GROUP = """
+    dicom:
+      filenames:
+        - output: '{a}.dcm'
+          input-regex: '(?P<a>.*)'
+          groups:
+            - name: a
+              jitter: true
+              jitter-max: '5'
+      fields:
+        - name: PatientName
+          remove: true
+    """
+JITTER_MIN_ON_A_KEEP = """
+    dicom:
+      fields:
+        - name: PatientWeight
+          keep: true
+          jitter: true
+          jitter-min: abc
+    """
+
+
+@pytest.mark.parametrize("text, line, hint", [
+    (JITTER_MIN_TEXT, 5, "write a number, e.g. jitter-min: 0"),
+    (JITTER_MAX_IN_A_GROUP, 8, "write it unquoted: jitter-max: 5")])
+def test_a_jitter_bound_that_is_not_a_number_stops_flywheel_loading(lint_text, text, line,
+                                                                    hint):
+    (found,) = schema_findings(lint_text, text)
+    assert (found.code, found.severity, found.line, found.hint) == ("S002", "error", line, hint)
+    assert "Flywheel refuses to load the profile" in found.message
+    assert "when files are processed" not in found.message
+
+
+def test_a_jitter_bound_on_a_rule_that_does_not_jitter_is_ignored(lint_text):
+    (found,) = schema_findings(lint_text, JITTER_MIN_ON_A_KEEP)
+    assert (found.code, found.severity, found.line) == ("S002", "warning", 6)
+    assert "Flywheel ignores it on a rule that does not jitter" in found.message
 
 
 def test_enum_lists_the_allowed_values(lint_text):
@@ -352,3 +400,38 @@ def test_linting_all_real_profiles_is_fast():
     start = time.perf_counter()
     lint_files(paths)
     assert time.perf_counter() - start < 5.0
+
+
+# --- what the messages claim, checked against Flywheel ---------------------------------------
+
+FLYWHEEL_PYTHON = flywheel_python()
+LOADER = """
+import logging, sys, warnings
+warnings.simplefilter("ignore")
+logging.disable(logging.CRITICAL)
+from flywheel_migration.deidentify import load_profile
+try:
+    load_profile(sys.argv[1])
+except Exception as exc:
+    print("refused:", type(exc).__name__, str(exc).replace(chr(10), " "))
+else:
+    print("loaded")
+"""
+
+
+def flywheel_loads(tmp_path, text: str) -> str:
+    path = tmp_path / "fw.yaml"
+    path.write_text(textwrap.dedent(text))
+    result = subprocess.run([FLYWHEEL_PYTHON, "-c", LOADER, str(path)], capture_output=True,
+                            text=True, timeout=120)
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.skipif(FLYWHEEL_PYTHON is None, reason="flywheel-migration is not available")
+@pytest.mark.parametrize("text, outcome", [
+    (JITTER_MIN_TEXT, "refused: TypeError jitter-min must be an integer or float"),
+    (JITTER_MAX_IN_A_GROUP, "refused: TypeError jitter-max must be an integer or float"),
+    (JITTER_MIN_ON_A_KEEP, "loaded"),
+])
+def test_flywheel_loads_or_refuses_as_the_s_messages_say(tmp_path, text, outcome):
+    assert flywheel_loads(tmp_path, text).startswith(outcome)

@@ -72,6 +72,7 @@ class SchemaProblem:
     message: str
     hint: str
     on_key: bool = False
+    severity: Severity | None = None  # the rule's own unless set
 
 
 # The rules of this family run one after another on the same profile: validate it once.
@@ -88,7 +89,8 @@ def schema_problems(ctx: LintContext) -> tuple[SchemaProblem, ...]:
 def _findings(ctx: LintContext, code: str):
     for problem in schema_problems(ctx):
         if problem.code == code:
-            yield Finding(problem.pointer, problem.message, problem.hint, on_key=problem.on_key)
+            yield Finding(problem.pointer, problem.message, problem.hint, on_key=problem.on_key,
+                          severity=problem.severity)
 
 
 def _collect(ctx: LintContext) -> tuple[SchemaProblem, ...]:
@@ -132,7 +134,7 @@ def _translate(error, profile) -> list[SchemaProblem]:
             "applies the action anyway and reports the profile invalid",
             f"write `{key}: true`, or delete the key to drop the action")]
     if kind == "type":
-        return [_wrong_type(error, path, where, pointer)]
+        return [_wrong_type(error, path, where, pointer, _container(profile.data, path))]
     if kind == "enum":
         allowed = ", ".join(f"`{value}`" for value in error.validator_value)
         effect = _ENUM_EFFECT.get(key)
@@ -222,7 +224,22 @@ def _owned_elsewhere(error, path, profile) -> bool:
     return False
 
 
-def _wrong_type(error, path, where, pointer) -> SchemaProblem:
+def _container(data, path: list) -> object:
+    """What holds the value at ``path`` (the rule map of a rule option, for instance)."""
+    for part in path[:-1]:
+        data = data[part]
+    return data
+
+
+def _applied_action(raw: object) -> str | None:
+    """The action Flywheel builds a rule map as: the first of its action keys in Flywheel's
+    order (P003 reports the others)."""
+    if not isinstance(raw, dict):
+        return None
+    return next((action for action in ACTION_ORDER if action in raw), None)
+
+
+def _wrong_type(error, path, where, pointer, container) -> SchemaProblem:
     key = _key_of(path)
     subject = f"item {path[-1] + 1}" if isinstance(path[-1], int) else f"`{key}`"
     expected = error.validator_value
@@ -241,6 +258,18 @@ def _wrong_type(error, path, where, pointer) -> SchemaProblem:
     elif key == "salt":
         effect = "Flywheel fails on every file it hashes"
         hint = f"quote it: salt: '{_show(instance)}'"
+    elif key in ("jitter-min", "jitter-max") and _applied_action(container) == "jitter":
+        effect = (f"Flywheel refuses to load the profile ('{key} must be an integer or "
+                  "float')")
+        hint = (f"write it unquoted: {key}: {instance.strip()}"
+                if isinstance(instance, str) and _NUMBER.match(instance)
+                else f"write a number, e.g. {key}: 0")
+    elif key in ("jitter-min", "jitter-max"):
+        return SchemaProblem("S002", pointer,
+                             f"{subject} {where} must be a number, not {_kind(instance)}: "
+                             "Flywheel ignores it on a rule that does not jitter",
+                             "delete it, or make it a number on a `jitter` rule",
+                             severity=Severity.WARNING)
     elif key in ("date-increment", "date-increment-override"):
         effect = "every file with a date rule fails"
         hint = "write a number of days, unquoted"
@@ -488,8 +517,8 @@ def wrong_type(ctx: LintContext):
 
     Flywheel checks almost no types.  A quoted `'false'` is non-empty text, which Python reads as
     true, so the option is switched on; a numeric salt or a quoted date-increment fails every
-    file at run time; a section or `fields:` that is not a mapping or list stops the profile from
-    loading.
+    file at run time; a section or `fields:` that is not a mapping or list, or a `jitter-min` or
+    `jitter-max` that is not a number on a `jitter` rule, stops the profile from loading.
     """
     yield from _findings(ctx, "S002")
 
