@@ -202,6 +202,45 @@ def test_a_jitter_bound_on_a_rule_that_does_not_jitter_is_ignored(lint_text):
     assert "Flywheel ignores it on a rule that does not jitter" in found.message
 
 
+def datetime_bound(value: str, action: str = "increment-datetime") -> str:
+    return ("dicom:\n  date-increment: -3\n  fields:\n    - name: AcquisitionDateTime\n"
+            f"      {action}: true\n      datetime-min: {value}\n")
+
+
+@pytest.mark.parametrize("value", ["-90years", "+0days", "-2weeks", "'19000101'", "'20241231'"])
+def test_datetime_bounds_flywheel_reads(lint_text, value):
+    assert schema_findings(lint_text, datetime_bound(value)) == []
+
+
+@pytest.mark.parametrize("value, code, severity, words, hint", [
+    ("90years", "S008", "error", "refuses to load the profile (time data '90years' does not "
+     "match format '%Y%m%d')", "add the sign: `-90years` (before now) or `+90years` (after now)"),
+    ("-90Years", "S008", "error", "refuses to load the profile",
+     "write it like `19000101` or `-90years`"),
+    ("'20241301'", "S008", "error", "refuses to load the profile (unconverted data remains: 1)",
+     "write it like `19000101` or `-90years`"),
+    ("19000101", "S002", "error", "refuses to load the profile ('datetime-min/datetime-max must "
+     "be in either yyyymmdd", "quote it: datetime-min: '19000101'"),
+    ("'-90years ago'", "S008", "warning", "Flywheel reads only `-90years` and ignores the rest",
+     "write datetime-min: '-90years'"),
+    ("'2020101'", "S008", "warning", "Flywheel reads it as 2020-10-01",
+     "write all 8 digits: datetime-min: '20201001'"),
+])
+def test_datetime_bounds_say_what_flywheel_makes_of_them(lint_text, value, code, severity,
+                                                          words, hint):
+    (found,) = schema_findings(lint_text, datetime_bound(value))
+    assert (found.code, found.severity, found.line, found.hint) == (code, severity, 6, hint)
+    assert words in found.message
+
+
+def test_a_datetime_bound_is_read_by_increment_date_too_and_ignored_elsewhere(lint_text):
+    (read,) = schema_findings(lint_text, datetime_bound("90years", "increment-date"))
+    assert (read.severity, "refuses to load the profile" in read.message) == ("error", True)
+    (ignored,) = schema_findings(lint_text, datetime_bound("90years", "remove"))
+    assert ignored.severity == "warning"
+    assert "Flywheel ignores it on a rule that does not shift dates" in ignored.message
+
+
 def test_enum_lists_the_allowed_values(lint_text):
     found = schema_findings(lint_text, """
         dicom:
@@ -432,6 +471,15 @@ def flywheel_loads(tmp_path, text: str) -> str:
     (JITTER_MIN_TEXT, "refused: TypeError jitter-min must be an integer or float"),
     (JITTER_MAX_IN_A_GROUP, "refused: TypeError jitter-max must be an integer or float"),
     (JITTER_MIN_ON_A_KEEP, "loaded"),
+    (datetime_bound("-90years"), "loaded"),
+    (datetime_bound("'19000101'"), "loaded"),
+    (datetime_bound("90years"), "refused: ValueError time data '90years' does not match"),
+    (datetime_bound("90years", "increment-date"), "refused: ValueError time data '90years'"),
+    (datetime_bound("90years", "remove"), "loaded"),
+    (datetime_bound("'20241301'"), "refused: ValueError unconverted data remains: 1"),
+    (datetime_bound("19000101"), "refused: TypeError datetime-min/datetime-max must be in"),
+    (datetime_bound("'-90years ago'"), "loaded"),
+    (datetime_bound("'2020101'"), "loaded"),
 ])
 def test_flywheel_loads_or_refuses_as_the_s_messages_say(tmp_path, text, outcome):
     assert flywheel_loads(tmp_path, text).startswith(outcome)

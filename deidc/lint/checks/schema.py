@@ -16,6 +16,7 @@ import functools
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from ...profile import ACTION_ORDER, DICOM_DEFAULTS, FIELD_OPTIONS, FILE_TYPE_SECTIONS
@@ -34,6 +35,9 @@ REGEX_SECTIONS = ("dicom", "json")
 # Y006 reports a placeholder left unrendered, once, instead of every rule on its value.
 _TEMPLATE = re.compile(r"\s*\{\{.*\}\}\s*\Z", re.DOTALL)
 _NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*\Z")
+# A datetime-min/max relative to now, as Flywheel reads it (it needs only to start the text).
+_RELATIVE_BOUND = re.compile(r"[+-]\d+(years|weeks|days)")
+_UNSIGNED_BOUND = re.compile(r"\d+(years|weeks|days)")
 
 _JSON_TYPES = {"string": "text", "number": "a number", "integer": "a whole number",
                "boolean": "true or false", "array": "a list", "object": "a mapping",
@@ -133,8 +137,11 @@ def _translate(error, profile) -> list[SchemaProblem]:
             f"`{key}` {where} is `{_show(error.instance)}`: this action takes `true`; Flywheel "
             "applies the action anyway and reports the profile invalid",
             f"write `{key}: true`, or delete the key to drop the action")]
+    container = _container(profile.data, path)
+    if key in ("datetime-min", "datetime-max"):
+        return [_datetime_bound(error.instance, key, where, pointer, container)]
     if kind == "type":
-        return [_wrong_type(error, path, where, pointer, _container(profile.data, path))]
+        return [_wrong_type(error, path, where, pointer, container)]
     if kind == "enum":
         allowed = ", ".join(f"`{value}`" for value in error.validator_value)
         effect = _ENUM_EFFECT.get(key)
@@ -282,6 +289,45 @@ def _wrong_type(error, path, where, pointer, container) -> SchemaProblem:
     return SchemaProblem("S002", pointer,
                          f"{subject} {where} must be {wanted}, not {_kind(instance)}: {effect}",
                          hint)
+
+
+def _datetime_bound(instance, key, where, pointer, container) -> SchemaProblem:
+    """A `datetime-min`/`datetime-max` that is neither `YYYYMMDD` nor a signed relative bound.
+
+    The date shifts read it when Flywheel loads the profile (increment-date too, which then
+    ignores it): a text starting with a signed bound counts as that bound; anything else must
+    parse as `%Y%m%d`, which also takes 7 digits, or the profile is refused."""
+    shown = f"`{key}: {_show(instance)}` {where}"
+    form = "neither `YYYYMMDD` nor a signed relative bound like `-90years`"
+    if _applied_action(container) not in ("increment-date", "increment-datetime"):
+        return SchemaProblem("S008" if isinstance(instance, str) else "S002", pointer,
+                             f"{shown} is {form}: Flywheel ignores it on a rule that does not "
+                             "shift dates", "delete it", severity=Severity.WARNING)
+    if not isinstance(instance, str):
+        hint = (f"quote it: {key}: '{instance}'" if isinstance(instance, int)
+                and not isinstance(instance, bool) else "write it like `19000101` or `-90years`")
+        return SchemaProblem("S002", pointer,
+                             f"{shown} is {_kind(instance)}, not text: Flywheel refuses to load "
+                             "the profile ('datetime-min/datetime-max must be in either yyyymmdd "
+                             "or [+-]<amount><unit> format')", hint)
+    relative = _RELATIVE_BOUND.match(instance)
+    if relative:
+        return SchemaProblem("S008", pointer,
+                             f"{shown} is {form}: Flywheel reads only `{relative.group()}` and "
+                             "ignores the rest", f"write {key}: '{relative.group()}'",
+                             severity=Severity.WARNING)
+    try:
+        date = datetime.strptime(instance, "%Y%m%d")
+    except ValueError as error:
+        unsigned = _UNSIGNED_BOUND.fullmatch(instance.strip())
+        hint = (f"add the sign: `-{unsigned.group()}` (before now) or `+{unsigned.group()}` "
+                "(after now)" if unsigned else "write it like `19000101` or `-90years`")
+        return SchemaProblem("S008", pointer,
+                             f"{shown} is {form}: Flywheel reads it as a YYYYMMDD date and refuses "
+                             f"to load the profile ({error})", hint)
+    return SchemaProblem("S008", pointer,
+                         f"{shown} is {form}: Flywheel reads it as {date:%Y-%m-%d}",
+                         f"write all 8 digits: {key}: '{date:%Y%m%d}'", severity=Severity.WARNING)
 
 
 def _invalid_value(error, key, where, pointer) -> SchemaProblem:
@@ -651,7 +697,8 @@ def missing_key(ctx: LintContext):
 def invalid_value(ctx: LintContext):
     """A value of the right type but an impossible form or size: a UID root that is not dotted
     digits, a negative `hash-digits`, a `force-nonce` that is not 12 characters, a pixel box
-    without 4 numbers.
+    without 4 numbers, a `datetime-min` without its sign (`90years`, refused at load on a date
+    shift; `-90years` is meant).
 
     Flywheel either refuses these at load or writes broken values (an invalid UID root makes
     every hashed UID invalid DICOM).
