@@ -24,6 +24,7 @@ import itertools
 import os
 import random
 import re
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -195,6 +196,12 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
     """De-identify one file into its target, atomically; never raises for a bad file."""
     from .outcome import ExecutionError
 
+    try:
+        if not stat.S_ISREG(os.stat(job.source).st_mode):
+            # a FIFO or device would block the run (or never end): never opened
+            return FileResult(job, "skipped", "not a regular file")
+    except OSError as exc:
+        return FileResult(job, "failed", f"{exc.strerror or exc}")
     data = _read_small(job.source) if options.fast_path else None
     if not accepts(job.source, plan.options.get("file-filter"),
                    data[:132] if data is not None else None):

@@ -339,3 +339,15 @@ def test_folder_structure_is_mirrored_in_the_output(plan, tmp_path, trailing):
     written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*")
                      if p.is_file())
     assert written == [os.path.join("a", "b", "deep.dcm"), "top.dcm"]
+
+
+def test_a_fifo_among_the_inputs_is_skipped_not_waited_on(plan, tmp_path):
+    """Opening a FIFO blocks until someone writes to it: the run would never end."""
+    inputs = copy_inputs(tmp_path, ["CT_small.dcm"])
+    os.mkfifo(inputs / "pipe.dcm")
+    command = [sys.executable, "-m", "deidc", "apply", str(tmp_path / "profile.yaml"),
+               str(inputs), "-o", str(tmp_path / "out"), "-j1", "-v"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "skipped" in result.stderr and "not a regular file" in result.stderr
+    assert (tmp_path / "out" / "CT_small.dcm").exists()
