@@ -29,7 +29,7 @@ EXAMPLES = REPO / "examples"
 SEED_TEXT = SHARED / "seeds" / "create-a-deid-profile.txt"
 
 CLEAN = "dicom:\n  fields:\n    - name: PatientName\n      remove: true\n"
-WARNING_ONLY = "dicom:\n  fields:\n    - name: PatientID\n      replace-with: 001\n"
+WARNING_ONLY = "dicom:\n  fields:\n    - name: PatientWeight\n      replace-with: 070\n"
 BROKEN = "dicom:\nremove-private-tags: true\n  fields: []\n"
 DUPLICATE = ("dicom:\n  fields:\n    - name: PatientName\n      remove: true\n"
              "      name: PatientID\n")

@@ -174,6 +174,39 @@ def test_valid_replacements_pass(lint_text, rule):
     assert found(lint_text, profile(rule), "V005") == []
 
 
+@pytest.mark.parametrize("rule, number, shown, consequence", [
+    ("name: PatientID\nreplace-with: 001", "001", "1", "Flywheel refuses the profile ('Incorrect "
+     "value type for Dicom element PatientID (VR=LO): int')"),
+    ("name: PatientID\nreplace-with: 12", "12", "12", "(VR=LO): int')"),
+    ("name: AccessionNumber\nreplace-with: 0012", "0012", "10", "(VR=SH): int')"),
+    ("name: PatientName\nreplace-with: 1.5", "1.5", "1.5", "(VR=PN): float')"),
+    ("name: '00100020'\nreplace-with: 001", "001", "1",
+     "Flywheel fails the file when it writes it"),
+])
+def test_a_yaml_number_where_text_belongs_is_refused_not_written(lint_text, rule, number, shown,
+                                                                 consequence):
+    diagnostics = lint_text(profile(rule))
+    (diagnostic,) = [d for d in diagnostics if d.code == "V005"]
+    assert diagnostic.severity == "error" and diagnostic.line == 5
+    assert f"YAML reads `replace-with: {number}` as the number {shown}, not text; " \
+        in diagnostic.message
+    assert consequence in diagnostic.message
+    assert diagnostic.hint == f"quote it: replace-with: '{number}'"
+    assert "Y003" not in codes(diagnostics)  # it says the number would be written
+
+
+def test_a_yaml_number_out_of_range_is_not_told_to_be_quoted(lint_text):
+    (diagnostic,) = found(lint_text, profile("name: Rows\nreplace-with: 70000"), "V005")
+    assert "YAML reads" not in diagnostic.message and "quote" not in diagnostic.hint
+    assert "(VR=US): int')" in diagnostic.message
+
+
+def test_a_yaml_number_that_fits_the_vr_is_only_y003(lint_text):
+    diagnostics = lint_text(profile("name: PatientWeight\nreplace-with: 070"))
+    assert [(d.code, d.severity) for d in diagnostics] == [("Y003", "warning")]
+    assert "the value written will be `56`" in diagnostics[0].message
+
+
 # --- V006 sequences, V007 unknown VRs --------------------------------------------------------
 
 def test_replacing_a_sequence(lint_text):
@@ -264,6 +297,11 @@ print(json.dumps({"outcome": "written", "value": value}))
     ("name: Rows\nhashuid: true", "Rows", "failed"),
     ("name: '(0011,0016)'\nreplace-with: X", "PatientID", "exit"),
     ("name: OtherPatientIDsSequence\nreplace-with: X", "PatientID", "refused"),
+    ("name: PatientID\nreplace-with: 001", "PatientID", "refused"),
+    ("name: PatientID\nreplace-with: 12", "PatientID", "refused"),
+    ("name: '00100020'\nreplace-with: 001", "PatientID", "failed"),
+    ("regex: PatientI[D]\nreplace-with: 12", "PatientID", "failed"),
+    ("name: Rows\nreplace-with: 70000", "Rows", "refused"),
 ])
 def test_flywheel_does_what_the_v_messages_say(lint_text, tmp_path, rule, keyword, outcome):
     from pydicom.data import get_testdata_file

@@ -24,8 +24,8 @@ remove-private-tags: true
 DUPLICATE_AND_NUMBER = """\
 dicom:
   fields:
-    - name: PatientID
-      replace-with: 001
+    - name: PatientWeight
+      replace-with: 070
     - name: PatientName
       remove: true
       name: PatientBirthDate
@@ -83,9 +83,9 @@ def test_text_marks_the_whole_span(report):
     text = rendered(report, "text").splitlines()
     headline = next(line for line in text if " Y003 " in line)
     source, marker = text[text.index(headline) + 2], text[text.index(headline) + 3]
-    assert source.endswith("replace-with: 001")
+    assert source.endswith("replace-with: 070")
     start = marker.index("^")
-    assert marker[start:] == "^^^" and source[start:start + 3] == "001"
+    assert marker[start:] == "^^^" and source[start:start + 3] == "070"
 
 
 def test_text_summary_counts_by_severity_and_files(report):

@@ -8,6 +8,7 @@ from bisect import bisect_right
 
 from ...source import Span
 from ..diagnostic import Finding, LintContext, Severity, rule
+from .vr import replacement_refused
 
 # Jinja's expression delimiters.  Flywheel's own `{group}` placeholders use single braces.
 _PLACEHOLDER = re.compile(r"\{\{.*?\}\}", re.DOTALL)
@@ -92,7 +93,9 @@ def yaml_number(ctx: LintContext):
     """YAML turned a tag or value into a number.
 
     Unquoted `00100020` is an octal integer in YAML 1.1 (32784, the tag (0000,8010)), so the rule
-    silently targets the wrong attribute; `replace-with: 001` writes `1`, not `001`.  Quote them.
+    silently targets the wrong attribute; `replace-with: 070` on a number (PatientWeight, a DS)
+    writes `56`.  Quote them.  A number where the attribute takes text (`replace-with: 001` on
+    PatientID) is not written at all: V005 reports it.
     """
     for field_rule in ctx.fields:
         for key in ("name", "replace-with"):
@@ -107,7 +110,7 @@ def yaml_number(ctx: LintContext):
                                   f"name `{scalar.raw}` is read by YAML as the number {value!r},"
                                   " not as a tag",
                                   f"quote it: name: '{scalar.raw}'")
-                elif str(value) != scalar.raw:
+                elif str(value) != scalar.raw and not replacement_refused(ctx, field_rule):
                     yield Finding(pointer,
                                   f"replace-with `{scalar.raw}` is read by YAML as the number "
                                   f"{value!r}: the value written will be `{value}`",

@@ -395,10 +395,6 @@ def _judge_replacement(ctx: LintContext, field_rule, target: Target) -> Verdict 
     vr, value = target.vr, field_rule.action_value
     if value in (None, "") or vr in ("SQ",) or vr in BINARY:
         return None
-    scalar = ctx.source.scalars.get(field_rule.action_pointer())
-    if scalar is not None and scalar.style is None and vr in TEXT and \
-            isinstance(value, (int, float)):
-        return None  # an unquoted number YAML converted: Y003 reports it
     values = value if isinstance(value, list) else \
         str(value).split("\\") if isinstance(value, str) else [value]
     for item in values:
@@ -415,13 +411,41 @@ def _judge_replacement(ctx: LintContext, field_rule, target: Target) -> Verdict 
         if not wrong_type:
             consequence = "Flywheel writes it as it is: invalid DICOM, silently"
         elif field_rule.selector.kind == "keyword":
-            consequence = "Flywheel refuses the profile (wrong value type)"
+            consequence = ("Flywheel refuses the profile ('Incorrect value type for Dicom "
+                           f"element {target.label} (VR={vr}): {type(value).__name__}')")
         else:
             consequence = "Flywheel fails the file when it writes it"
+        number = yaml_number(ctx, field_rule) if vr not in NUMERIC | BINARY_NUMBERS else None
+        if number is not None:
+            return Verdict(Severity.ERROR, f"{target.label} is a {vr}: YAML reads `replace-with: "
+                           f"{number}` as the number {value!r}, not text; {consequence}",
+                           f"quote it: replace-with: '{number}'")
         return Verdict(Severity.ERROR, f"{target.label} is a {vr}: replace-with {value!r} "
                        f"is not a valid {vr} value ({problem.rstrip('.')}); {consequence}",
                        f"write a valid {vr} value (DICOM PS3.5 table 6.2-1)")
     return None
+
+
+def yaml_number(ctx: LintContext, field_rule) -> str | None:
+    """How an unquoted `replace-with` that YAML read as a number was written, else None."""
+    scalar = ctx.source.scalars.get(field_rule.action_pointer())
+    if scalar is None or scalar.style is not None or not scalar.tag.endswith((":int", ":float")):
+        return None
+    return scalar.raw
+
+
+def replacement_refused(ctx: LintContext, field_rule) -> bool:
+    """Whether V005 reports this rule's replacement for some attribute it reaches (Y003 then
+    leaves a YAML number to it: the value is refused, not written)."""
+    selector = field_rule.selector
+    if field_rule.action != "replace-with" or selector is None:
+        return False
+    if selector.kind == "regex":
+        targets = regex_targets(selector.pattern)
+    else:
+        target = named_target(selector)
+        targets = (target,) if target is not None else ()
+    return any(_judge_replacement(ctx, field_rule, target) for target in targets)
 
 
 @rule("V005", "replace-invalid-for-vr", Severity.ERROR,
@@ -442,8 +466,10 @@ def replace_invalid_for_vr(ctx: LintContext):
 
     Flywheel only checks the Python type, and only for keyword names: a date written
     `2024-01-17`, a UID with letters or an over-long string go into the file as they are;
-    text in a binary number makes the file fail.  pydicom's own validation decides what is
-    valid.
+    text in a binary number makes the file fail.  A number where text belongs (often an
+    unquoted `replace-with: 001`, which YAML reads as the number 1) makes Flywheel refuse the
+    profile for a keyword name, and fail the file for any other name.  pydicom's own
+    validation decides what is valid.
     """
     yield from _findings(ctx, ("replace-with",), _judge_replacement)
 
