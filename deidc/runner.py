@@ -360,20 +360,32 @@ def _results(plan: Plan, inputs: list[str], options: RunOptions) -> Iterator[Fil
     # it is a tenth of a -j1 run's start-up.)
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
-    # The plan object itself goes to the workers (forked, they share it; spawned, it is pickled).
-    with ProcessPoolExecutor(max_workers=options.jobs, initializer=_init_worker,
+    # This process works too: whenever the other workers have enough queued, it does the next
+    # batch itself instead of waiting, and at the end it takes back the batches no worker has
+    # started.  So --jobs N keeps N processes busy on N cores.  The plan object goes to the
+    # other workers as it is (forked, they share it; spawned, it is pickled).
+    with ProcessPoolExecutor(max_workers=options.jobs - 1, initializer=_init_worker,
                              initargs=(plan, options)) as pool:
-        pending: set[Future] = set()
-        limit = options.jobs * 4
+        pending: dict[Future, list[Job]] = {}
+        queued = (options.jobs - 1) * 2
         for batch in _batches(jobs, BATCH):
-            pending.add(pool.submit(_run_in_worker, batch))
-            if len(pending) >= limit:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield from future.result()
+            for future in [future for future in pending if future.done()]:
+                del pending[future]
+                yield from future.result()
+            if len(pending) < queued:
+                pending[pool.submit(_run_in_worker, batch)] = batch
+            else:
+                for job in batch:
+                    yield process_file(plan, job, options)
+        for future, batch in list(pending.items()):
+            if future.cancel():
+                del pending[future]
+                for job in batch:
+                    yield process_file(plan, job, options)
         while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
+                del pending[future]
                 yield from future.result()
 
 
