@@ -202,6 +202,55 @@ def test_a_jitter_bound_on_a_rule_that_does_not_jitter_is_ignored(lint_text):
     assert "Flywheel ignores it on a rule that does not jitter" in found.message
 
 
+def section_option(option: str, section: str = "dicom") -> str:
+    return f"{section}:\n  {option}\n  fields:\n    - name: PatientName\n      remove: true\n"
+
+
+def rule_option(option: str, action: str) -> str:
+    return ("dicom:\n  date-increment: 3\n  fields:\n    - name: AcquisitionDateTime\n"
+            f"      {action}: true\n      {option}\n")
+
+
+@pytest.mark.parametrize("text, words, hint", [
+    (section_option("date-format: 20200101"),
+     "(TypeError: expected string or bytes-like object, got 'int')",
+     "write a strftime format in quotes, e.g. date-format: '%Y%m%d'"),
+    (section_option("datetime-format: 1.5", "json"),
+     "(TypeError: expected string or bytes-like object, got 'float')",
+     "write a strftime format in quotes, e.g. datetime-format: '%Y%m%d%H%M%S.%f'"),
+    (section_option("uid-numeric-name: 2.16\n  uid-prefix-fields: 2"),
+     "(AttributeError: 'float' object has no attribute 'startswith')",
+     "quote it: uid-numeric-name: '2.16'"),
+    (section_option("uid-numeric-name: true"),
+     "(AttributeError: 'bool' object has no attribute 'startswith')",
+     "write the dotted UID root in quotes"),
+    (rule_option("date-format: 20200101", "increment-date"),
+     "(TypeError: expected string or bytes-like object, got 'int')",
+     "write a strftime format in quotes, e.g. date-format: '%Y%m%d'"),
+    (rule_option("datetime-format: 20200101", "increment-datetime"),
+     "(TypeError: expected string or bytes-like object, got 'int')",
+     "write a strftime format in quotes, e.g. datetime-format: '%Y%m%d%H%M%S.%f'"),
+])
+def test_a_format_or_uid_root_that_is_not_text_stops_flywheel_loading(lint_text, text, words,
+                                                                      hint):
+    (found,) = schema_findings(lint_text, text)
+    assert (found.code, found.severity, found.hint) == ("S002", "error", hint)
+    assert f"must be text, not {'`true`' if 'bool' in words else 'the number'}" in found.message
+    assert f"Flywheel refuses to load the profile {words}" in found.message
+    assert "does not check it" not in found.message
+
+
+@pytest.mark.parametrize("option, action", [("date-format: 20200101", "remove"),
+                                            ("date-format: 20200101", "increment-datetime"),
+                                            ("datetime-format: 20200101", "increment-date")])
+def test_a_rule_format_that_is_not_text_is_ignored_where_the_rule_does_not_read_it(
+        lint_text, option, action):
+    (found,) = schema_findings(lint_text, rule_option(option, action))
+    assert (found.code, found.severity, found.line) == ("S002", "warning", 6)
+    assert ("Flywheel ignores it on a rule that does not shift dates with `increment-"
+            in found.message)
+
+
 def datetime_bound(value: str, action: str = "increment-datetime") -> str:
     return ("dicom:\n  date-increment: -3\n  fields:\n    - name: AcquisitionDateTime\n"
             f"      {action}: true\n      datetime-min: {value}\n")
@@ -471,6 +520,21 @@ def flywheel_loads(tmp_path, text: str) -> str:
     (JITTER_MIN_TEXT, "refused: TypeError jitter-min must be an integer or float"),
     (JITTER_MAX_IN_A_GROUP, "refused: TypeError jitter-max must be an integer or float"),
     (JITTER_MIN_ON_A_KEEP, "loaded"),
+    (section_option("date-format: 20200101"),
+     "refused: TypeError expected string or bytes-like object, got 'int'"),
+    (section_option("datetime-format: 1.5", "json"),
+     "refused: TypeError expected string or bytes-like object, got 'float'"),
+    (section_option("uid-numeric-name: 2.16\n  uid-prefix-fields: 2"),
+     "refused: AttributeError 'float' object has no attribute 'startswith'"),
+    (section_option("uid-numeric-name: true"),
+     "refused: AttributeError 'bool' object has no attribute 'startswith'"),
+    (rule_option("date-format: 20200101", "increment-date"),
+     "refused: TypeError expected string or bytes-like object, got 'int'"),
+    (rule_option("datetime-format: 20200101", "increment-datetime"),
+     "refused: TypeError expected string or bytes-like object, got 'int'"),
+    (rule_option("date-format: 20200101", "remove"), "loaded"),
+    (rule_option("date-format: 20200101", "increment-datetime"), "loaded"),
+    (rule_option("datetime-format: 20200101", "increment-date"), "loaded"),
     (datetime_bound("-90years"), "loaded"),
     (datetime_bound("'19000101'"), "loaded"),
     (datetime_bound("90years"), "refused: ValueError time data '90years' does not match"),

@@ -39,6 +39,11 @@ _NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*\Z")
 _RELATIVE_BOUND = re.compile(r"[+-]\d+(years|weeks|days)")
 _UNSIGNED_BOUND = re.compile(r"\d+(years|weeks|days)")
 
+# The options Flywheel reads as text at load, and the action that reads them on a field rule
+# (`uid-numeric-name` is a section option only).
+_FORMAT_ACTIONS = {"date-format": "increment-date", "datetime-format": "increment-datetime",
+                   "uid-numeric-name": None}
+
 _JSON_TYPES = {"string": "text", "number": "a number", "integer": "a whole number",
                "boolean": "true or false", "array": "a list", "object": "a mapping",
                "null": "empty"}
@@ -277,6 +282,8 @@ def _wrong_type(error, path, where, pointer, container) -> SchemaProblem:
                              "Flywheel ignores it on a rule that does not jitter",
                              "delete it, or make it a number on a `jitter` rule",
                              severity=Severity.WARNING)
+    elif key in _FORMAT_ACTIONS and instance is not None:
+        return _format_option(instance, key, subject, where, pointer, container)
     elif key in ("date-increment", "date-increment-override"):
         effect = "every file with a date rule fails"
         hint = "write a number of days, unquoted"
@@ -289,6 +296,33 @@ def _wrong_type(error, path, where, pointer, container) -> SchemaProblem:
     return SchemaProblem("S002", pointer,
                          f"{subject} {where} must be {wanted}, not {_kind(instance)}: {effect}",
                          hint)
+
+
+def _format_option(instance, key, subject, where, pointer, container) -> SchemaProblem:
+    """A `date-format`, `datetime-format` or `uid-numeric-name` that is not text.
+
+    Flywheel reads the section's value as text when it loads the profile and refuses it; a rule
+    reads its own format only when it shifts dates the matching way, and ignores it otherwise."""
+    refusal = ("'{0}' object has no attribute 'startswith'" if key == "uid-numeric-name"
+               else "expected string or bytes-like object, got '{0}'")
+    error = "AttributeError" if key == "uid-numeric-name" else "TypeError"
+    if key != "uid-numeric-name":
+        hint = f"write a strftime format in quotes, e.g. {key}: '{DICOM_DEFAULTS[key]}'"
+    elif isinstance(instance, (int, float)) and not isinstance(instance, bool):
+        hint = f"quote it: {key}: '{instance}'"
+    else:
+        hint = "write the dotted UID root in quotes"
+    message = f"{subject} {where} must be text, not {_kind(instance)}: "
+    action = _FORMAT_ACTIONS[key]
+    if isinstance(container, dict) and ("name" in container or "regex" in container):
+        if _applied_action(container) != action:
+            return SchemaProblem("S002", pointer,
+                                 message + "Flywheel ignores it on a rule that does not "
+                                 f"shift dates with `{action}`", "delete it",
+                                 severity=Severity.WARNING)
+    return SchemaProblem("S002", pointer,
+                         message + f"Flywheel refuses to load the profile ({error}: "
+                         + refusal.format(type(instance).__name__) + ")", hint)
 
 
 def _datetime_bound(instance, key, where, pointer, container) -> SchemaProblem:
@@ -563,8 +597,10 @@ def wrong_type(ctx: LintContext):
 
     Flywheel checks almost no types.  A quoted `'false'` is non-empty text, which Python reads as
     true, so the option is switched on; a numeric salt or a quoted date-increment fails every
-    file at run time; a section or `fields:` that is not a mapping or list, or a `jitter-min` or
-    `jitter-max` that is not a number on a `jitter` rule, stops the profile from loading.
+    file at run time; a section or `fields:` that is not a mapping or list, a `jitter-min` or
+    `jitter-max` that is not a number on a `jitter` rule, or a `date-format`, `datetime-format`
+    or `uid-numeric-name` that is not text (`date-format: 20200101`) stops the profile from
+    loading.
     """
     yield from _findings(ctx, "S002")
 
