@@ -195,6 +195,35 @@ def test_a_yaml_number_where_text_belongs_is_refused_not_written(lint_text, rule
     assert "Y003" not in codes(diagnostics)  # it says the number would be written
 
 
+@pytest.mark.parametrize("rule, raw, shown, consequence", [
+    ("name: PatientID\nreplace-with: true", "true", "True", "Flywheel refuses the profile "
+     "('Incorrect value type for Dicom element PatientID (VR=LO): bool')"),
+    ("name: PatientName\nreplace-with: false", "false", "False", "(VR=PN): bool')"),
+    ("name: StudyDate\nreplace-with: yes", "yes", "True", "(VR=DA): bool')"),
+    ("name: '00100020'\nreplace-with: true", "true", "True",
+     "Flywheel fails the file when it writes it"),
+])
+def test_a_yaml_bool_where_text_belongs_is_refused_like_a_number(lint_text, rule, raw, shown,
+                                                                 consequence):
+    diagnostics = lint_text(profile(rule))
+    (diagnostic,) = [d for d in diagnostics if d.code == "V005"]
+    assert diagnostic.severity == "error" and diagnostic.line == 5
+    assert f"YAML reads `replace-with: {raw}` as true/false ({shown}), not text; " \
+        in diagnostic.message
+    assert consequence in diagnostic.message
+    assert diagnostic.hint == f"quote it: replace-with: '{raw}'"
+    assert "S002" not in codes(diagnostics)  # it said Flywheel does not check it
+
+
+@pytest.mark.parametrize("rule, written", [("name: PatientWeight\nreplace-with: true", "1"),
+                                           ("name: Rows\nreplace-with: false", "0")])
+def test_a_yaml_bool_where_a_number_belongs_is_written_as_a_number(lint_text, rule, written):
+    diagnostics = lint_text(profile(rule))
+    assert codes(diagnostics) == ["S002"]  # V005 claimed Flywheel refuses a DS
+    assert f"where the attribute takes a number, Flywheel writes {written}" \
+        in diagnostics[0].message
+
+
 def test_a_yaml_number_out_of_range_is_not_told_to_be_quoted(lint_text):
     (diagnostic,) = found(lint_text, profile("name: Rows\nreplace-with: 70000"), "V005")
     assert "YAML reads" not in diagnostic.message and "quote" not in diagnostic.hint
@@ -302,6 +331,10 @@ print(json.dumps({"outcome": "written", "value": value}))
     ("name: '00100020'\nreplace-with: 001", "PatientID", "failed"),
     ("regex: PatientI[D]\nreplace-with: 12", "PatientID", "failed"),
     ("name: Rows\nreplace-with: 70000", "Rows", "refused"),
+    ("name: PatientID\nreplace-with: true", "PatientID", "refused"),
+    ("name: StudyDate\nreplace-with: yes", "StudyDate", "refused"),
+    ("name: '00100020'\nreplace-with: true", "PatientID", "failed"),
+    ("regex: PatientI[D]\nreplace-with: false", "PatientID", "failed"),
 ])
 def test_flywheel_does_what_the_v_messages_say(lint_text, tmp_path, rule, keyword, outcome):
     from pydicom.data import get_testdata_file
@@ -322,3 +355,20 @@ def test_flywheel_does_what_the_v_messages_say(lint_text, tmp_path, rule, keywor
         with pytest.raises(ValueError):
             validate_value(dictionary_VR(tag_for_keyword(keyword)), got["value"], config.RAISE)
     assert got["outcome"] in (outcome,), got
+
+
+@pytest.mark.skipif(FLYWHEEL_PYTHON is None, reason="flywheel-migration is not available")
+@pytest.mark.parametrize("rule, keyword, value", [
+    ("name: PatientWeight\nreplace-with: true", "PatientWeight", "1.0"),
+    ("name: Rows\nreplace-with: false", "Rows", "0"),
+])
+def test_flywheel_writes_a_yaml_bool_into_a_number_as_s002_says(tmp_path, rule, keyword, value):
+    from pydicom.data import get_testdata_file
+
+    path = tmp_path / "fw.yaml"
+    path.write_text(profile(rule))
+    result = subprocess.run([FLYWHEEL_PYTHON, "-c", DRIVER, str(path),
+                             get_testdata_file("CT_small.dcm", download=False), keyword],
+                            capture_output=True, text=True, timeout=120)
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    assert got == {"outcome": "written", "value": value}

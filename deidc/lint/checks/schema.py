@@ -22,6 +22,7 @@ from pathlib import Path
 from ...profile import ACTION_ORDER, DICOM_DEFAULTS, FIELD_OPTIONS, FILE_TYPE_SECTIONS
 from ...source import escape
 from ..diagnostic import Finding, LintContext, Severity, rule
+from .vr import replacement_refused
 
 SCHEMA_NAME = "deid-profile.schema.json"
 # deidc/schemas is a symlink to the repository's schema/ folder, shipped inside the package.
@@ -105,8 +106,14 @@ def _findings(ctx: LintContext, code: str):
 def _collect(ctx: LintContext) -> tuple[SchemaProblem, ...]:
     profile = ctx.profile
     unique: dict[tuple, SchemaProblem] = {}
+    # V005 says what Flywheel does with true/false where the attribute takes text.
+    judged = {field_rule.action_pointer() for field_rule in ctx.fields
+              if isinstance(field_rule.action_value, bool)
+              and replacement_refused(ctx, field_rule)}
     for error in _validator().iter_errors(profile.data):
         for problem in _translate(error, profile):
+            if problem.pointer in judged and problem.code == "S002":
+                continue
             unique.setdefault((problem.code, problem.pointer, problem.on_key), problem)
     for problem in _field_rule_problems(profile):
         unique.setdefault((problem.code, problem.pointer, problem.on_key), problem)
@@ -284,6 +291,11 @@ def _wrong_type(error, path, where, pointer, container) -> SchemaProblem:
                              severity=Severity.WARNING)
     elif key in _FORMAT_ACTIONS and instance is not None:
         return _format_option(instance, key, subject, where, pointer, container)
+    elif key == "replace-with" and isinstance(instance, bool):
+        effect = (f"YAML reads it as true/false; where the attribute takes a number, Flywheel "
+                  f"writes {int(instance)}")
+        hint = (f"quote it for text (replace-with: '{_show(instance)}'), or write the number "
+                "meant")
     elif key in ("date-increment", "date-increment-override"):
         effect = "every file with a date rule fails"
         hint = "write a number of days, unquoted"

@@ -395,6 +395,8 @@ def _judge_replacement(ctx: LintContext, field_rule, target: Target) -> Verdict 
     vr, value = target.vr, field_rule.action_value
     if value in (None, "") or vr in ("SQ",) or vr in BINARY:
         return None
+    if isinstance(value, bool) and vr in NUMERIC | BINARY_NUMBERS:
+        return None  # Flywheel writes 1 or 0; S002 says so
     values = value if isinstance(value, list) else \
         str(value).split("\\") if isinstance(value, str) else [value]
     for item in values:
@@ -403,6 +405,8 @@ def _judge_replacement(ctx: LintContext, field_rule, target: Target) -> Verdict 
             item = str(item)  # pydicom converts numbers for these string VRs
         if vr in BINARY_NUMBERS and isinstance(item, str):
             problem = "text where a number is needed"
+        elif isinstance(item, bool):  # pydicom lets an empty PN be False
+            problem = f"A value of type 'bool' cannot be assigned to a tag with VR {vr}"
         else:
             problem = _invalid(vr, item)
         if problem is None:
@@ -415,21 +419,25 @@ def _judge_replacement(ctx: LintContext, field_rule, target: Target) -> Verdict 
                            f"element {target.label} (VR={vr}): {type(value).__name__}')")
         else:
             consequence = "Flywheel fails the file when it writes it"
-        number = yaml_number(ctx, field_rule) if vr not in NUMERIC | BINARY_NUMBERS else None
-        if number is not None:
+        raw = yaml_non_text(ctx, field_rule) if vr not in NUMERIC | BINARY_NUMBERS else None
+        if raw is not None:
+            read_as = (f"true/false ({value!r})" if isinstance(value, bool)
+                       else f"the number {value!r}")
             return Verdict(Severity.ERROR, f"{target.label} is a {vr}: YAML reads `replace-with: "
-                           f"{number}` as the number {value!r}, not text; {consequence}",
-                           f"quote it: replace-with: '{number}'")
+                           f"{raw}` as {read_as}, not text; {consequence}",
+                           f"quote it: replace-with: '{raw}'")
         return Verdict(Severity.ERROR, f"{target.label} is a {vr}: replace-with {value!r} "
                        f"is not a valid {vr} value ({problem.rstrip('.')}); {consequence}",
                        f"write a valid {vr} value (DICOM PS3.5 table 6.2-1)")
     return None
 
 
-def yaml_number(ctx: LintContext, field_rule) -> str | None:
-    """How an unquoted `replace-with` that YAML read as a number was written, else None."""
+def yaml_non_text(ctx: LintContext, field_rule) -> str | None:
+    """How an unquoted `replace-with` that YAML read as a number or true/false was written, else
+    None."""
     scalar = ctx.source.scalars.get(field_rule.action_pointer())
-    if scalar is None or scalar.style is not None or not scalar.tag.endswith((":int", ":float")):
+    if scalar is None or scalar.style is not None or \
+            not scalar.tag.endswith((":int", ":float", ":bool")):
         return None
     return scalar.raw
 
@@ -469,7 +477,8 @@ def replace_invalid_for_vr(ctx: LintContext):
     text in a binary number makes the file fail.  A number where text belongs (often an
     unquoted `replace-with: 001`, which YAML reads as the number 1) makes Flywheel refuse the
     profile for a keyword name, and fail the file for any other name.  pydicom's own
-    validation decides what is valid.
+    validation decides what is valid.  An unquoted `true`, `false`, `yes` or `no` is read as
+    true/false and treated the same way where the attribute takes text.
     """
     yield from _findings(ctx, ("replace-with",), _judge_replacement)
 
