@@ -282,6 +282,27 @@ def test_datetime_bounds_say_what_flywheel_makes_of_them(lint_text, value, code,
     assert words in found.message
 
 
+@pytest.mark.parametrize("value, action, last", [
+    ("'20200230'", "increment-datetime", "20200229"),
+    ("'20210229'", "increment-date", "20210228"),
+    ("'20200431'", "increment-datetime", "20200430"),
+])
+def test_a_datetime_bound_that_no_calendar_has_stops_flywheel_loading(lint_text, value, action,
+                                                                      last):
+    (found,) = schema_findings(lint_text, datetime_bound(value, action))
+    assert (found.code, found.severity, found.line) == ("S008", "error", 6)
+    assert found.message.endswith("is not a date: Flywheel refuses to load the profile (day is "
+                                  "out of range for month)")
+    assert found.hint == f"write a date that exists, e.g. the month's last: datetime-min: '{last}'"
+
+
+def test_a_datetime_bound_that_no_calendar_has_is_ignored_on_other_rules(lint_text):
+    (found,) = schema_findings(lint_text, datetime_bound("'20200230'", "remove"))
+    assert (found.code, found.severity) == ("S008", "warning")
+    assert "Flywheel ignores it on a rule that does not shift dates" in found.message
+    assert schema_findings(lint_text, datetime_bound("'20200229'")) == []
+
+
 def test_a_datetime_bound_is_read_by_increment_date_too_and_ignored_elsewhere(lint_text):
     (read,) = schema_findings(lint_text, datetime_bound("90years", "increment-date"))
     assert (read.severity, "refuses to load the profile" in read.message) == ("error", True)
@@ -544,6 +565,12 @@ def flywheel_loads(tmp_path, text: str) -> str:
     (datetime_bound("19000101"), "refused: TypeError datetime-min/datetime-max must be in"),
     (datetime_bound("'-90years ago'"), "loaded"),
     (datetime_bound("'2020101'"), "loaded"),
+    (datetime_bound("'20200230'"), "refused: ValueError day is out of range for month"),
+    (datetime_bound("'20210229'", "increment-date"),
+     "refused: ValueError day is out of range for month"),
+    (datetime_bound("'20200431'"), "refused: ValueError day is out of range for month"),
+    (datetime_bound("'20200230'", "remove"), "loaded"),
+    (datetime_bound("'20200229'"), "loaded"),
 ])
 def test_flywheel_loads_or_refuses_as_the_s_messages_say(tmp_path, text, outcome):
     assert flywheel_loads(tmp_path, text).startswith(outcome)

@@ -11,6 +11,7 @@ Field rules (selector and action) are checked from the data itself rather than f
 
 from __future__ import annotations
 
+import calendar
 import difflib
 import functools
 import json
@@ -115,7 +116,7 @@ def _collect(ctx: LintContext) -> tuple[SchemaProblem, ...]:
             if problem.pointer in judged and problem.code == "S002":
                 continue
             unique.setdefault((problem.code, problem.pointer, problem.on_key), problem)
-    for problem in _field_rule_problems(profile):
+    for problem in (*_field_rule_problems(profile), *_impossible_dates(profile)):
         unique.setdefault((problem.code, problem.pointer, problem.on_key), problem)
     return tuple(unique.values())
 
@@ -474,6 +475,37 @@ def _field_rule_problems(profile):
                                                          "; a bare `name:` alone means keep"))
 
 
+def _impossible_dates(profile):
+    """`datetime-min`/`datetime-max` dates in the schema's YYYYMMDD form that no calendar has
+    (`20200230`): the schema checks month and day ranges only."""
+    for rules, list_pointer, _ in _rule_lists(profile.data, profile.pointer):
+        for index, raw in enumerate(rules):
+            if not isinstance(raw, dict):
+                continue
+            for key in ("datetime-min", "datetime-max"):
+                value = raw.get(key)
+                if not isinstance(value, str) or not re.fullmatch(r"\d{8}", value) \
+                        or not 1 <= int(value[4:6]) <= 12:
+                    continue  # the schema reports other forms
+                try:
+                    datetime.strptime(value, "%Y%m%d")
+                except ValueError as error:
+                    last = calendar.monthrange(int(value[:4]), int(value[4:6]))[1]
+                    pointer = f"{list_pointer}/{index}/{escape(key)}"
+                    parts = _parts(pointer, profile.pointer)
+                    shown = f"`{key}: {value}` {_where(parts[:-1], profile.data)} is not a date"
+                    if _applied_action(raw) in ("increment-date", "increment-datetime"):
+                        yield SchemaProblem("S008", pointer,
+                                            f"{shown}: Flywheel refuses to load the profile "
+                                            f"({error})", "write a date that exists, e.g. the "
+                                            f"month's last: {key}: '{value[:6]}{last}'")
+                    else:
+                        yield SchemaProblem("S008", pointer,
+                                            f"{shown}: Flywheel ignores it on a rule that does "
+                                            "not shift dates", "delete it",
+                                            severity=Severity.WARNING)
+
+
 # --- wording helpers -------------------------------------------------------------------------
 
 def _key_of(path: list) -> str:
@@ -506,10 +538,14 @@ def _dotted_path(path: list) -> str:
     return text
 
 
+def _parts(pointer: str, base: str) -> list:
+    """The path to ``pointer`` under ``base``, as keys and list indexes."""
+    return [int(p) if p.isdigit() else p.replace("~1", "/").replace("~0", "~")
+            for p in pointer[len(base):].split("/")[1:]]
+
+
 def _dotted(pointer: str, base: str) -> str:
-    parts = [int(p) if p.isdigit() else p.replace("~1", "/").replace("~0", "~")
-             for p in pointer[len(base):].split("/")[1:]]
-    return _dotted_path(parts)
+    return _dotted_path(_parts(pointer, base))
 
 
 def _thing(path: list) -> str:
@@ -746,7 +782,8 @@ def invalid_value(ctx: LintContext):
     """A value of the right type but an impossible form or size: a UID root that is not dotted
     digits, a negative `hash-digits`, a `force-nonce` that is not 12 characters, a pixel box
     without 4 numbers, a `datetime-min` without its sign (`90years`, refused at load on a date
-    shift; `-90years` is meant).
+    shift; `-90years` is meant) or a date no calendar has (`20200230`, refused at load on a date
+    shift: 'day is out of range for month').
 
     Flywheel either refuses these at load or writes broken values (an invalid UID root makes
     every hashed UID invalid DICOM).
