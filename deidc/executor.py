@@ -405,6 +405,8 @@ class _Run:
 
     def file_meta(self, ds: Dataset, original_sop: str | None) -> None:
         meta = ds.file_meta
+        # the meta must name the instance the file holds, even after a rule removed the UID
+        had_media = MEDIA_STORAGE_SOP_INSTANCE_UID in meta
         for tag in list(meta.keys()):
             entry = self.dispatch.public.get(int(tag))
             if entry is not None:
@@ -419,10 +421,14 @@ class _Run:
         if not self.plan.policy.sync_media_storage:
             return
         sop = ds.get(SOP_INSTANCE_UID)
-        if MEDIA_STORAGE_SOP_INSTANCE_UID not in meta or original_sop is None:
+        if not had_media or original_sop is None:
             return
         if sop is None:
-            del meta[MEDIA_STORAGE_SOP_INSTANCE_UID]
+            if MEDIA_STORAGE_SOP_INSTANCE_UID in meta:
+                del meta[MEDIA_STORAGE_SOP_INSTANCE_UID]
+                self.changed = True
+        elif MEDIA_STORAGE_SOP_INSTANCE_UID not in meta:
+            meta.add_new(MEDIA_STORAGE_SOP_INSTANCE_UID, "UI", sop.value)
             self.changed = True
         elif transforms.value_as_text(sop.value) != original_sop or \
                 meta[MEDIA_STORAGE_SOP_INSTANCE_UID].value != sop.value:

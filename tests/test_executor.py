@@ -288,6 +288,22 @@ def test_media_storage_follows_sop_instance_uid_even_when_no_rule_touches_it():
         original.SOPInstanceUID
 
 
+@pytest.mark.parametrize("sop_rule", [(), (entry("00080018", hashuid("x")),)])
+def test_media_storage_removed_by_a_rule_still_follows_sop_instance_uid(sop_rule):
+    # as the fast path does: the meta must name the instance the file holds
+    from deidc.fastpath import FastPlan, deidentify_fast
+
+    removing = plan(entry("00020003", remove()), *sop_rule)
+    _, result, raw, _ = run(removing, "CT_small.dcm")
+    assert result.file_meta.MediaStorageSOPInstanceUID == result.SOPInstanceUID
+    fast = io.BytesIO()
+    deidentify_fast(FastPlan(removing), source("CT_small.dcm"), fast, rng=random.Random(0))
+    assert fast.getvalue() == raw
+    kept = plan(entry("00020003", remove()), *sop_rule, sync_media_storage=False)
+    _, result, _, _ = run(kept, "CT_small.dcm")
+    assert "MediaStorageSOPInstanceUID" not in result.file_meta
+
+
 def test_replace_with_inserts_into_the_file_meta():
     _, result, _, _ = run(plan(entry("00020016", replace("DEIDC"))), "CT_small.dcm")
     assert result.file_meta.SourceApplicationEntityTitle == "DEIDC"
