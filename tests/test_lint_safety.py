@@ -349,6 +349,55 @@ def test_a_private_keep_with_its_creator_or_without_keeplist_is_fine(lint_text, 
     assert "X008" not in codes(found)
 
 
+# --- X009: MediaStorageSOPInstanceUID removed or blanked ---
+
+REMOVES_THE_META_UID = ["    - name: MediaStorageSOPInstanceUID\n      remove: true",
+                        "    - name: '(0002,0003)'\n      remove: true",
+                        "    - name: MediaStorageSOPInstanceUID\n      replace-with: ''"]
+
+
+@pytest.mark.parametrize("meta_rule", REMOVES_THE_META_UID)
+@pytest.mark.parametrize("sop_rule", ["", "    - name: SOPInstanceUID\n      hashuid: true"])
+def test_removing_the_file_meta_uid_is_x009(lint_text, meta_rule, sop_rule):
+    found = lint_text(rules(*filter(None, [sop_rule, meta_rule])))
+    (x009,) = only(found, "X009")
+    assert x009.severity == "warning" and x009.line == (6 if sop_rule else 4)  # the action
+    assert ("remove: true" if "remove" in meta_rule else "replace-with: ''") in x009.message
+    assert "deidc apply writes SOPInstanceUID there instead, so the outputs differ" \
+        in x009.message
+    assert "X003" not in codes(found)
+
+
+@pytest.mark.parametrize("meta_rule", [
+    "    - name: MediaStorageSOPInstanceUID\n      hashuid: true",
+    "    - name: MediaStorageSOPInstanceUID\n      remove: true\n"
+    "    - name: SOPInstanceUID\n      remove: true",  # both tools then drop it
+])
+def test_changing_the_file_meta_uid_otherwise_is_not_x009(lint_text, meta_rule):
+    assert "X009" not in codes(lint_text(rules(meta_rule)))
+
+
+@pytest.mark.parametrize("meta_rule", REMOVES_THE_META_UID)
+def test_deidc_writes_sop_instance_uid_where_x009_says(tmp_path, meta_rule):
+    import io
+    import random
+
+    from deidc.compiler import compile_profile
+    from deidc.executor import deidentify_file
+    from deidc.fastpath import FastPlan, deidentify_fast
+
+    path = tmp_path / "profile.yaml"
+    path.write_text(rules("    - name: SOPInstanceUID\n      hashuid: true", meta_rule))
+    plan, source = compile_profile(path), get_testdata_file("CT_small.dcm", download=False)
+    dataset_path, fast_path = io.BytesIO(), io.BytesIO()
+    deidentify_file(plan, source, dataset_path, rng=random.Random(0))
+    deidentify_fast(FastPlan(plan), source, fast_path, rng=random.Random(0))
+    assert fast_path.getvalue() == dataset_path.getvalue()
+    written = pydicom.dcmread(io.BytesIO(dataset_path.getvalue()))
+    assert written.file_meta.MediaStorageSOPInstanceUID == written.SOPInstanceUID
+    assert written.SOPInstanceUID != pydicom.dcmread(source).SOPInstanceUID
+
+
 # --- not findings ---
 
 def test_patient_age_uses_the_original_dates_so_removing_them_is_fine(lint_text):
@@ -460,3 +509,16 @@ def test_flywheel_keeplist_drops_a_wildcard_sequence_and_a_private_creator(tmp_p
         rtplan, ct = ct, rtplan
     assert "BeamSequence" not in ct and "BeamSequence" not in rtplan
     assert 0x00091004 in ct and 0x00090010 not in ct
+
+
+@pytest.mark.parametrize("meta_rule", REMOVES_THE_META_UID)
+def test_flywheel_removes_or_blanks_the_file_meta_uid_as_x009_says(tmp_path, meta_rule):
+    ct = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    (written,) = flywheel_run(tmp_path, rules("    - name: SOPInstanceUID\n      hashuid: true",
+                                              meta_rule), {"ct.dcm": ct})
+    assert written.preamble is not None  # still a Part 10 file, with the DICM prefix
+    assert written.SOPInstanceUID != ct.SOPInstanceUID
+    if "remove" in meta_rule:
+        assert "MediaStorageSOPInstanceUID" not in written.file_meta
+    else:
+        assert written.file_meta.MediaStorageSOPInstanceUID == ""

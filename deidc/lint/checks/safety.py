@@ -362,3 +362,51 @@ def keeplist_orphans_private(ctx: LintContext):
                       "so nothing says what the value is (deidc keeps the creator)",
                       f"also name the creator's slot, e.g. - name: '{selector.group:04X}0010' "
                       "(check which block the creator holds in your files)")
+
+
+@rule("X009", "media-storage-uid-removed", Severity.WARNING,
+      fail="""
+      dicom:
+        fields:
+          - name: SOPInstanceUID
+            hashuid: true
+          - name: MediaStorageSOPInstanceUID
+            remove: true
+      """,
+      passes="""
+      dicom:
+        fields:
+          - name: SOPInstanceUID
+            hashuid: true
+          - name: MediaStorageSOPInstanceUID
+            hashuid: true
+      """)
+def media_storage_uid_removed(ctx: LintContext):
+    """The file meta's MediaStorageSOPInstanceUID removed (`remove: true`) or blanked
+    (`replace-with: ''`) while SOPInstanceUID stays.
+
+    Flywheel does what the rule says: it writes a DICOM file whose file meta has no
+    MediaStorageSOPInstanceUID, or an empty one, though the standard requires it (Type 1), so
+    the file meta no longer names the instance the file holds.  deidc apply writes
+    SOPInstanceUID there instead (the file meta follows SOPInstanceUID), so the two outputs
+    differ.  Removing it hides nothing: SOPInstanceUID holds the same UID.  To de-identify it,
+    give it SOPInstanceUID's action.
+    """
+    sop_removed = any(r.action == "remove" and reaches(r, SOP_INSTANCE_UID) for r in ctx.fields)
+    if sop_removed:
+        return  # both tools then write a file meta without it
+    for field_rule in ctx.fields:
+        if not reaches(field_rule, MEDIA_STORAGE_SOP_INSTANCE_UID):
+            continue
+        if field_rule.action == "remove":
+            action, flywheel = "remove: true", "a file meta without MediaStorageSOPInstanceUID"
+        elif field_rule.action == "replace-with" and field_rule.action_value == "":
+            action, flywheel = "replace-with: ''", "an empty MediaStorageSOPInstanceUID"
+        else:
+            continue
+        yield Finding(field_rule.action_pointer(),
+                      f"`{action}` on MediaStorageSOPInstanceUID: Flywheel writes {flywheel}, "
+                      "though DICOM requires its value in every file (Type 1); deidc apply "
+                      "writes SOPInstanceUID there instead, so the outputs differ",
+                      "delete the rule, or give it SOPInstanceUID's action (e.g. hashuid: true "
+                      "on both) to de-identify it")
