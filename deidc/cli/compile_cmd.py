@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from . import app
+from .typer_app import app
 
 
 def _compile_or_exit(profile: str, **kwargs):

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from . import app
+from .typer_app import app
 
 LINT_HELP = """Check de-id profiles for mistakes and risks before any data moves.
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from . import app
+from .typer_app import app
 
 
 @app.command()

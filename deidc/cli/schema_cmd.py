@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from . import app
+from .typer_app import app
 
 # deidc/schemas links to the repository's schema/ folder and is shipped inside the package.
 PROFILE_SCHEMA = Path(__file__).parents[1] / "schemas" / "deid-profile.schema.json"

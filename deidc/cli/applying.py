@@ -1,0 +1,143 @@
+"""What `deidc apply` does once its arguments are read, for both readers of them: the typer
+command (:mod:`deidc.cli.apply_cmd`) and the quick path (:mod:`deidc.cli.quick`).  No typer here.
+
+Start-up matters (a run over a few hundred small files takes less time than importing
+pydicom), so this imports only the plan and the runner at first; the compiler is loaded only
+when a profile, not a plan, is given, and rich only when the output is a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+
+def apply_command(policy: str, inputs: list[str], *, output: str | None = None,
+                  in_place: bool = False, overwrite: bool = False, jobs: int = 0,
+                  log: str | None = None, dry_run: bool = False, seed: int | None = None,
+                  compat: str | None = None, verbose: bool = False,
+                  fast_path: bool = True) -> int:
+    """Run `deidc apply`; returns its exit code (0 all went through, 1 some files failed, 2
+    usage or profile errors)."""
+    from ..runner import RunError, RunOptions, expand_user, run
+
+    if compat not in (None, "flywheel"):
+        return _usage(f"--compat takes only 'flywheel', not {compat!r}")
+    if in_place and output:
+        return _usage("give either -o OUTDIR or --in-place, not both")
+    try:
+        plan = _load_policy(policy)
+    except _Refused as refused:
+        return refused.code
+    options = RunOptions(output=output, in_place=in_place, overwrite=overwrite,
+                         jobs=jobs or os.cpu_count() or 1, dry_run=dry_run, seed=seed,
+                         compat_flywheel=compat == "flywheel",
+                         log_path=expand_user(log) or expand_user(plan.log_path),
+                         fast_path=fast_path)
+    progress = _Progress(verbose, inputs)
+    started = time.perf_counter()
+    try:
+        summary = run(plan, inputs, options, on_result=progress.update)
+    except RunError as exc:
+        progress.close()
+        return _usage(str(exc))
+    progress.close()
+    elapsed = time.perf_counter() - started
+    verb = "would write" if dry_run else "written"
+    line = (f"{summary.written} {verb}, {summary.unchanged} unchanged, {summary.skipped} skipped, "
+            f"{summary.failed} failed in {elapsed:.1f} s")
+    if summary.fallbacks:
+        line += f" ({summary.fallbacks} through the Dataset path)"
+    print(line, file=sys.stderr, flush=True)
+    return summary.exit_code
+
+
+def _usage(message: str) -> int:
+    print(f"deidc apply: {message}", file=sys.stderr, flush=True)
+    return 2
+
+
+class _Refused(Exception):
+    """The plan or profile cannot be run; the reason is printed, ``code`` is the exit code."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+def _load_policy(path: str):
+    """A compiled plan is used as it is; anything else is compiled first (and must lint clean)."""
+    from ..plan import PlanError, is_plan_file, load_plan
+
+    if is_plan_file(path):
+        try:
+            return load_plan(path)
+        except PlanError as exc:
+            raise _Refused(_usage(str(exc))) from None
+    if not os.path.isfile(path):
+        raise _Refused(_usage(f"{path}: no such profile or plan"))
+    from ..compiler import CompileError, compile_profile
+    from ..lint.render import render
+
+    try:
+        return compile_profile(path)
+    except CompileError as exc:
+        from ..lint import LintReport
+
+        render(LintReport(diagnostics=list(exc.diagnostics)), "text", stream=sys.stderr)
+        raise _Refused(_usage(str(exc))) from None
+
+
+class _Progress:
+    """A rich progress bar (files, MB/s, ETA) on a terminal; plain lines otherwise.  Failures
+    are always printed, one line each."""
+
+    def __init__(self, verbose: bool, inputs: list[str]):
+        self.verbose = verbose
+        self.bar = None
+        self.count = 0
+        if sys.stderr.isatty():
+            from rich.progress import (BarColumn, Progress, TextColumn, TimeRemainingColumn,
+                                       TransferSpeedColumn)
+
+            from ..runner import measure_inputs
+
+            self.files, total_bytes = measure_inputs(inputs)
+            self.bar = Progress(TextColumn("{task.fields[done]}/{task.fields[files]} files"),
+                                BarColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+                                transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("apply", total=total_bytes or None, files=self.files,
+                                         done=0)
+
+    def update(self, result) -> None:
+        self.count += 1
+        if result.status == "failed":
+            self._line(f"FAILED {result.job.source}: {result.reason}")
+        elif self.verbose:
+            extra = f" (Dataset path: {result.fallback})" if result.fallback else ""
+            reason = f": {result.reason}" if result.reason else ""
+            self._line(f"{result.status} {result.job.source}{reason}{extra}")
+        elif self.bar is None and self.count % 1000 == 0:
+            self._line(f"{self.count} files done")
+        if self.bar is not None:
+            self.bar.update(self.task, advance=result.size or self._size(result), done=self.count)
+
+    @staticmethod
+    def _size(result) -> int:
+        try:
+            return os.path.getsize(result.job.source)
+        except OSError:
+            return 0
+
+    def _line(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.console.print(text, markup=False, highlight=False)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None

@@ -1,0 +1,110 @@
+"""`deidc apply` read by argparse (deidc.cli.quick) must mean what it means to typer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import typer.main
+from pydicom.data import get_testdata_file
+
+from deidc.cli import applying, quick
+from deidc.cli.typer_app import app
+
+
+def typer_apply_options() -> dict[str, tuple[tuple[str, ...], object]]:
+    command = typer.main.get_command(app).commands["apply"]
+    return {param.name: (tuple(param.opts) + tuple(param.secondary_opts), param.default)
+            for param in command.params if param.param_type_name == "option"}
+
+
+def test_both_readers_know_the_same_options_with_the_same_defaults():
+    typer_options = typer_apply_options()
+    fast_path = typer_options.pop("fast_path")
+    assert set(fast_path[0]) == set(quick.FAST_PATH) and fast_path[1] is True
+    mine = {name: spellings for name, spellings, _ in quick.OPTIONS}
+    assert {name: set(spellings) for name, spellings in mine.items()} == \
+        {name: set(spellings) for name, (spellings, _) in typer_options.items()}
+    defaults = vars(quick._parser().parse_intermixed_args(["plan.json", "in"]))
+    for name, (_, default) in typer_options.items():
+        assert defaults[name] == default, name
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["apply", "p.json", "in", "-o", "out"],
+     ("p.json", ["in"], {"output": "out", "jobs": 0, "fast_path": True})),
+    (["apply", "-j2", "p.json", "a", "b", "--output=out", "--seed", "7", "--no-fast-path", "-v"],
+     ("p.json", ["a", "b"], {"output": "out", "jobs": 2, "seed": 7, "fast_path": False,
+                             "verbose": True})),
+    (["apply", "p.yaml", "in", "--in-place", "--dry-run", "--compat", "flywheel",
+      "--log", "l.csv", "--overwrite"],
+     ("p.yaml", ["in"], {"in_place": True, "dry_run": True, "compat": "flywheel",
+                         "log": "l.csv", "overwrite": True})),
+])
+def test_plain_forms_run_the_apply_command_with_what_typer_would_pass(argv, expected,
+                                                                      monkeypatch):
+    seen = []
+    monkeypatch.setattr(applying, "apply_command",
+                        lambda policy, inputs, **options: seen.append((policy, inputs, options))
+                        or 0)
+    assert quick.quick_apply(argv) == 0
+    policy, inputs, options = seen[0]
+    assert (policy, inputs) == expected[:2]
+    for name, value in expected[2].items():
+        assert options[name] == value, name
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["lint", "x.yaml"], ["apply"], ["apply", "p.json"], ["apply", "--help"],
+    ["apply", "p.json", "in", "-h"], ["apply", "p.json", "in", "--jobs", "many"],
+    ["apply", "p.json", "in", "--unknown"], ["apply", "p.json", "in", "-o"],
+    ["apply", "p.json", "in", "--out", "x"],  # an abbreviation: typer decides
+])
+def test_anything_else_is_left_to_typer(argv, monkeypatch):
+    monkeypatch.setattr(applying, "apply_command", lambda *a, **k: pytest.fail("ran"))
+    assert quick.quick_apply(argv) is None
+
+
+def test_applying_a_plan_from_the_command_line_does_not_import_typer(tmp_path):
+    profile = tmp_path / "p.yaml"
+    profile.write_text(textwrap.dedent("""
+        dicom:
+          fields:
+            - name: PatientName
+              remove: true
+    """))
+    plan = tmp_path / "plan.json"
+    subprocess.run([sys.executable, "-m", "deidc", "compile", str(profile), "-o", str(plan)],
+                   check=True, capture_output=True)
+    probe = ("import sys, deidc.cli\nsys.argv = ['deidc', 'apply', sys.argv[1], sys.argv[2], "
+             "'-o', sys.argv[3], '-j', '1']\ntry:\n    deidc.cli.main()\nexcept SystemExit as e:\n"
+             "    code = e.code\nprint(code, 'typer' in sys.modules, 'pydicom' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe, str(plan),
+                             get_testdata_file("CT_small.dcm", download=False),
+                             str(tmp_path / "out")], capture_output=True, text=True)
+    assert result.stdout.split() == ["0", "False", "False"], result.stderr
+    assert (tmp_path / "out" / "CT_small.dcm").exists()
+    # and with --help, typer answers
+    help_text = subprocess.run([sys.executable, "-m", "deidc", "apply", "--help"],
+                               capture_output=True, text=True).stdout
+    assert "PROFILE|PLAN" in help_text and "--no-fast-path" in help_text
+
+
+def test_the_typer_command_runs_the_same_code(tmp_path):
+    from typer.testing import CliRunner
+
+    profile = tmp_path / "p.yaml"
+    profile.write_text("dicom:\n  fields:\n    - name: PatientName\n      remove: true\n")
+    source = get_testdata_file("CT_small.dcm", download=False)
+    result = CliRunner().invoke(app, ["apply", str(profile), source, "-o", str(tmp_path / "a"),
+                                      "-j", "1"])
+    assert result.exit_code == 0, result.output
+    assert quick.quick_apply(["apply", str(profile), source, "-o", str(tmp_path / "b"),
+                              "-j", "1"]) == 0
+    assert (tmp_path / "a" / "CT_small.dcm").read_bytes() == \
+        (tmp_path / "b" / "CT_small.dcm").read_bytes()
+    refused = CliRunner().invoke(app, ["apply", str(tmp_path / "missing.yaml"), source, "-o",
+                                       str(tmp_path / "c")])
+    assert refused.exit_code == 2 and "no such profile or plan" in refused.output
