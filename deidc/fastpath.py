@@ -361,19 +361,12 @@ class _Walk:
                 if removes:
                     self.drop(tag, True)
                     continue
-                raw = buffer[element.value:end]
-                outcome = outcomes.get((tag, vr, raw, compat)) if deterministic else None
+                outcome = outcomes.get((tag, vr, buffer[element.value:end], compat)) \
+                    if deterministic else None
                 if outcome is None:
                     self.transform(element, actions, True, out, deterministic)
-                    continue
-                piece, new_value = outcome
-                self.after[tag] = list(new_value) if type(new_value) is list else new_value
-                if piece is _UNCHANGED:
-                    self.copy(out, element.start, end)
                 else:
-                    if piece is not None:
-                        out.append(piece)
-                    self.changed = True
+                    self.emit(element, outcome, True, out)
                 continue
             if element.vr == b"SQ" and not enter and tag not in fast.public and keep is None:
                 self.copy(out, element.start, element.end)
@@ -514,9 +507,13 @@ class _Walk:
                 if len(outcomes) >= _OUTCOMES_LIMIT:
                     outcomes.clear()
                 outcomes[key] = outcome
+        self.emit(element, outcome, top, out)
+
+    def emit(self, element: Element, outcome: tuple, top: bool, out: list) -> None:
+        """Queue a transformed element's bytes (see _transformed) and record its new value."""
         piece, value = outcome
         if top:
-            self.after[tag] = list(value) if type(value) is list else value
+            self.after[element.tag] = list(value) if type(value) is list else value
         if piece is _UNCHANGED:
             self.copy(out, element.start, element.end)
         else:

@@ -197,12 +197,14 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
     from .outcome import ExecutionError
 
     try:
-        if not stat.S_ISREG(os.stat(job.source).st_mode):
-            # a FIFO or device would block the run (or never end): never opened
-            return FileResult(job, "skipped", "not a regular file")
+        info = os.stat(job.source)
     except OSError as exc:
         return FileResult(job, "failed", f"{exc.strerror or exc}")
-    data = _read_small(job.source) if options.fast_path else None
+    if not stat.S_ISREG(info.st_mode):
+        # a FIFO or device would block the run (or never end): never opened
+        return FileResult(job, "skipped", "not a regular file")
+    data = _read_small(job.source, info.st_size) \
+        if options.fast_path and info.st_size <= SMALL_FILE else None
     if not accepts(job.source, plan.options.get("file-filter"),
                    data[:132] if data is not None else None):
         return FileResult(job, "skipped", "not DICOM (no DICM preamble, not matched by "
@@ -236,7 +238,7 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
         return outcome
 
     try:
-        size = len(data) if data is not None else os.path.getsize(job.source)
+        size = len(data) if data is not None else info.st_size
         if job.target is None:
             outcome = deidentify(io.BytesIO())
         else:
@@ -254,17 +256,16 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
                       log_rows=rows, fallback=outcome.fallback)
 
 
-def _read_small(path: str) -> bytes | None:
-    """The whole file if it is small (one open, one read for the check and the fast path);
-    ``None`` for large or unreadable files, which are opened where they are used."""
+def _read_small(path: str, size: int) -> bytes | None:
+    """The whole of a small file of ``size`` bytes (one open, one read for the check and the
+    fast path); ``None`` if it is unreadable or has grown since, and is then opened where it is
+    used."""
     try:
         with open(path, "rb", buffering=0) as handle:
-            if os.fstat(handle.fileno()).st_size > SMALL_FILE:
-                return None
-            data = handle.readall()
+            data = handle.read(size + 1)
     except OSError:
         return None
-    return data if len(data) <= SMALL_FILE else None
+    return data if len(data) <= size else None
 
 
 _made_folders: set[str] = set()

@@ -27,6 +27,32 @@ def flywheel_python() -> str | None:
     return next((c for c in candidates if c and Path(c).exists()), None)
 
 
+_FLYWHEEL_LOADER = """
+import logging, sys, warnings
+warnings.simplefilter("ignore")
+logging.disable(logging.CRITICAL)
+from flywheel_migration.deidentify import load_profile
+try:
+    load_profile(sys.argv[1])
+except Exception as exc:
+    print("refused:", type(exc).__name__, str(exc).replace(chr(10), " "))
+else:
+    print("loaded")
+"""
+
+
+def flywheel_loads(tmp_path, text: str) -> str:
+    """What flywheel-migration does with a profile (dedented) at load: ``loaded``, or
+    ``refused: <exception type> <message>``.  Needs :func:`flywheel_python`."""
+    import subprocess
+
+    path = tmp_path / "fw.yaml"
+    path.write_text(textwrap.dedent(text))
+    result = subprocess.run([flywheel_python(), "-c", _FLYWHEEL_LOADER, str(path)],
+                            capture_output=True, text=True, timeout=120)
+    return result.stdout.strip().splitlines()[-1]
+
+
 @pytest.fixture
 def lint_text(tmp_path):
     """Lint YAML text (dedented) as a file; returns the diagnostics."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import textwrap
 import time
 
@@ -17,7 +16,7 @@ from deidc.lint.checks.schema import SCHEMA_PATH, profile_schema
 from deidc.profile import ACTION_ORDER, DICOM_DEFAULTS, FIELD_OPTIONS, FILE_TYPE_SECTIONS
 from deidc.source import load_source
 
-from .conftest import REAL_PROFILES, flywheel_python
+from .conftest import REAL_PROFILES, flywheel_loads, flywheel_python
 
 SCHEMA_ID = "https://raw.githubusercontent.com/deidc/deidc/main/schema/deid-profile.schema.json"
 
@@ -514,28 +513,6 @@ def test_linting_all_real_profiles_is_fast():
 # --- what the messages claim, checked against Flywheel ---------------------------------------
 
 FLYWHEEL_PYTHON = flywheel_python()
-LOADER = """
-import logging, sys, warnings
-warnings.simplefilter("ignore")
-logging.disable(logging.CRITICAL)
-from flywheel_migration.deidentify import load_profile
-try:
-    load_profile(sys.argv[1])
-except Exception as exc:
-    print("refused:", type(exc).__name__, str(exc).replace(chr(10), " "))
-else:
-    print("loaded")
-"""
-
-
-def flywheel_loads(tmp_path, text: str) -> str:
-    path = tmp_path / "fw.yaml"
-    path.write_text(textwrap.dedent(text))
-    result = subprocess.run([FLYWHEEL_PYTHON, "-c", LOADER, str(path)], capture_output=True,
-                            text=True, timeout=120)
-    return result.stdout.strip().splitlines()[-1]
-
-
 @pytest.mark.skipif(FLYWHEEL_PYTHON is None, reason="flywheel-migration is not available")
 @pytest.mark.parametrize("text, outcome", [
     (JITTER_MIN_TEXT, "refused: TypeError jitter-min must be an integer or float"),
