@@ -1,6 +1,5 @@
 """`regex_safety.backtracking_risk`: which `regex:` selectors deidc refuses to run."""
 
-import re
 
 import pytest
 
