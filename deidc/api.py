@@ -23,19 +23,24 @@ class ProfileError(Exception):
 
 def expand_paths(paths: list[str]) -> tuple[list[str], list[str]]:
     """Files, folders (searched recursively for .yaml/.yml/.json) and globs → profile files.
-    Returns (files, arguments that matched nothing)."""
+    Compiled deidc plans found in folders or globs are left out: they are the compiler's
+    output, kept beside the profiles, not profiles.  Returns (files, arguments that matched
+    nothing)."""
+    from .plan import is_plan_file
+
     found: list[str] = []
     missing: list[str] = []
     for argument in paths:
         if os.path.isdir(argument):
             found.extend(sorted(str(p) for p in Path(argument).rglob("*")
-                                if p.is_file() and p.suffix.lower() in PROFILE_SUFFIXES))
+                                if p.is_file() and p.suffix.lower() in PROFILE_SUFFIXES
+                                and not is_plan_file(str(p))))
         elif os.path.exists(argument):
             found.append(argument)
         else:
             matches = sorted(glob.glob(argument, recursive=True))
             if matches and any(ch in argument for ch in "*?["):
-                found.extend(m for m in matches if os.path.isfile(m))
+                found.extend(m for m in matches if os.path.isfile(m) and not is_plan_file(m))
             else:
                 missing.append(argument)
     return list(dict.fromkeys(found)), missing

@@ -421,3 +421,19 @@ def test_thirty_profiles_in_one_call_under_five_seconds(tmp_path):
     assert result.returncode in (0, 1) and "Traceback" not in result.stderr
     assert "in 30 files." in result.stdout
     assert elapsed < 5.0, f"{elapsed:.2f} s"
+
+
+def test_compiled_plans_beside_profiles_are_not_linted_as_profiles(tmp_path):
+    """`deidc lint examples/` used to report every key of examples/plans/*.json as S001."""
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    profile = folder / "p.yaml"
+    profile.write_text("dicom:\n  fields:\n    - name: PatientName\n      remove: true\n")
+    plan = folder / "p.plan.json"
+    assert CliRunner().invoke(app, ["compile", str(profile), "-o", str(plan)]).exit_code == 0
+    result = CliRunner().invoke(app, ["lint", str(folder), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert "S001" not in result.output and "p.plan.json" not in result.output
+    explicit = CliRunner().invoke(app, ["lint", str(plan)])
+    assert explicit.exit_code == 2
+    assert "a compiled deidc plan, not a profile" in explicit.output

@@ -67,10 +67,16 @@ def lint(
                                else f"sorting-tags{where}"),
         strict=strict if strict is not None else bool(settings.strict))
 
+    from ..plan import is_plan_file
+
     files, missing = expand_paths(paths)
     for argument in missing:
         typer.echo(f"deidc lint: {argument}: no such file, folder or matching glob", err=True)
-    if missing:
+    plans = [path for path in files if is_plan_file(path)]
+    for path in plans:
+        typer.echo(f"deidc lint: {path}: a compiled deidc plan, not a profile; lint the profile "
+                   "it was compiled from (the plan names it under \"profile\")", err=True)
+    if missing or plans:
         raise typer.Exit(2)
     if not files:
         _usage(f"no .yaml, .yml or .json files in {', '.join(paths)}")
