@@ -349,11 +349,12 @@ def test_a_private_keep_with_its_creator_or_without_keeplist_is_fine(lint_text, 
     assert "X008" not in codes(found)
 
 
-# --- X009: MediaStorageSOPInstanceUID removed or blanked ---
+# --- X009: MediaStorageSOPInstanceUID removed, blanked or set to a constant ---
 
 REMOVES_THE_META_UID = ["    - name: MediaStorageSOPInstanceUID\n      remove: true",
                         "    - name: '(0002,0003)'\n      remove: true",
-                        "    - name: MediaStorageSOPInstanceUID\n      replace-with: ''"]
+                        "    - name: MediaStorageSOPInstanceUID\n      replace-with: ''",
+                        "    - name: MediaStorageSOPInstanceUID\n      replace-with: '1.2.3.4'"]
 
 
 @pytest.mark.parametrize("meta_rule", REMOVES_THE_META_UID)
@@ -362,7 +363,8 @@ def test_removing_the_file_meta_uid_is_x009(lint_text, meta_rule, sop_rule):
     found = lint_text(rules(*filter(None, [sop_rule, meta_rule])))
     (x009,) = only(found, "X009")
     assert x009.severity == "warning" and x009.line == (6 if sop_rule else 4)  # the action
-    assert ("remove: true" if "remove" in meta_rule else "replace-with: ''") in x009.message
+    said = meta_rule.split("\n")[1].strip().replace("'1.2.3.4'", "1.2.3.4")
+    assert f"`{said}`" in x009.message
     assert "deidc apply writes SOPInstanceUID there instead, so the outputs differ" \
         in x009.message
     assert "X003" not in codes(found)
@@ -512,7 +514,7 @@ def test_flywheel_keeplist_drops_a_wildcard_sequence_and_a_private_creator(tmp_p
 
 
 @pytest.mark.parametrize("meta_rule", REMOVES_THE_META_UID)
-def test_flywheel_removes_or_blanks_the_file_meta_uid_as_x009_says(tmp_path, meta_rule):
+def test_flywheel_writes_the_file_meta_uid_as_x009_says(tmp_path, meta_rule):
     ct = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
     (written,) = flywheel_run(tmp_path, rules("    - name: SOPInstanceUID\n      hashuid: true",
                                               meta_rule), {"ct.dcm": ct})
@@ -520,5 +522,6 @@ def test_flywheel_removes_or_blanks_the_file_meta_uid_as_x009_says(tmp_path, met
     assert written.SOPInstanceUID != ct.SOPInstanceUID
     if "remove" in meta_rule:
         assert "MediaStorageSOPInstanceUID" not in written.file_meta
-    else:
-        assert written.file_meta.MediaStorageSOPInstanceUID == ""
+    else:  # what replace-with says, blank or constant
+        assert written.file_meta.MediaStorageSOPInstanceUID == \
+            ("1.2.3.4" if "1.2.3.4" in meta_rule else "")

@@ -364,7 +364,7 @@ def keeplist_orphans_private(ctx: LintContext):
                       "(check which block the creator holds in your files)")
 
 
-@rule("X009", "media-storage-uid-removed", Severity.WARNING,
+@rule("X009", "media-storage-uid-set", Severity.WARNING,
       fail="""
       dicom:
         fields:
@@ -382,15 +382,15 @@ def keeplist_orphans_private(ctx: LintContext):
             hashuid: true
       """)
 def media_storage_uid_removed(ctx: LintContext):
-    """The file meta's MediaStorageSOPInstanceUID removed (`remove: true`) or blanked
-    (`replace-with: ''`) while SOPInstanceUID stays.
+    """The file meta's MediaStorageSOPInstanceUID removed (`remove: true`), blanked
+    (`replace-with: ''`) or set to a constant while SOPInstanceUID stays.
 
     Flywheel does what the rule says: it writes a DICOM file whose file meta has no
-    MediaStorageSOPInstanceUID, or an empty one, though the standard requires it (Type 1), so
-    the file meta no longer names the instance the file holds.  deidc apply writes
-    SOPInstanceUID there instead (the file meta follows SOPInstanceUID), so the two outputs
-    differ.  Removing it hides nothing: SOPInstanceUID holds the same UID.  To de-identify it,
-    give it SOPInstanceUID's action.
+    MediaStorageSOPInstanceUID, an empty one or the constant, though the standard requires it
+    to name the instance the file holds (Type 1).  deidc apply writes SOPInstanceUID there
+    instead (the file meta follows SOPInstanceUID), so the two outputs differ.  Removing it
+    hides nothing: SOPInstanceUID holds the same UID.  To de-identify it, give it
+    SOPInstanceUID's action.
     """
     sop_removed = any(r.action == "remove" and reaches(r, SOP_INSTANCE_UID) for r in ctx.fields)
     if sop_removed:
@@ -402,6 +402,9 @@ def media_storage_uid_removed(ctx: LintContext):
             action, flywheel = "remove: true", "a file meta without MediaStorageSOPInstanceUID"
         elif field_rule.action == "replace-with" and field_rule.action_value == "":
             action, flywheel = "replace-with: ''", "an empty MediaStorageSOPInstanceUID"
+        elif field_rule.action == "replace-with" and isinstance(field_rule.action_value, str):
+            action = f"replace-with: {field_rule.action_value}"
+            flywheel = "that value as MediaStorageSOPInstanceUID"
         else:
             continue
         yield Finding(field_rule.action_pointer(),
