@@ -119,6 +119,14 @@ class Dispatch:
         return key in self.private_keep
 
 
+def value_decides(op: str, args: dict) -> bool:
+    """Does the action's result depend on the value alone (and the plan)?  Then it can be
+    looked up instead of recomputed: no draw from the generator, no clock."""
+    return op in ("remove", "replace", "hash", "hashuid") or (
+        op in ("shift_date", "shift_datetime")
+        and not args.get("jitter") and not args.get("min") and not args.get("max"))
+
+
 # Series share most of their values (study and series UIDs, dates, IDs): a deterministic
 # transform of a value already seen in this process is looked up, not recomputed.  Keys hold
 # the id of the action's args; the args object itself is kept and checked, so a key can never
@@ -162,9 +170,7 @@ class Actor:
     def apply(self, op: str, args: dict, value, vr: str):
         """The new value, or ``None`` for "leave it as it is"."""
         text = transforms.value_as_text(value)
-        if op in ("hash", "hashuid") or (op in ("shift_date", "shift_datetime")
-                                         and not args.get("jitter") and not args.get("min")
-                                         and not args.get("max")):
+        if value_decides(op, args):
             key = (id(args), text, self.compat)
             hit = _MEMO.get(key)
             if hit is not None and hit[0] is args:

@@ -24,7 +24,7 @@ from datetime import datetime
 
 from . import transforms
 from .outcome import FileOutcome
-from .dispatch import Actor, Dispatch
+from .dispatch import Actor, Dispatch, value_decides
 from .plan import Entry, Plan
 from .stream import (_HEADER, _UL, LONG_VRS, UNDEFINED, Element, Unsupported, items,
                      read_element, read_layout)
@@ -159,14 +159,12 @@ class FastPlan:
 
 
 # Actions whose result depends only on the value (and the plan): their outcome can be reused.
-_DETERMINISTIC = frozenset({"remove", "replace", "hash", "hashuid"})
 _OUTCOMES_LIMIT = 65536
 _LONGEST_REUSED = 256  # longer values are transformed each time, not kept as keys
 
 
 def _deterministic(actions) -> bool:
-    return all(a.op in _DETERMINISTIC or (a.op in ("shift_date", "shift_datetime") and not (
-        a.args.get("jitter") or a.args.get("min") or a.args.get("max"))) for a in actions)
+    return all(value_decides(action.op, action.args) for action in actions)
 
 
 # --- values: as pydicom reads and writes them --------------------------------------------------

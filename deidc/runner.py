@@ -286,7 +286,6 @@ def _write_atomically(target: str, write: Callable[[io.BufferedWriter], object])
         try:
             handle = os.open(temporary, _CREATE, 0o666)
         except FileNotFoundError:  # the folder went away since this process made it
-            _made_folders.discard(folder)
             os.makedirs(folder, exist_ok=True)
             handle = os.open(temporary, _CREATE, 0o666)
     except FileExistsError:

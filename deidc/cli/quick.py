@@ -36,7 +36,7 @@ def quick_apply(argv: list[str]) -> int | None:
         arguments = parser.parse_intermixed_args(argv[1:])
     except (argparse.ArgumentError, SystemExit):
         return None
-    if not arguments.paths or len(arguments.paths) < 2:
+    if len(arguments.paths) < 2:  # a policy and at least one input
         return None
     options = vars(arguments)
     policy, *inputs = options.pop("paths")
