@@ -174,45 +174,36 @@ def test_valid_replacements_pass(lint_text, rule):
     assert found(lint_text, profile(rule), "V005") == []
 
 
-@pytest.mark.parametrize("rule, number, shown, consequence", [
-    ("name: PatientID\nreplace-with: 001", "001", "1", "Flywheel refuses the profile ('Incorrect "
-     "value type for Dicom element PatientID (VR=LO): int')"),
-    ("name: PatientID\nreplace-with: 12", "12", "12", "(VR=LO): int')"),
-    ("name: AccessionNumber\nreplace-with: 0012", "0012", "10", "(VR=SH): int')"),
-    ("name: PatientName\nreplace-with: 1.5", "1.5", "1.5", "(VR=PN): float')"),
-    ("name: '00100020'\nreplace-with: 001", "001", "1",
-     "Flywheel fails the file when it writes it"),
+@pytest.mark.parametrize("rule, raw, read_as, consequence, quiet", [
+    # numbers: Y003 used to say the number would be written
+    ("name: PatientID\nreplace-with: 001", "001", "the number 1", "Flywheel refuses the "
+     "profile ('Incorrect value type for Dicom element PatientID (VR=LO): int')", "Y003"),
+    ("name: PatientID\nreplace-with: 12", "12", "the number 12", "(VR=LO): int')", "Y003"),
+    ("name: AccessionNumber\nreplace-with: 0012", "0012", "the number 10", "(VR=SH): int')",
+     "Y003"),
+    ("name: PatientName\nreplace-with: 1.5", "1.5", "the number 1.5", "(VR=PN): float')",
+     "Y003"),
+    ("name: '00100020'\nreplace-with: 001", "001", "the number 1",
+     "Flywheel fails the file when it writes it", "Y003"),
+    # booleans: S002 used to say Flywheel does not check it
+    ("name: PatientID\nreplace-with: true", "true", "true/false (True)", "Flywheel refuses "
+     "the profile ('Incorrect value type for Dicom element PatientID (VR=LO): bool')", "S002"),
+    ("name: PatientName\nreplace-with: false", "false", "true/false (False)",
+     "(VR=PN): bool')", "S002"),
+    ("name: StudyDate\nreplace-with: yes", "yes", "true/false (True)", "(VR=DA): bool')",
+     "S002"),
+    ("name: '00100020'\nreplace-with: true", "true", "true/false (True)",
+     "Flywheel fails the file when it writes it", "S002"),
 ])
-def test_a_yaml_number_where_text_belongs_is_refused_not_written(lint_text, rule, number, shown,
-                                                                 consequence):
+def test_a_yaml_number_or_bool_where_text_belongs_is_refused_not_written(
+        lint_text, rule, raw, read_as, consequence, quiet):
     diagnostics = lint_text(profile(rule))
     (diagnostic,) = [d for d in diagnostics if d.code == "V005"]
     assert diagnostic.severity == "error" and diagnostic.line == 5
-    assert f"YAML reads `replace-with: {number}` as the number {shown}, not text; " \
-        in diagnostic.message
-    assert consequence in diagnostic.message
-    assert diagnostic.hint == f"quote it: replace-with: '{number}'"
-    assert "Y003" not in codes(diagnostics)  # it says the number would be written
-
-
-@pytest.mark.parametrize("rule, raw, shown, consequence", [
-    ("name: PatientID\nreplace-with: true", "true", "True", "Flywheel refuses the profile "
-     "('Incorrect value type for Dicom element PatientID (VR=LO): bool')"),
-    ("name: PatientName\nreplace-with: false", "false", "False", "(VR=PN): bool')"),
-    ("name: StudyDate\nreplace-with: yes", "yes", "True", "(VR=DA): bool')"),
-    ("name: '00100020'\nreplace-with: true", "true", "True",
-     "Flywheel fails the file when it writes it"),
-])
-def test_a_yaml_bool_where_text_belongs_is_refused_like_a_number(lint_text, rule, raw, shown,
-                                                                 consequence):
-    diagnostics = lint_text(profile(rule))
-    (diagnostic,) = [d for d in diagnostics if d.code == "V005"]
-    assert diagnostic.severity == "error" and diagnostic.line == 5
-    assert f"YAML reads `replace-with: {raw}` as true/false ({shown}), not text; " \
-        in diagnostic.message
+    assert f"YAML reads `replace-with: {raw}` as {read_as}, not text; " in diagnostic.message
     assert consequence in diagnostic.message
     assert diagnostic.hint == f"quote it: replace-with: '{raw}'"
-    assert "S002" not in codes(diagnostics)  # it said Flywheel does not check it
+    assert quiet not in codes(diagnostics)
 
 
 @pytest.mark.parametrize("rule, written", [("name: PatientWeight\nreplace-with: true", "1"),
