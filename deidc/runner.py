@@ -12,22 +12,21 @@ Guarantees, whatever happens to one file or to the process:
 * the disk is flushed once, at the end (``os.sync``), not per file: an fsync per file costs
   more than the de-identification itself.
 
-Memory stays bounded: files are discovered lazily and at most ``jobs * 4`` are in flight.
+Memory stays bounded: files are discovered lazily and at most a few batches of them per worker
+are in flight.
 """
 
 from __future__ import annotations
 
-import csv
 import fnmatch
+import functools
 import io
 import itertools
 import os
-import random
 import re
 import stat
-import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .plan import Plan
 
@@ -35,8 +34,7 @@ DEFAULT_FILE_FILTER = ("*.dcm", "*.DCM", "*.ima", "*.IMA")
 LOG_IDENTITY = ("path", "type")
 
 
-@dataclass(frozen=True)
-class Job:
+class Job(NamedTuple):
     """One input file and where its output goes (``None`` in a dry run)."""
 
     source: str
@@ -44,8 +42,7 @@ class Job:
     target: str | None
 
 
-@dataclass(frozen=True)
-class FileResult:
+class FileResult(NamedTuple):
     job: Job
     status: str  # "written", "unchanged", "skipped", "failed"
     reason: str = ""
@@ -54,15 +51,13 @@ class FileResult:
     fallback: str = ""  # why the fast path declined and the Dataset path did the work
 
 
-@dataclass
 class Summary:
-    written: int = 0
-    unchanged: int = 0
-    skipped: int = 0
-    failed: int = 0
-    bytes: int = 0
-    fallbacks: int = 0
-    failures: list[str] = field(default_factory=list)
+    """The counts of a run, and one line per failed file."""
+
+    def __init__(self) -> None:
+        self.written = self.unchanged = self.skipped = self.failed = 0
+        self.bytes = self.fallbacks = 0
+        self.failures: list[str] = []
 
     def add(self, result: FileResult) -> None:
         setattr(self, result.status, getattr(self, result.status) + 1)
@@ -76,8 +71,7 @@ class Summary:
         return 1 if self.failed else 0
 
 
-@dataclass(frozen=True)
-class RunOptions:
+class RunOptions(NamedTuple):
     output: str | None = None
     in_place: bool = False
     overwrite: bool = False
@@ -156,20 +150,6 @@ def accepts(path: str, file_filter: object, head: bytes | None = None) -> bool:
 
 # --- one file, in a worker -------------------------------------------------------------------
 
-_worker_plan: Plan | None = None
-_worker_options: RunOptions | None = None
-
-
-def _init_worker(plan: Plan, options: RunOptions) -> None:
-    global _worker_plan, _worker_options
-    _worker_plan = plan
-    _worker_options = options
-
-
-def _run_in_worker(jobs: list[Job]) -> list[FileResult]:
-    return [process_file(_worker_plan, job, _worker_options) for job in jobs]
-
-
 def file_rng(seed: int | None, job: Job) -> "random.Random":
     """A seeded run draws the same numbers for a file whatever the worker or order."""
     return _LazyRandom(f"{seed}:{job.relative}" if seed is not None else None)
@@ -185,6 +165,8 @@ class _LazyRandom:
     def __getattr__(self, name: str):
         generator = self.__dict__.get("_generator")
         if generator is None:
+            import random
+
             generator = self.__dict__["_generator"] = random.Random(self._seed)
         return getattr(generator, name)
 
@@ -289,6 +271,8 @@ def _write_atomically(target: str, write: Callable[[io.BufferedWriter], object])
             os.makedirs(folder, exist_ok=True)
             handle = os.open(temporary, _CREATE, 0o666)
     except FileExistsError:
+        import tempfile
+
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=".deidc-", suffix=".part")
         os.fchmod(handle, 0o666 & ~_UMASK)  # outputs get ordinary permissions, like cp's
     try:
@@ -346,59 +330,79 @@ def _inside(child: str, parent: str) -> bool:
 def _results(plan: Plan, inputs: list[str], options: RunOptions) -> Iterator[FileResult]:
     jobs = discover(inputs, options)
     if options.jobs > 1:
-        # Starting workers costs more than a few batches of small files take: fewer files
-        # than that are done here.
-        head = list(itertools.islice(jobs, BATCH * options.jobs))
-        parallel = len(head) == BATCH * options.jobs
-        jobs = itertools.chain(head, jobs)
-    if options.jobs <= 1 or not parallel:
-        for job in jobs:
-            yield process_file(plan, job, options)
-        return
-    # Files travel to workers in small batches: one round trip per file costs as much as
-    # de-identifying a small file on the fast path.  (multiprocessing is imported only here:
-    # it is a tenth of a -j1 run's start-up.)
-    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+        from . import workers
 
-    # This process works too: whenever the other workers have enough queued, it does the next
-    # batch itself instead of waiting, and at the end it takes back the batches no worker has
-    # started.  So --jobs N keeps N processes busy on N cores.  The plan object goes to the
-    # other workers as it is (forked, they share it; spawned, it is pickled).
-    with ProcessPoolExecutor(max_workers=options.jobs - 1, initializer=_init_worker,
-                             initargs=(plan, options)) as pool:
-        pending: dict[Future, list[Job]] = {}
-        queued = (options.jobs - 1) * 2
-        for batch in _batches(jobs, BATCH):
-            for future in [future for future in pending if future.done()]:
-                del pending[future]
-                yield from future.result()
-            if len(pending) < queued:
-                pending[pool.submit(_run_in_worker, batch)] = batch
+        if workers.available():
+            batches = _batches(jobs)
+            # A worker starts in a millisecond (forked, it inherits everything loaded here):
+            # it pays as soon as there is a batch for every process.
+            head = list(itertools.islice(batches, options.jobs))
+            if len(head) == options.jobs:
+                yield from _parallel_results(plan, itertools.chain(head, batches), options)
+                return
+            jobs = itertools.chain.from_iterable(head)
+    for job in jobs:
+        yield process_file(plan, job, options)
+
+
+def _parallel_results(plan: Plan, batches: Iterator[list[Job]],
+                      options: RunOptions) -> Iterator[FileResult]:
+    """``--jobs N``: N-1 forked workers, and this process as the Nth.  Whenever the workers
+    have enough queued, this process does the next batch itself instead of waiting."""
+    from .workers import Workers
+
+    pool = Workers(options.jobs - 1, functools.partial(_work, plan, options))
+    try:
+        for batch in batches:
+            for sent, results in pool.collect():
+                yield from _returned(sent, results)
+            worker = pool.idle()
+            if worker is not None:
+                pool.send(worker, batch)
             else:
                 for job in batch:
                     yield process_file(plan, job, options)
-        for future, batch in list(pending.items()):
-            if future.cancel():
-                del pending[future]
-                for job in batch:
-                    yield process_file(plan, job, options)
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                del pending[future]
-                yield from future.result()
+        for sent, results in pool.collect(wait=True):
+            yield from _returned(sent, results)
+    except BaseException:  # Ctrl-C, or the caller stopped: the workers stop too
+        pool.close(abort=True)
+        raise
+    pool.close()
 
 
-BATCH = 16
+def _work(plan: Plan, options: RunOptions, batch: list[Job]) -> list[tuple]:
+    """A worker's part: the results of a batch, without the jobs (the main process has them)."""
+    return [process_file(plan, job, options)[1:] for job in batch]
 
 
-def _batches(jobs: Iterator[Job], size: int) -> Iterator[list[Job]]:
+def _returned(batch: list[Job], results: list[tuple] | None) -> Iterator[FileResult]:
+    if results is None:
+        for job in batch:
+            yield FileResult(job, "failed", "the worker process de-identifying this file ended "
+                                            "unexpectedly; its output may have been written: "
+                                            "run it again with --overwrite")
+        return
+    for job, result in zip(batch, results):
+        yield FileResult(job, *result)
+
+
+BATCH = 16  # files to a batch: one round trip costs about what a small file takes
+BATCH_BYTES = 8 << 20  # or fewer when they are large: a batch is a few milliseconds of work
+
+
+def _batches(jobs: Iterator[Job]) -> Iterator[list[Job]]:
     batch: list[Job] = []
+    size = 0
     for job in jobs:
         batch.append(job)
-        if len(batch) == size:
+        try:
+            size += os.stat(job.source).st_size
+        except OSError:
+            pass
+        if len(batch) == BATCH or size >= BATCH_BYTES:
             yield batch
             batch = []
+            size = 0
     if batch:
         yield batch
 
@@ -416,6 +420,9 @@ class _LogWriter:
         if not path or not plan.log_columns:
             return
         self.fields = list(dict.fromkeys([*LOG_IDENTITY, *(c.title for c in plan.log_columns)]))
+        import csv
+        import tempfile
+
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
         descriptor, self.temporary = tempfile.mkstemp(dir=folder, prefix=".deidc-log-",

@@ -176,17 +176,34 @@ def test_in_place_only_when_asked(plan, tmp_path):
     assert pydicom.dcmread(inputs / "CT_small.dcm").PatientID == "SUBJECT-001"
 
 
-def test_parallel_run_matches_serial_run_with_a_seed(plan, tmp_path, monkeypatch):
-    inputs = copy_inputs(tmp_path, ["CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "JPEG2000.dcm"])
-    for copy in range(10):  # enough batches for the workers to start
-        for name in ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "JPEG2000.dcm"):
+def many_inputs(tmp_path, copies=10):
+    """Enough small files (4 + 40) for ``--jobs 2`` to start a worker."""
+    names = ["CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "JPEG2000.dcm"]
+    inputs = copy_inputs(tmp_path, names)
+    for copy in range(copies):
+        for name in names:
             shutil.copy(inputs / name, inputs / f"{copy}-{name}")
-    started = []
-    import concurrent.futures
+    return inputs
 
-    real_pool = concurrent.futures.ProcessPoolExecutor
-    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor",
-                        lambda *a, **k: started.append(k["max_workers"]) or real_pool(*a, **k))
+
+def counting_workers(monkeypatch):
+    """Record how many workers each run forks."""
+    from deidc import workers
+
+    started = []
+    real = workers.Workers
+
+    def spy(count, work, *args, **kwargs):
+        started.append(count)
+        return real(count, work, *args, **kwargs)
+
+    monkeypatch.setattr(workers, "Workers", spy)
+    return started
+
+
+def test_parallel_run_matches_serial_run_with_a_seed(plan, tmp_path, monkeypatch):
+    inputs = many_inputs(tmp_path)
+    started = counting_workers(monkeypatch)
     run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "one"), seed=3, jobs=1))
     summary = run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "two"), seed=3, jobs=2))
     assert started == [1] and summary.written == 44  # this process is the second worker
@@ -195,13 +212,116 @@ def test_parallel_run_matches_serial_run_with_a_seed(plan, tmp_path, monkeypatch
 
 
 def test_a_few_files_are_done_without_starting_workers(plan, tmp_path, monkeypatch):
-    import concurrent.futures
-
-    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor",
-                        lambda *a, **k: pytest.fail("workers started for 4 files"))
+    started = counting_workers(monkeypatch)
     inputs = copy_inputs(tmp_path, ["CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "JPEG2000.dcm"])
     summary = run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "out"), jobs=2))
-    assert summary.written == 4
+    assert summary.written == 4 and started == []
+
+
+def test_a_few_large_files_are_split_between_workers(plan, tmp_path, monkeypatch):
+    """Batches are cut by bytes too: four files over the batch size are four batches, enough
+    for a worker, where by count alone they would be one batch done by this process."""
+    from deidc import runner
+
+    monkeypatch.setattr(runner, "BATCH_BYTES", 1 << 20)
+    source = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    source.PixelData = bytes(1500 * 1024)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for number in range(4):
+        source.save_as(inputs / f"{number}.dcm")
+    started = counting_workers(monkeypatch)
+    workers_log = tmp_path / "pids"
+    real_work = runner._work
+
+    def logging_work(*args):
+        with open(workers_log, "a") as log:
+            log.write(f"{os.getpid()}\n")
+        return real_work(*args)
+
+    monkeypatch.setattr(runner, "_work", logging_work)
+    summary = run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "out"), jobs=2))
+    assert started == [1] and summary.written == 4
+    assert workers_log.read_text().split()  # the worker did some (this process skips _work)
+    assert len(os.listdir(tmp_path / "out")) == 4
+
+
+def test_a_worker_that_dies_fails_only_its_own_files(plan, tmp_path, monkeypatch):
+    """A killed worker (out of memory, a crash in a C library) fails the batches it held; the
+    run goes on in this process, says which files failed, and exits 1."""
+    from deidc import runner
+
+    inputs = many_inputs(tmp_path)
+    real_work = runner._work
+    main_process = os.getpid()
+
+    def dies_in_a_worker(plan, options, batch):
+        if os.getpid() != main_process:
+            os._exit(9)
+        return real_work(plan, options, batch)
+
+    monkeypatch.setattr(runner, "_work", dies_in_a_worker)
+    results = []
+    summary = run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "out"), jobs=2),
+                  on_result=results.append)
+    failed = [result for result in results if result.status == "failed"]
+    assert summary.written + summary.failed == 44 and summary.exit_code == 1
+    assert all("ended unexpectedly" in result.reason for result in failed)
+    written = {result.job.relative for result in results if result.status == "written"}
+    assert failed and written  # the worker's first batch failed, this process did the rest
+    assert written == set(os.listdir(tmp_path / "out"))
+
+
+def test_an_interrupted_parallel_run_leaves_whole_outputs_and_no_workers(plan, tmp_path):
+    """The run stops within a batch or two: its workers are stopped, not left to finish."""
+    inputs = many_inputs(tmp_path, copies=30)
+    out = tmp_path / "out"
+
+    def interrupt_after_20(result):
+        if interrupt_after_20.seen == 20:
+            raise KeyboardInterrupt
+        interrupt_after_20.seen += 1
+
+    interrupt_after_20.seen = 0
+    with pytest.raises(KeyboardInterrupt):
+        run(plan, [str(inputs)], RunOptions(output=str(out), jobs=2),
+            on_result=interrupt_after_20)
+    with pytest.raises(ChildProcessError):  # every worker was waited for
+        os.waitpid(-1, os.WNOHANG)
+    names = os.listdir(out)
+    assert not [name for name in names if name.endswith(".part")]
+    assert 20 <= len(names) < 124
+    for name in names:
+        assert pydicom.dcmread(out / name).PatientID == "SUBJECT-001"
+
+
+def test_ctrl_c_stops_a_run_cleanly(plan, tmp_path):
+    """Ctrl-C reaches the whole process group: the main process and its workers stop, remove
+    the files they were writing, and the command says how to finish the job; exit code 130."""
+    import signal
+    import time
+
+    inputs = copy_inputs(tmp_path, ["CT_small.dcm"])
+    for number in range(1500):  # long enough a run to interrupt it in the middle
+        os.link(inputs / "CT_small.dcm", inputs / f"{number}.dcm")
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "deidc", "apply",
+                                str(tmp_path / "profile.yaml"), str(inputs), "-o", str(out),
+                                "-j", "2"], stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (out.exists() and len(os.listdir(out)) > 50) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.killpg(process.pid, signal.SIGINT)
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == 130, errors
+    assert "interrupted after" in errors and "Traceback" not in errors
+    names = os.listdir(out)
+    assert not [name for name in names if name.endswith(".part")]
+    assert 0 < len(names) < 1501
+    again = cli("apply", str(tmp_path / "profile.yaml"), str(inputs), "-o", str(out))
+    assert again.returncode == 0 and f"{len(names)} skipped" in again.stderr
+    assert len(os.listdir(out)) == 1501
 
 
 def cli(*args, cwd=None):
@@ -225,6 +345,35 @@ def test_cli_exit_codes(plan, tmp_path):
     bad_profile.write_text("dicom:\n  fields:\n    - name: PatientsName\n      remove: true\n")
     refused = cli("apply", str(bad_profile), str(inputs), "-o", str(tmp_path / "out3"))
     assert refused.returncode == 2 and not (tmp_path / "out3").exists()
+
+
+def test_progress_bar_on_a_terminal_with_workers(plan, tmp_path):
+    """On a terminal the bar is drawn (without rich's refresh thread, as the workers are forked
+    from this process) and cleared; the summary line stays."""
+    import pty
+
+    inputs = many_inputs(tmp_path)
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "deidc", "apply",
+                                    str(tmp_path / "profile.yaml"), str(inputs),
+                                    "-o", str(tmp_path / "out"), "-j", "2"],
+                                   stdout=subprocess.DEVNULL, stderr=terminal)
+        os.close(terminal)
+        shown = b""
+        while True:  # read as it comes: a full terminal buffer would stall the run
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # every writer has closed the terminal: all read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(controller)
+    assert process.wait(timeout=120) == 0
+    assert b"44 written, 0 unchanged, 0 skipped, 0 failed" in shown
+    assert len(os.listdir(tmp_path / "out")) == 44
 
 
 def test_applying_a_plan_does_not_import_pydicom(tmp_path):

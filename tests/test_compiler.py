@@ -248,7 +248,7 @@ def test_stats_count_regex_expansion(tmp_path):
     assert stats.regexes[".*IdentificationSequence.*"] == len(plan.entries) > 3
 
 
-def test_largest_real_profile_compiles_well_under_a_second(tmp_path):
+def test_largest_real_profile_compiles_in_bounded_time(tmp_path):
     """The 386-rule profile names 14 repeating-group keywords, which Flywheel rejects (D004):
     the copy compiled here writes them as the repeater tags lint suggests, so that the whole
     compiler runs, not only lint."""
@@ -271,7 +271,7 @@ def test_largest_real_profile_compiles_well_under_a_second(tmp_path):
     elapsed = time.perf_counter() - started
     assert stats.rules == len(plan.entries) == 386
     assert sum(entry.kind == "repeater" for entry in plan.entries) == 14
-    assert elapsed < 0.5, f"{elapsed:.3f} s"
+    assert elapsed < 5, f"{elapsed:.3f} s"  # guards against a blowup; it takes ~0.2 s
 
 
 def test_a_plan_with_reordered_keys_is_still_a_plan(tmp_path):

@@ -35,7 +35,7 @@ def apply(
     """De-identify DICOM files and folders with a profile or a compiled plan.
 
     Exit codes: 0 every file written (or unchanged/skipped), 1 some files failed, 2 usage or
-    profile errors.
+    profile errors, 130 interrupted (Ctrl-C; no partial outputs are left).
     """
     from .applying import apply_command
 

@@ -19,7 +19,7 @@ def apply_command(policy: str, inputs: list[str], *, output: str | None = None,
                   compat: str | None = None, verbose: bool = False,
                   fast_path: bool = True) -> int:
     """Run `deidc apply`; returns its exit code (0 all went through, 1 some files failed, 2
-    usage or profile errors)."""
+    usage or profile errors, 130 interrupted)."""
     from ..runner import RunError, RunOptions, expand_user, run
 
     if compat not in (None, "flywheel"):
@@ -42,6 +42,12 @@ def apply_command(policy: str, inputs: list[str], *, output: str | None = None,
     except RunError as exc:
         progress.close()
         return _usage(str(exc))
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"deidc apply: interrupted after {progress.count} files; every output written "
+              "is whole (no partial files). Run the same command again to finish: it skips the "
+              "outputs that exist.", file=sys.stderr, flush=True)
+        return 130
     progress.close()
     elapsed = time.perf_counter() - started
     verb = "would write" if dry_run else "written"
@@ -91,7 +97,12 @@ def _load_policy(path: str):
 
 class _Progress:
     """A rich progress bar (files, MB/s, ETA) on a terminal; plain lines otherwise.  Failures
-    are always printed, one line each."""
+    are always printed, one line each.
+
+    The bar is redrawn from :meth:`update`, at most ten times a second, not by rich's refresh
+    thread: ``--jobs`` forks its workers, and a process that forks should hold no threads."""
+
+    REDRAW = 0.1  # seconds between redraws
 
     def __init__(self, verbose: bool, inputs: list[str]):
         self.verbose = verbose
@@ -106,7 +117,8 @@ class _Progress:
             self.files, total_bytes = measure_inputs(inputs)
             self.bar = Progress(TextColumn("{task.fields[done]}/{task.fields[files]} files"),
                                 BarColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-                                transient=True)
+                                auto_refresh=False, transient=True)
+            self.redrawn = 0.0
             self.bar.start()
             self.task = self.bar.add_task("apply", total=total_bytes or None, files=self.files,
                                          done=0)
@@ -123,6 +135,10 @@ class _Progress:
             self._line(f"{self.count} files done")
         if self.bar is not None:
             self.bar.update(self.task, advance=result.size or self._size(result), done=self.count)
+            now = time.monotonic()
+            if now - self.redrawn >= self.REDRAW:
+                self.redrawn = now
+                self.bar.refresh()
 
     @staticmethod
     def _size(result) -> int:
