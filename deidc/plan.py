@@ -33,13 +33,16 @@ time):
 ``Action.order`` is the action's place in the effective rule order (Flywheel moves ``regex-sub``
 rules to the front); when several sources act on one element (a dispatch entry and a pattern
 rule), the executor applies them sorted by ``order``.
+
+The plan's types are NamedTuples rather than frozen dataclasses for start-up's sake: defining
+ten dataclasses (and importing :mod:`dataclasses`, which imports :mod:`inspect`) took 33 ms,
+a quarter of applying a plan to a handful of files.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 PLAN_FORMAT = 1
 OPS = ("remove", "replace", "hash", "hashuid", "shift_date", "shift_datetime", "jitter",
@@ -52,8 +55,7 @@ class PlanError(ValueError):
     """A plan file that this executor cannot run (wrong format version, malformed JSON)."""
 
 
-@dataclass(frozen=True)
-class Origin:
+class Origin(NamedTuple):
     """Where a plan element came from: profile file, line, rule index (``None`` for a file-level
     option, then ``option`` names it) and the rule's selector text for people."""
 
@@ -69,24 +71,21 @@ class Origin:
             f"{where} ({self.option})"
 
 
-@dataclass(frozen=True)
-class Action:
+class Action(NamedTuple):
     op: str
-    args: dict = field(hash=False)
+    args: dict  # (an Action is not hashable: nothing needs it to be)
     origin: Origin
     order: int
 
 
-@dataclass(frozen=True)
-class Override:
+class Override(NamedTuple):
     """A rule that names this target but never has an effect on it, and why."""
 
     origin: Origin
     reason: str
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """Everything the profile does to one target: the chain of actions, in order."""
 
     target: str
@@ -98,8 +97,7 @@ class Entry:
     overridden: tuple[Override, ...] = ()
 
 
-@dataclass(frozen=True)
-class PatternRule:
+class PatternRule(NamedTuple):
     """A ``regex:`` rule's residue: what can only be decided per file.  The dictionary part of a
     regex is pre-expanded into entries; this matches, per file, the hex paths of private and
     unknown elements and the paths of elements inside sequences (Flywheel's ``re.match``
@@ -110,14 +108,12 @@ class PatternRule:
     origin: Origin
 
 
-@dataclass(frozen=True)
-class PatientAge:
+class PatientAge(NamedTuple):
     date_format: str
     units: str | None
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     """What happens to every element no entry names."""
 
     remove_private: bool
@@ -129,8 +125,7 @@ class Policy:
     sync_media_storage: bool  # file meta MediaStorageSOPInstanceUID follows SOPInstanceUID
 
 
-@dataclass(frozen=True)
-class LogColumn:
+class LogColumn(NamedTuple):
     """One column of Flywheel's deid-log CSV: the rule's name/regex text, and what it reads."""
 
     title: str
@@ -138,20 +133,18 @@ class LogColumn:
     pattern: str | None
 
 
-@dataclass(frozen=True)
-class ProfileRef:
+class ProfileRef(NamedTuple):
     name: str | None
     path: str
     sha256: str
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     format: int
     deidc_version: str
     pydicom_version: str
     profile: ProfileRef
-    options: dict = field(hash=False)  # the dicom options in effect, for people and the log
+    options: dict  # the dicom options in effect, for people and the log
     policy: Policy = None  # type: ignore[assignment]
     entries: tuple[Entry, ...] = ()
     patterns: tuple[PatternRule, ...] = ()
@@ -189,8 +182,8 @@ class Plan:
 
 
 def _plain(value):
-    if hasattr(value, "__dataclass_fields__"):
-        return {name: _plain(getattr(value, name)) for name in value.__dataclass_fields__}
+    if hasattr(value, "_fields"):
+        return {name: _plain(getattr(value, name)) for name in value._fields}
     if isinstance(value, (tuple, list)):
         return [_plain(item) for item in value]
     if isinstance(value, dict):

@@ -256,6 +256,12 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
+def _temporary_name(target: str, pid: int) -> str:
+    """Where process ``pid`` writes ``target`` before renaming it into place."""
+    folder, name = os.path.split(target)
+    return os.path.join(folder, f".deidc-{pid}-{name}.part")
+
+
 def _write_atomically(target: str, write: Callable[[io.BufferedWriter], object]) -> object:
     folder = os.path.dirname(target) or "."
     if folder not in _made_folders:
@@ -263,7 +269,7 @@ def _write_atomically(target: str, write: Callable[[io.BufferedWriter], object])
         _made_folders.add(folder)
     # A name of our own (this process, this target) is one open; mkstemp's random names are
     # the fallback when a crashed run left that name behind.
-    temporary = os.path.join(folder, f".deidc-{os.getpid()}-{os.path.basename(target)}.part")
+    temporary = _temporary_name(target, os.getpid())
     try:
         try:
             handle = os.open(temporary, _CREATE, 0o666)
@@ -354,36 +360,41 @@ def _parallel_results(plan: Plan, batches: Iterator[list[Job]],
     pool = Workers(options.jobs - 1, functools.partial(_work, plan, options))
     try:
         for batch in batches:
-            for sent, results in pool.collect():
-                yield from _returned(sent, results)
+            for pid, sent, results in pool.collect():
+                yield from _returned(pid, sent, results)
             worker = pool.idle()
             if worker is not None:
-                pool.send(worker, batch)
+                pool.send(worker, [tuple(job) for job in batch])  # plain values travel fastest
             else:
                 for job in batch:
                     yield process_file(plan, job, options)
-        for sent, results in pool.collect(wait=True):
-            yield from _returned(sent, results)
+        for pid, sent, results in pool.collect(wait=True):
+            yield from _returned(pid, sent, results)
     except BaseException:  # Ctrl-C, or the caller stopped: the workers stop too
         pool.close(abort=True)
         raise
     pool.close()
 
 
-def _work(plan: Plan, options: RunOptions, batch: list[Job]) -> list[tuple]:
+def _work(plan: Plan, options: RunOptions, batch: list[tuple]) -> list[tuple]:
     """A worker's part: the results of a batch, without the jobs (the main process has them)."""
-    return [process_file(plan, job, options)[1:] for job in batch]
+    return [process_file(plan, Job(*job), options)[1:] for job in batch]
 
 
-def _returned(batch: list[Job], results: list[tuple] | None) -> Iterator[FileResult]:
-    if results is None:
-        for job in batch:
+def _returned(pid: int, batch: list[tuple], results: list[tuple] | None
+              ) -> Iterator[FileResult]:
+    if results is None:  # the worker died: its files fail, and its half-written one goes
+        for job in map(Job._make, batch):
+            if job.target is not None:
+                try:
+                    os.unlink(_temporary_name(job.target, pid))
+                except OSError:
+                    pass
             yield FileResult(job, "failed", "the worker process de-identifying this file ended "
-                                            "unexpectedly; its output may have been written: "
-                                            "run it again with --overwrite")
+                                            "unexpectedly; run the command again to redo it")
         return
     for job, result in zip(batch, results):
-        yield FileResult(job, *result)
+        yield FileResult(Job(*job), *result)
 
 
 BATCH = 16  # files to a batch: one round trip costs about what a small file takes

@@ -10,7 +10,6 @@ module parses the file meta group and the element headers of explicit VR little 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import NamedTuple
 
 EXPLICIT_LITTLE = "1.2.840.10008.1.2.1"
@@ -151,8 +150,7 @@ def item_elements(buffer, value: int, length: int, end: int):
         offset = element.end
 
 
-@dataclass(frozen=True)
-class FileLayout:
+class FileLayout(NamedTuple):
     """Where a Part 10 file's pieces are: meta elements, then the dataset from ``body``."""
 
     meta: tuple[Element, ...]

@@ -16,12 +16,22 @@ what is wrong with the value; the caller adds file, tag and rule.
 from __future__ import annotations
 
 import calendar
-import hashlib
 import math
-import random
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+try:  # the interpreter's own SHA-256: importing hashlib first loads OpenSSL, 10 ms of start-up
+    from _sha2 import sha256  # Python 3.12 and later
+except ImportError:
+    try:
+        from _sha256 import sha256  # Python 3.11
+    except ImportError:  # a Python built without them
+        from hashlib import sha256
+
+if TYPE_CHECKING:
+    import random
 
 UID_MAX_LENGTH = 64
 UID_HASH_NODES = 6  # Flywheel's fixed uid_hash_fields: six nodes ...
@@ -155,7 +165,7 @@ def _crop_uid(nodes: list[str]) -> str:
 
 def _sha256(salt: str | None, text: str) -> bytes:
     try:
-        return hashlib.sha256(((salt or "") + text).encode("utf-8")).digest()
+        return sha256(((salt or "") + text).encode("utf-8")).digest()
     except UnicodeEncodeError:
         raise TransformError(f"{text!r} cannot be encoded as UTF-8 for hashing") from None
 
@@ -281,9 +291,17 @@ def _reads_whole_fields(text: str, parsed: datetime, fmt: str) -> bool:
     return len(text) == len(parsed.strftime(fmt))
 
 
+def _module_random():
+    """The random module's shared generator, for callers that pass no ``rng`` (imported when
+    first needed: most plans draw nothing)."""
+    import random
+
+    return random
+
+
 def _nonzero_randint(jitter_range, rng: random.Random | None) -> int:
     """Flywheel's integer jitter: ``randint(-int(range), int(range))``, redrawn while 0."""
-    draws = rng if rng is not None else random
+    draws = rng if rng is not None else _module_random()
     bound = _jitter_bound(jitter_range, int)
     if bound < 1:
         # Flywheel would redraw 0 forever here.
@@ -329,7 +347,7 @@ def jitter(
     if not text:
         return None
     number = _jitter_original(text, jitter_type)
-    draws = rng if rng is not None else random
+    draws = rng if rng is not None else _module_random()
     if jitter_type == "int":
         offset = _nonzero_randint(jitter_range, draws)
     else:

@@ -256,7 +256,9 @@ def test_a_worker_that_dies_fails_only_its_own_files(plan, tmp_path, monkeypatch
     main_process = os.getpid()
 
     def dies_in_a_worker(plan, options, batch):
-        if os.getpid() != main_process:
+        if os.getpid() != main_process:  # dies writing its first file, as if killed
+            (tmp_path / "out").mkdir(exist_ok=True)
+            open(runner._temporary_name(batch[0][2], os.getpid()), "wb").close()
             os._exit(9)
         return real_work(plan, options, batch)
 

@@ -27,7 +27,8 @@ def test_both_readers_know_the_same_options_with_the_same_defaults():
     mine = {name: spellings for name, spellings, _ in quick.OPTIONS}
     assert {name: set(spellings) for name, spellings in mine.items()} == \
         {name: set(spellings) for name, (spellings, _) in typer_options.items()}
-    defaults = vars(quick._parser().parse_intermixed_args(["plan.json", "in"]))
+    paths, defaults = quick.read_arguments(["plan.json", "in"])
+    assert paths == ["plan.json", "in"]
     for name, (_, default) in typer_options.items():
         assert defaults[name] == default, name
 
@@ -38,6 +39,10 @@ def test_both_readers_know_the_same_options_with_the_same_defaults():
     (["apply", "-j2", "p.json", "a", "b", "--output=out", "--seed", "7", "--no-fast-path", "-v"],
      ("p.json", ["a", "b"], {"output": "out", "jobs": 2, "seed": 7, "fast_path": False,
                              "verbose": True})),
+    (["apply", "p.json", "-o", "out", "--", "-in", "--dry-run"],
+     ("p.json", ["-in", "--dry-run"], {"output": "out", "dry_run": False})),
+    (["apply", "p.json", "in", "-oout", "--jobs=3", "-j", "4", "--fast-path"],
+     ("p.json", ["in"], {"output": "out", "jobs": 4, "fast_path": True})),
     (["apply", "p.yaml", "in", "--in-place", "--dry-run", "--compat", "flywheel",
       "--log", "l.csv", "--overwrite"],
      ("p.yaml", ["in"], {"in_place": True, "dry_run": True, "compat": "flywheel",
@@ -54,6 +59,10 @@ def test_plain_forms_run_the_apply_command_with_what_typer_would_pass(argv, expe
     assert (policy, inputs) == expected[:2]
     for name, value in expected[2].items():
         assert options[name] == value, name
+    from typer.testing import CliRunner
+
+    assert CliRunner().invoke(app, argv).exit_code == 0  # and typer reads them the same
+    assert seen[1] == seen[0]
 
 
 @pytest.mark.parametrize("argv", [
@@ -61,6 +70,9 @@ def test_plain_forms_run_the_apply_command_with_what_typer_would_pass(argv, expe
     ["apply", "p.json", "in", "-h"], ["apply", "p.json", "in", "--jobs", "many"],
     ["apply", "p.json", "in", "--unknown"], ["apply", "p.json", "in", "-o"],
     ["apply", "p.json", "in", "--out", "x"],  # an abbreviation: typer decides
+    ["apply", "p.json", "in", "-vj2"], ["apply", "p.json", "in", "--verbose=yes"],
+    ["apply", "p.json", "in", "-o", "--dry-run"], ["apply", "p.json", "in", "--seed", "-5"],
+    ["apply", "p.json", "in", "-h"],
 ])
 def test_anything_else_is_left_to_typer(argv, monkeypatch):
     monkeypatch.setattr(applying, "apply_command", lambda *a, **k: pytest.fail("ran"))

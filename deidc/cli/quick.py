@@ -1,15 +1,15 @@
 """`deidc apply` read without typer, for its plain forms.
 
 Importing typer is about 45 ms, half of `deidc apply plan.json`'s start-up and a tenth of a run
-over a thousand small files.  This reads the same arguments with argparse and runs the same code
-(:func:`deidc.cli.applying.apply_command`).  Whatever it is not sure of (``--help``, an option it
-does not know, a missing value), it leaves to the typer command, which then reports it in its
-usual words.  tests/test_cli_quick.py keeps the two readers' options the same.
+over a thousand small files; argparse, with the shutil, gettext and locale it loads, is another
+25 ms on a slow machine.  So this reads the plain forms of the same arguments itself and runs
+the same code (:func:`deidc.cli.applying.apply_command`).  Whatever it is not sure of
+(``--help``, an option it does not know, an abbreviation, combined short flags, a missing or
+malformed value), it leaves to the typer command, which then reports it in its usual words.
+tests/test_cli_quick.py keeps the two readers' options the same.
 """
 
 from __future__ import annotations
-
-import argparse
 
 # The options of the typer command deidc.cli.apply_cmd.apply: (name, spellings, kind).
 OPTIONS = (
@@ -24,42 +24,67 @@ OPTIONS = (
     ("verbose", ("-v", "--verbose"), bool),
 )
 FAST_PATH = ("--fast-path", "--no-fast-path")
+DEFAULTS = {name: (0 if name == "jobs" else False if kind is bool else None)
+            for name, _, kind in OPTIONS} | {"fast_path": True}
+_SPELLINGS = {spelling: (name, kind) for name, spellings, kind in OPTIONS
+              for spelling in spellings}
 
 
 def quick_apply(argv: list[str]) -> int | None:
     """Run ``deidc apply`` from ``argv`` (without the program name) and return its exit code,
     or ``None`` if these are not arguments it reads with certainty."""
-    if not argv or argv[0] != "apply" or any(a in ("-h", "--help") for a in argv):
+    if not argv or argv[0] != "apply":
         return None
-    parser = _parser()
-    try:
-        arguments = parser.parse_intermixed_args(argv[1:])
-    except (argparse.ArgumentError, SystemExit):
+    read = read_arguments(argv[1:])
+    if read is None:
         return None
-    if len(arguments.paths) < 2:  # a policy and at least one input
+    paths, options = read
+    if len(paths) < 2:  # a policy and at least one input
         return None
-    options = vars(arguments)
-    policy, *inputs = options.pop("paths")
     from .applying import apply_command
 
-    return apply_command(policy, inputs, **options)
+    return apply_command(paths[0], paths[1:], **options)
 
 
-class _Unsure(argparse.ArgumentParser):
-    def error(self, message):  # argparse would print usage and exit: typer decides instead
-        raise argparse.ArgumentError(None, message)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Unsure(prog="deidc apply", add_help=False, allow_abbrev=False,
-                     exit_on_error=False)
-    parser.add_argument("paths", nargs="*")
-    for name, spellings, kind in OPTIONS:
+def read_arguments(arguments: list[str]) -> tuple[list[str], dict] | None:
+    """The paths and options of ``deidc apply``'s arguments, as typer would read them; ``None``
+    for anything else (help included)."""
+    paths: list[str] = []
+    options = dict(DEFAULTS)
+    position = 0
+    while position < len(arguments):
+        argument = arguments[position]
+        position += 1
+        if argument == "--":
+            paths += arguments[position:]
+            break
+        if not argument.startswith("-") or argument == "-":
+            paths.append(argument)
+            continue
+        if argument in FAST_PATH:
+            options["fast_path"] = argument == FAST_PATH[0]
+            continue
+        spelling, equals, value = argument.partition("=")
+        if not argument.startswith("--") and not equals:
+            spelling, value = argument[:2], argument[2:]  # -j2: a short option and its value
+        known = _SPELLINGS.get(spelling)
+        if known is None or (spelling.startswith("--") and equals and known[1] is bool):
+            return None  # --help, an abbreviation, combined short flags: typer decides
+        name, kind = known
         if kind is bool:
-            parser.add_argument(*spellings, dest=name, action="store_true")
-        else:
-            parser.add_argument(*spellings, dest=name, type=kind,
-                                default=0 if name == "jobs" else None)
-    parser.add_argument(FAST_PATH[0], dest="fast_path", action="store_true", default=True)
-    parser.add_argument(FAST_PATH[1], dest="fast_path", action="store_false")
-    return parser
+            if value:
+                return None
+            options[name] = True
+            continue
+        if not equals and not value:
+            if position == len(arguments) or arguments[position].startswith("-"):
+                return None
+            value = arguments[position]
+            position += 1
+        if kind is int:
+            try:
+                value = int(value)
+            except ValueError:
+                return None
+        options[name] = value
+    return paths, options
