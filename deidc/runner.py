@@ -357,6 +357,10 @@ def _parallel_results(plan: Plan, batches: Iterator[list[Job]],
     have enough queued, this process does the next batch itself instead of waiting."""
     from .workers import Workers
 
+    if options.fast_path:  # built here once, the workers inherit it rather than build their own
+        from .fastpath import fast_plan
+
+        fast_plan(plan, bool(options.log_path))
     pool = Workers(options.jobs - 1, functools.partial(_work, plan, options))
     try:
         for batch in batches:

@@ -20,6 +20,7 @@ POSIX only (``os.fork``): :func:`available` says whether this platform has it.
 
 from __future__ import annotations
 
+import gc
 import marshal
 import os
 import select
@@ -54,6 +55,9 @@ class Workers:
     def __init__(self, count: int, work: Callable[[list], list], depth: int = 2):
         self.depth = depth
         self.workers: list[Worker] = []
+        # What exists now lives as long as the run: the garbage collector need not look at it
+        # again, and not touching it keeps the pages the workers share with this process shared.
+        gc.freeze()
         try:
             for _ in range(count):
                 self.workers.append(self._fork(work))

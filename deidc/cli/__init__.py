@@ -9,6 +9,7 @@ argument it does not know included, goes to the typer application (:mod:`deidc.c
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -17,7 +18,7 @@ def main() -> None:
 
     code = quick_apply(sys.argv[1:])
     if code is not None:
-        sys.exit(code)
+        _leave(code)
     from .typer_app import app
 
     app()
@@ -30,3 +31,16 @@ def __getattr__(name: str):
 
         return app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _leave(code: int) -> None:
+    """End ``deidc apply`` without the interpreter's clean-up: tearing down its modules and
+    objects, which the operating system frees anyway, took 25-35 ms of every run (measured on
+    1000 small files: 5% of a --jobs 2 run).  By now every output and the log are closed and
+    flushed to disk (the runner's os.sync); only the standard streams are left to flush."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed or broken stream: let Python report it as usual
+        sys.exit(code)
+    os._exit(code)
