@@ -386,10 +386,9 @@ def test_applying_a_plan_does_not_import_pydicom(tmp_path):
         "jitter: true", "remove: true").replace("deid-log: ''", ""))
     plan_path = tmp_path / "plan.json"
     plan_path.write_text(compile_profile(str(profile)).to_json())
-    probe = ("import sys; from deidc.cli import main; sys.argv = ['deidc', 'apply', "
-             f"{str(plan_path)!r}, {str(inputs)!r}, '-o', {str(tmp_path / 'out')!r}, '-j', '1'];"
-             "\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
-             "print('pydicom' in sys.modules, 'deidc.lint' in sys.modules)")
+    probe = ("import sys; from deidc.cli.quick import quick_apply; quick_apply(['apply', "
+             f"{str(plan_path)!r}, {str(inputs)!r}, '-o', {str(tmp_path / 'out')!r}, '-j', '1'])"
+             "\nprint('pydicom' in sys.modules, 'deidc.lint' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert "Dataset path" not in result.stderr
     assert result.stdout.split() == ["False", "False"], result.stderr

@@ -90,9 +90,9 @@ def test_applying_a_plan_from_the_command_line_does_not_import_typer(tmp_path):
     plan = tmp_path / "plan.json"
     subprocess.run([sys.executable, "-m", "deidc", "compile", str(profile), "-o", str(plan)],
                    check=True, capture_output=True)
-    probe = ("import sys, deidc.cli\nsys.argv = ['deidc', 'apply', sys.argv[1], sys.argv[2], "
-             "'-o', sys.argv[3], '-j', '1']\ntry:\n    deidc.cli.main()\nexcept SystemExit as e:\n"
-             "    code = e.code\nprint(code, 'typer' in sys.modules, 'pydicom' in sys.modules)")
+    probe = ("import sys, deidc.cli.quick\ncode = deidc.cli.quick.quick_apply(['apply', "
+             "sys.argv[1], sys.argv[2], '-o', sys.argv[3], '-j', '1'])\n"
+             "print(code, 'typer' in sys.modules, 'pydicom' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", probe, str(plan),
                              get_testdata_file("CT_small.dcm", download=False),
                              str(tmp_path / "out")], capture_output=True, text=True)
