@@ -119,6 +119,11 @@ def main() -> None:
             if "flywheel-migration" in rate:
                 ratios.append(("deidc/flywheel", one / rate["flywheel-migration"]))
             print(f"  ratios ({label}): " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios))
+        # The two runs of one round are seconds apart, so their ratio is the least disturbed
+        # by this machine's drift from round to round.
+        paired = statistics.median(one / two for one, two in zip(times["deidc --jobs 1"],
+                                                                 times["deidc --jobs 2"]))
+        print(f"  jobs 2/jobs 1, median of the rounds' own ratios: {paired:.2f}x")
     shutil.rmtree(scratch, ignore_errors=True)
 
 

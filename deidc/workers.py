@@ -1,21 +1,27 @@
-"""Helper processes for ``--jobs N``: forked workers fed batches of files through pipes.
+"""Helper processes for ``--jobs N``: forked workers and the main process share one queue.
 
 Why not :mod:`concurrent.futures`: importing it costs 13 ms, a quarter of a run's start-up,
 and every batch travels through two helper threads of the main process, which must win the GIL
 from the main thread while it de-identifies its own share.  On 1000 small files that made a
 ``--jobs 2`` run phase 1.45x faster than ``--jobs 1``, where two forked processes splitting the
 same files reach 1.9x.  A forked worker also inherits what the main process has loaded (the
-plan, imported modules), so it starts working within a millisecond.
+plan, imported modules, the fast path's tables), so it starts working within a millisecond.
 
-The protocol is one length-prefixed message per batch: its work items down a worker's task
-pipe, the list of its results back up its result pipe.  Messages are :mod:`marshal` data (built
-into the interpreter, where importing :mod:`pickle` costs 6 ms of start-up), or a pickle when
-they hold more than plain values (``str``, numbers, tuples, lists, dicts).  The main process never blocks on a
-task pipe (its writes are non-blocking, the rest is kept until the worker reads), so a worker
-blocked writing large results can never wait on a main process blocked writing tasks.
-A worker that dies (killed, crashed) fails its outstanding batches and the run goes on.
+Why one shared queue: with a queue per worker, the main process must decide up front who does
+a batch, and at the end of a run it sits idle while a worker finishes the batches queued for it
+(on files of 20-50 MB, 15% of a run).  Here every process, the main one included, takes the
+next batch when it is free, so no process waits while another has work not yet started.
 
-POSIX only (``os.fork``): :func:`available` says whether this platform has it.
+The queue is a pipe whose messages are all exactly :data:`MESSAGE` (``PIPE_BUF``) bytes: POSIX
+makes such a write atomic, so every read of that size, by whichever process gets it first,
+takes exactly one whole batch.  A message holds a key and the batch's items (:mod:`marshal`
+data: built into the interpreter, where importing :mod:`pickle` costs 6 ms); a batch too big
+for one is the caller's to split.  Results come back on one pipe per worker, length-prefixed,
+as marshal data or, when they hold more than plain values, a pickle.
+
+A worker that dies (killed, crashed) loses only the batches it had taken: they are reported as
+lost when the run ends, and the rest of the run goes on.  POSIX only (``os.fork``):
+:func:`available` says whether this platform has it.
 """
 
 from __future__ import annotations
@@ -24,60 +30,58 @@ import gc
 import marshal
 import os
 import select
-from collections import deque
+import signal
 from collections.abc import Callable, Iterator
 
-_LENGTH = 8  # bytes of the little-endian length before each message
-_MARSHAL, _PICKLE = b"M", b"P"  # a message's first byte: how the rest is encoded
+MESSAGE = select.PIPE_BUF  # bytes in every queue message
+_KEY = 8  # bytes of the key (and of the payload's length) in a message
+_LENGTH = 8  # bytes of the little-endian length before each result message
+_MARSHAL, _PICKLE = b"M", b"P"  # a result message's first byte: how the rest is encoded
 
 
 def available() -> bool:
     return hasattr(os, "fork")
 
 
-class Worker:
-    """One forked process and the main process's ends of its two pipes."""
-
-    def __init__(self, pid: int, tasks: int, results: int):
-        self.pid = pid
-        self.tasks = tasks  # write end, non-blocking
-        self.results = results  # read end
-        self.outbox = bytearray()  # task bytes the pipe could not take yet
-        self.outstanding: deque[list] = deque()  # batches sent, results not yet back
-
-
 class Workers:
-    """``count`` forked workers, each running ``work(batch) -> list`` on the batches sent to it.
+    """``count`` forked workers, each running ``work(items) -> results`` on the batches it
+    takes from the queue; the main process puts batches in, and takes some itself."""
 
-    ``depth`` batches may wait for a worker at once: enough that it never idles between
-    batches, few enough that the main process is not left waiting at the end of a run."""
-
-    def __init__(self, count: int, work: Callable[[list], list], depth: int = 2):
-        self.depth = depth
-        self.workers: list[Worker] = []
+    def __init__(self, count: int, work: Callable[[list], list]):
+        self.pending: set[int] = set()  # keys put and not yet taken here or returned
+        self.results: dict[int, int] = {}  # a live worker's result pipe -> its pid
+        self.ended: list[int] = []  # pids of workers gone
+        self._next_key = 0
+        queue_out, queue_in = os.pipe()
+        self.queue, self._queue_in = queue_out, queue_in
         # What exists now lives as long as the run: the garbage collector need not look at it
         # again, and not touching it keeps the pages the workers share with this process shared.
         gc.freeze()
         try:
             for _ in range(count):
-                self.workers.append(self._fork(work))
+                self._fork(work)
         except BaseException:
-            self.close()
+            self.close(abort=True)
             raise
+        # This process takes from the queue without waiting (the flag is the read end's, which
+        # the workers share: they wait in select instead).
+        os.set_blocking(self.queue, False)
 
-    def _fork(self, work: Callable[[list], list]) -> Worker:
-        tasks_in, tasks_out = os.pipe()
-        results_in, results_out = os.pipe()
+    def _fork(self, work: Callable[[list], list]) -> None:
+        results_out, results_in = os.pipe()
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the caller's code
             status = 1
             try:
-                os.close(tasks_out)
-                os.close(results_in)
-                for sibling in self.workers:  # else a sibling's task pipe never reaches EOF
-                    os.close(sibling.tasks)
-                    os.close(sibling.results)
-                _serve(tasks_in, results_out, work)
+                # Stopped by close(abort=True) as by Ctrl-C: a KeyboardInterrupt, which
+                # removes the output being written.  (SIGINT itself may be ignored: a run in
+                # the background of a shell script inherits that.)
+                signal.signal(signal.SIGTERM, signal.default_int_handler)
+                os.close(self._queue_in)  # else the queue never reaches its end
+                os.close(results_out)
+                for sibling in self.results:
+                    os.close(sibling)
+                _serve(self.queue, results_in, work)
                 status = 0
             except KeyboardInterrupt:
                 status = 130
@@ -89,90 +93,120 @@ class Workers:
                 traceback.print_exc()
             finally:
                 os._exit(status)
-        os.close(tasks_in)
-        os.close(results_out)
-        os.set_blocking(tasks_out, False)
-        return Worker(pid, tasks_out, results_in)
+        os.close(results_in)
+        self.results[results_out] = pid
+        try:  # room for a few batches' results while this process is busy with its own
+            import fcntl
 
-    def idle(self) -> Worker | None:
-        """A worker with room for another batch, if any."""
-        for worker in self.workers:
-            if len(worker.outstanding) < self.depth:
-                return worker
-        return None
+            fcntl.fcntl(results_out, fcntl.F_SETPIPE_SZ, 1 << 20)
+        except (AttributeError, OSError):  # not Linux, or over the system's limit
+            pass
 
-    def send(self, worker: Worker, batch: list) -> None:
-        worker.outbox += _encode(batch)
-        worker.outstanding.append(batch)
-        _flush(worker)
+    def queued(self) -> int:
+        """How many batches wait in the queue."""
+        import fcntl
+        import termios
 
-    def collect(self, wait: bool = False) -> Iterator[tuple[int, list, list | None]]:
-        """(worker's pid, batch, results) for each batch that has come back; ``results`` is
-        ``None`` when the worker died before returning it.  ``wait``: until every outstanding
-        batch is back."""
-        while True:
-            busy = [w for w in self.workers if w.outstanding]
-            if not busy:
-                return
-            writing = [w.tasks for w in busy if w.outbox]
-            readable, writable, _ = select.select([w.results for w in busy], writing, [],
-                                                  None if wait else 0)
-            for worker in busy:
-                if worker.tasks in writable:
-                    _flush(worker)
-                if worker.results in readable:
-                    yield from self._receive(worker)
-            if not wait and not readable:
-                return
+        waiting = fcntl.ioctl(self.queue, termios.FIONREAD, b"\0\0\0\0")
+        return int.from_bytes(waiting, "little") // MESSAGE
 
-    def _receive(self, worker: Worker) -> Iterator[tuple[int, list, list | None]]:
+    def put(self, items: list) -> int | None:
+        """Queue a batch; its key, or ``None`` if it does not fit in a message (split it)."""
+        payload = marshal.dumps(items)
+        if len(payload) > MESSAGE - 2 * _KEY:
+            return None
+        self._next_key += 1
+        key = self._next_key
+        message = key.to_bytes(_KEY, "little") + len(payload).to_bytes(_KEY, "little") + payload
+        os.write(self._queue_in, message.ljust(MESSAGE, b"\0"))
+        self.pending.add(key)
+        return key
+
+    def take(self) -> int | None:
+        """The key of the next queued batch, taken for this process; ``None`` if none waits."""
         try:
-            results = _decode(worker.results)
-        except (EOFError, OSError, ValueError):
-            self.workers.remove(worker)
-            self._reap(worker)
-            while worker.outstanding:
-                yield worker.pid, worker.outstanding.popleft(), None
-            return
-        yield worker.pid, worker.outstanding.popleft(), results
+            message = os.read(self.queue, MESSAGE)
+        except BlockingIOError:
+            return None
+        key = _unpack(message)[0]
+        self.pending.discard(key)
+        return key
+
+    def collect(self, wait: bool = False) -> Iterator[tuple[int, list]]:
+        """(key, results) of each batch a worker has finished.  ``wait``: until every worker
+        has ended (see :meth:`finish`)."""
+        while self.results:
+            readable, _, _ = select.select(list(self.results), [], [], None if wait else 0)
+            if not readable:
+                return
+            for pipe in readable:
+                try:
+                    key, results = _decode(pipe)
+                except (EOFError, OSError, ValueError):  # the worker ended, or died
+                    self.ended.append(self.results.pop(pipe))
+                    os.close(pipe)
+                    try:
+                        os.waitpid(self.ended[-1], 0)
+                    except ChildProcessError:
+                        pass
+                    continue
+                self.pending.discard(key)
+                yield key, results
+
+    def finish(self) -> Iterator[tuple[int, list | None]]:
+        """End the queue, then (key, results) for every batch still out, as the workers finish
+        them; ``None`` results for those lost with a worker that died."""
+        os.close(self._queue_in)
+        self._queue_in = -1
+        yield from self.collect(wait=True)
+        for key in sorted(self.pending):
+            yield key, None
+        self.pending.clear()
+        os.close(self.queue)
 
     def close(self, abort: bool = False) -> None:
-        """End every worker: at the end of its batches, or, with ``abort`` (the run stopped
-        early), at once, as Ctrl-C would (it removes the output it was writing)."""
-        for worker in self.workers:
-            self._reap(worker, abort)
-        self.workers = []
-
-    @staticmethod
-    def _reap(worker: Worker, abort: bool = False) -> None:
+        """Release the pipes and wait for the workers; ``abort`` (the run stopped early) stops
+        them at once, as Ctrl-C would (each removes the output it was writing)."""
         if abort:
-            import signal
-
-            try:
-                os.kill(worker.pid, signal.SIGINT)
-            except ProcessLookupError:
-                pass
-        for descriptor in (worker.tasks, worker.results):
+            for pid in self.results.values():
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for descriptor in (self._queue_in, self.queue, *self.results):
             try:
                 os.close(descriptor)
             except OSError:
                 pass
-        try:
-            os.waitpid(worker.pid, 0)
-        except ChildProcessError:
-            pass
+        for pid in self.results.values():
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            self.ended.append(pid)
+        self.results = {}
 
 
-def _serve(tasks: int, results: int, work: Callable[[list], list]) -> None:
-    """The worker's loop: a batch in, its results out, until the task pipe ends."""
+def _serve(queue: int, results: int, work: Callable[[list], list]) -> None:
+    """The worker's loop: take a batch, send its results, until the queue ends."""
     while True:
+        select.select([queue], [], [])
         try:
-            batch = _decode(tasks)
-        except EOFError:
+            message = os.read(queue, MESSAGE)
+        except BlockingIOError:  # another process took it first
+            continue
+        if not message:
             return
-        view = memoryview(_encode(work(batch)))
+        key, items = _unpack(message)
+        view = memoryview(_encode((key, work(items))))
         while view:
             view = view[os.write(results, view):]
+
+
+def _unpack(message: bytes) -> tuple[int, list]:
+    key = int.from_bytes(message[:_KEY], "little")
+    length = int.from_bytes(message[_KEY:2 * _KEY], "little")
+    return key, marshal.loads(message[2 * _KEY:2 * _KEY + length])
 
 
 def _encode(message) -> bytes:
@@ -187,8 +221,8 @@ def _encode(message) -> bytes:
 
 
 def _decode(descriptor: int):
-    """The next message from a pipe (:class:`EOFError` at its end, :class:`ValueError` if it
-    is not one)."""
+    """The next result message from a pipe (:class:`EOFError` at its end, :class:`ValueError`
+    if it is not one)."""
     header = _read_exactly(descriptor, _LENGTH)
     payload = _read_exactly(descriptor, int.from_bytes(header, "little"))
     if payload[:1] == _MARSHAL:
@@ -203,17 +237,6 @@ def _decode(descriptor: int):
     raise ValueError("not a worker message")
 
 
-def _flush(worker: Worker) -> None:
-    try:
-        written = os.write(worker.tasks, worker.outbox)
-    except BlockingIOError:
-        return
-    except BrokenPipeError:  # the worker died; its result pipe says so next
-        worker.outbox.clear()
-        return
-    del worker.outbox[:written]
-
-
 def _read_exactly(descriptor: int, size: int) -> bytes:
     chunks = []
     while size:
@@ -223,4 +246,3 @@ def _read_exactly(descriptor: int, size: int) -> bytes:
         chunks.append(chunk)
         size -= len(chunk)
     return b"".join(chunks)
-

@@ -246,6 +246,29 @@ def test_a_few_large_files_are_split_between_workers(plan, tmp_path, monkeypatch
     assert len(os.listdir(tmp_path / "out")) == 4
 
 
+def test_long_paths_travel_in_smaller_batches_or_stay_here(plan, tmp_path):
+    """A batch is one queue message (PIPE_BUF bytes): files with long paths go in smaller
+    batches, and a file whose paths fit no message is done by this process."""
+    from deidc import workers
+
+    inputs = tmp_path / "in"
+    deep = inputs
+    while len(str(deep)) < workers.MESSAGE * 2 // 3:  # its paths fit no message
+        deep = deep / ("d" * 200)
+    middle = inputs / ("m" * 200) / ("m" * 200)  # a few paths to a message
+    for folder in (deep, middle, inputs):
+        folder.mkdir(parents=True, exist_ok=True)
+        for number in range(20):
+            shutil.copy(get_testdata_file("CT_small.dcm", download=False),
+                        folder / f"{number}.dcm")
+    run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "one"), seed=5, jobs=1))
+    summary = run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "two"), seed=5, jobs=2))
+    assert summary.written == 60
+    for path in (tmp_path / "one").rglob("*.dcm"):
+        assert path.read_bytes() == (tmp_path / "two" / path.relative_to(tmp_path / "one")
+                                     ).read_bytes()
+
+
 def test_a_worker_that_dies_fails_only_its_own_files(plan, tmp_path, monkeypatch):
     """A killed worker (out of memory, a crash in a C library) fails the batches it held; the
     run goes on in this process, says which files failed, and exits 1."""
@@ -310,7 +333,8 @@ def test_ctrl_c_stops_a_run_cleanly(plan, tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "deidc", "apply",
                                 str(tmp_path / "profile.yaml"), str(inputs), "-o", str(out),
                                 "-j", "2"], stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+                               start_new_session=True,  # as a terminal's foreground job:
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not (out.exists() and len(os.listdir(out)) > 50) and time.monotonic() < deadline:
         time.sleep(0.005)

@@ -1,0 +1,84 @@
+"""The fork pool behind ``--jobs``: one shared queue, every batch done exactly once, a dead
+worker's batches reported, never lost silently."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from deidc import workers
+
+pytestmark = pytest.mark.skipif(not workers.available(), reason="no os.fork here")
+
+
+def squares(items):
+    return [(os.getpid(), item * item) for item in items]
+
+
+def drain(pool, keys):
+    """Take batches here while any wait, then finish: every key's results, by key."""
+    done = {}
+    while (key := pool.take()) is not None:
+        done[key] = "here"
+    for key, results in pool.finish():
+        assert key not in done
+        done[key] = results
+    pool.close()
+    assert set(done) == set(keys)
+    return done
+
+
+def test_every_batch_is_done_once_by_someone():
+    pool = workers.Workers(2, squares)
+    keys = {pool.put(list(range(start, start + 5))): start for start in range(0, 200, 5)}
+    assert None not in keys and pool.queued() <= 40
+    done = drain(pool, keys)
+    for key, results in done.items():
+        if results != "here":
+            assert [value for _, value in results] == \
+                [n * n for n in range(keys[key], keys[key] + 5)]
+            assert {pid for pid, _ in results} != {os.getpid()}
+    assert any(results != "here" for results in done.values())  # the workers took some
+
+
+def test_a_batch_too_big_for_one_message_is_refused():
+    pool = workers.Workers(1, squares)
+    try:
+        assert pool.put(["x" * workers.MESSAGE]) is None
+        assert pool.put(["x" * (workers.MESSAGE // 2)]) is not None
+    finally:
+        list(pool.finish())
+        pool.close()
+
+
+def test_the_batches_a_dead_worker_took_are_reported_lost():
+    def dies(items):
+        os._exit(9)
+
+    pool = workers.Workers(1, dies)
+    key = pool.put([1, 2, 3])
+    while pool.queued():  # let the worker take it
+        pass
+    results = dict(pool.finish())
+    pool.close()
+    assert results == {key: None} and len(pool.ended) == 1
+
+
+def test_close_with_abort_stops_busy_workers():
+    import time
+
+    def sleeps(items):
+        time.sleep(60)
+        return items
+
+    pool = workers.Workers(2, sleeps)
+    pool.put([1])
+    pool.put([2])
+    while pool.queued():
+        pass
+    started = time.monotonic()
+    pool.close(abort=True)
+    assert time.monotonic() - started < 10
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
