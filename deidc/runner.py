@@ -270,18 +270,20 @@ def _write_atomically(target: str, write: Callable[[io.BufferedWriter], object])
     # A name of our own (this process, this target) is one open; mkstemp's random names are
     # the fallback when a crashed run left that name behind.
     temporary = _temporary_name(target, os.getpid())
+    # One try from the open on: Ctrl-C can land just after the file is created, before its
+    # descriptor is even assigned, and the file must still go.
     try:
         try:
-            handle = os.open(temporary, _CREATE, 0o666)
-        except FileNotFoundError:  # the folder went away since this process made it
-            os.makedirs(folder, exist_ok=True)
-            handle = os.open(temporary, _CREATE, 0o666)
-    except FileExistsError:
-        import tempfile
+            try:
+                handle = os.open(temporary, _CREATE, 0o666)
+            except FileNotFoundError:  # the folder went away since this process made it
+                os.makedirs(folder, exist_ok=True)
+                handle = os.open(temporary, _CREATE, 0o666)
+        except FileExistsError:  # left by a crashed process that had this one's pid
+            import tempfile
 
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".deidc-", suffix=".part")
-        os.fchmod(handle, 0o666 & ~_UMASK)  # outputs get ordinary permissions, like cp's
-    try:
+            handle, temporary = tempfile.mkstemp(dir=folder, prefix=".deidc-", suffix=".part")
+            os.fchmod(handle, 0o666 & ~_UMASK)  # outputs get ordinary permissions, like cp's
         with os.fdopen(handle, "wb") as out:
             result = write(out)
         os.replace(temporary, target)
@@ -430,23 +432,33 @@ def _returned(batch: list[Job], results: list[tuple] | None,
 
 BATCH = 16  # files to a batch: one round trip costs about what a small file takes
 BATCH_BYTES = 8 << 20  # or fewer when they are large: a batch is a few milliseconds of work
+WINDOW = 64  # files sized together: in each window, the largest go first
 
 
 def _batches(jobs: Iterator[Job]) -> Iterator[list[Job]]:
-    batch: list[Job] = []
-    size = 0
-    for job in jobs:
-        batch.append(job)
-        try:
-            size += os.stat(job.source).st_size
-        except OSError:
-            pass
-        if len(batch) == BATCH or size >= BATCH_BYTES:
+    """The jobs in batches for the workers' queue.  Within each window of files, the largest
+    come first: a run then ends on small files, so no process waits long for the last one
+    (on 20 files of 20-50 MB, the end of a --jobs 2 run waited about a file's time)."""
+    while window := list(itertools.islice(jobs, WINDOW)):
+        batch: list[Job] = []
+        size = 0
+        for file_size, job in sorted(((_size(job), job) for job in window),
+                                     key=lambda sized: -sized[0]):
+            batch.append(job)
+            size += file_size
+            if len(batch) == BATCH or size >= BATCH_BYTES:
+                yield batch
+                batch = []
+                size = 0
+        if batch:
             yield batch
-            batch = []
-            size = 0
-    if batch:
-        yield batch
+
+
+def _size(job: Job) -> int:
+    try:
+        return os.stat(job.source).st_size
+    except OSError:
+        return 0  # the worker will say why
 
 
 class _LogWriter:
