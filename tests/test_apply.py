@@ -269,6 +269,22 @@ def test_long_paths_travel_in_smaller_batches_or_stay_here(plan, tmp_path):
                                      ).read_bytes()
 
 
+def test_batches_put_the_largest_files_first_and_cut_by_bytes(tmp_path, monkeypatch):
+    from deidc import runner
+
+    monkeypatch.setattr(runner, "BATCH_BYTES", 1000)
+    monkeypatch.setattr(runner, "WINDOW", 4)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    sizes = [100, 900, 300, 50, 700, 10]
+    for number, size in enumerate(sizes):
+        (inputs / f"{number}.dcm").write_bytes(bytes(size))
+    batches = list(runner._batches(runner.discover([str(inputs)], RunOptions(dry_run=True))))
+    named = [[os.path.getsize(job.source) for job in batch] for batch in batches]
+    # files 0-3 are one window, 4-5 the next; a batch ends once it holds 1000 bytes
+    assert named == [[900, 300], [100, 50], [700, 10]]
+
+
 def test_a_worker_that_dies_fails_only_its_own_files(plan, tmp_path, monkeypatch):
     """A killed worker (out of memory, a crash in a C library) fails the batches it held; the
     run goes on in this process, says which files failed, and exits 1."""
