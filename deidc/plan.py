@@ -34,36 +34,37 @@ time):
 rules to the front); when several sources act on one element (a dispatch entry and a pattern
 rule), the executor applies them sorted by ``order``.
 
-The plan's types are NamedTuples rather than frozen dataclasses for start-up's sake: defining
-ten dataclasses (and importing :mod:`dataclasses`, which imports :mod:`inspect`) took 33 ms,
-a quarter of applying a plan to a handful of files.
+The plan's types are named tuples (:func:`collections.namedtuple`, fields annotated in the
+class body), not frozen dataclasses or ``typing.NamedTuple``, for start-up's sake: defining ten
+dataclasses (and importing :mod:`dataclasses`, which imports :mod:`inspect`) took 33 ms, and
+importing :mod:`typing` 7 ms, of applying a plan to a handful of files on this project's 2-core
+machines.  The runner and the stream reader follow suit.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Literal, NamedTuple
+from collections import namedtuple
 
 PLAN_FORMAT = 1
 OPS = ("remove", "replace", "hash", "hashuid", "shift_date", "shift_datetime", "jitter",
        "regex_sub")
-
-TargetKind = Literal["tag", "private", "path", "repeater"]
 
 
 class PlanError(ValueError):
     """A plan file that this executor cannot run (wrong format version, malformed JSON)."""
 
 
-class Origin(NamedTuple):
+class Origin(namedtuple("Origin", "path line rule text option", defaults=[None])):
     """Where a plan element came from: profile file, line, rule index (``None`` for a file-level
     option, then ``option`` names it) and the rule's selector text for people."""
 
+    __slots__ = ()
     path: str
     line: int
     rule: int | None
     text: str
-    option: str | None = None
+    option: str | None
 
     def describe(self) -> str:
         where = f"{self.path}:{self.line}"
@@ -71,51 +72,59 @@ class Origin(NamedTuple):
             f"{where} ({self.option})"
 
 
-class Action(NamedTuple):
+class Action(namedtuple("Action", "op args origin order")):
+    __slots__ = ()
     op: str
     args: dict  # (an Action is not hashable: nothing needs it to be)
     origin: Origin
     order: int
 
 
-class Override(NamedTuple):
+class Override(namedtuple("Override", "origin reason")):
     """A rule that names this target but never has an effect on it, and why."""
 
+    __slots__ = ()
     origin: Origin
     reason: str
 
 
-class Entry(NamedTuple):
+class Entry(namedtuple("Entry", "target kind keyword vr actions origins overridden",
+                       defaults=[()])):
     """Everything the profile does to one target: the chain of actions, in order."""
 
+    __slots__ = ()
     target: str
-    kind: TargetKind
+    kind: str  # "tag", "private", "path" or "repeater"
     keyword: str | None
     vr: str | None
     actions: tuple[Action, ...]
     origins: tuple[Origin, ...]  # every rule that names the target, keeps included
-    overridden: tuple[Override, ...] = ()
+    overridden: tuple[Override, ...]
 
 
-class PatternRule(NamedTuple):
+class PatternRule(namedtuple("PatternRule", "pattern actions origin")):
     """A ``regex:`` rule's residue: what can only be decided per file.  The dictionary part of a
     regex is pre-expanded into entries; this matches, per file, the hex paths of private and
     unknown elements and the paths of elements inside sequences (Flywheel's ``re.match``
     against ``Keyword.0.Keyword`` and lower-case ``gggggeeee.0.ggggeeee`` paths)."""
 
+    __slots__ = ()
     pattern: str
     actions: tuple[Action, ...]
     origin: Origin
 
 
-class PatientAge(NamedTuple):
+class PatientAge(namedtuple("PatientAge", "date_format units")):
+    __slots__ = ()
     date_format: str
     units: str | None
 
 
-class Policy(NamedTuple):
+class Policy(namedtuple("Policy", "remove_private private_keep remove_undefined keep "
+                                  "recurse_sequences patient_age sync_media_storage")):
     """What happens to every element no entry names."""
 
+    __slots__ = ()
     remove_private: bool
     private_keep: tuple[str, ...]  # private targets that survive remove_private
     remove_undefined: bool
@@ -125,32 +134,37 @@ class Policy(NamedTuple):
     sync_media_storage: bool  # file meta MediaStorageSOPInstanceUID follows SOPInstanceUID
 
 
-class LogColumn(NamedTuple):
+class LogColumn(namedtuple("LogColumn", "title target pattern")):
     """One column of Flywheel's deid-log CSV: the rule's name/regex text, and what it reads."""
 
+    __slots__ = ()
     title: str
     target: str | None
     pattern: str | None
 
 
-class ProfileRef(NamedTuple):
+class ProfileRef(namedtuple("ProfileRef", "name path sha256")):
+    __slots__ = ()
     name: str | None
     path: str
     sha256: str
 
 
-class Plan(NamedTuple):
+class Plan(namedtuple("Plan", "format deidc_version pydicom_version profile options policy "
+                              "entries patterns log_path log_columns notes",
+                      defaults=[None, (), (), None, (), ()])):
+    __slots__ = ()
     format: int
     deidc_version: str
     pydicom_version: str
     profile: ProfileRef
     options: dict  # the dicom options in effect, for people and the log
-    policy: Policy = None  # type: ignore[assignment]
-    entries: tuple[Entry, ...] = ()
-    patterns: tuple[PatternRule, ...] = ()
-    log_path: str | None = None
-    log_columns: tuple[LogColumn, ...] = ()
-    notes: tuple[str, ...] = ()
+    policy: Policy
+    entries: tuple[Entry, ...]
+    patterns: tuple[PatternRule, ...]
+    log_path: str | None
+    log_columns: tuple[LogColumn, ...]
+    notes: tuple[str, ...]
 
     def table(self) -> dict[str, Entry]:
         """Target → entry, the executor's dispatch table."""

@@ -25,8 +25,8 @@ import itertools
 import os
 import re
 import stat
+from collections import namedtuple
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
 
 from .plan import Plan
 
@@ -34,21 +34,24 @@ DEFAULT_FILE_FILTER = ("*.dcm", "*.DCM", "*.ima", "*.IMA")
 LOG_IDENTITY = ("path", "type")
 
 
-class Job(NamedTuple):
+class Job(namedtuple("Job", "source relative target")):
     """One input file and where its output goes (``None`` in a dry run)."""
 
+    __slots__ = ()
     source: str
     relative: str
     target: str | None
 
 
-class FileResult(NamedTuple):
+class FileResult(namedtuple("FileResult", "job status reason size log_rows fallback",
+                            defaults=["", 0, (), ""])):
+    __slots__ = ()
     job: Job
     status: str  # "written", "unchanged", "skipped", "failed"
-    reason: str = ""
-    size: int = 0
-    log_rows: tuple[dict, ...] = ()
-    fallback: str = ""  # why the fast path declined and the Dataset path did the work
+    reason: str
+    size: int
+    log_rows: tuple[dict, ...]
+    fallback: str  # why the fast path declined and the Dataset path did the work
 
 
 class Summary:
@@ -71,16 +74,19 @@ class Summary:
         return 1 if self.failed else 0
 
 
-class RunOptions(NamedTuple):
-    output: str | None = None
-    in_place: bool = False
-    overwrite: bool = False
-    jobs: int = 1
-    dry_run: bool = False
-    seed: int | None = None
-    compat_flywheel: bool = False
-    log_path: str | None = None
-    fast_path: bool = True
+class RunOptions(namedtuple("RunOptions", "output in_place overwrite jobs dry_run seed "
+                                          "compat_flywheel log_path fast_path",
+                            defaults=[None, False, False, 1, False, None, False, None, True])):
+    __slots__ = ()
+    output: str | None
+    in_place: bool
+    overwrite: bool
+    jobs: int
+    dry_run: bool
+    seed: int | None
+    compat_flywheel: bool
+    log_path: str | None
+    fast_path: bool
 
 
 class RunError(Exception):

@@ -10,7 +10,7 @@ module parses the file meta group and the element headers of explicit VR little 
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+from collections import namedtuple
 
 EXPLICIT_LITTLE = "1.2.840.10008.1.2.1"
 IMPLICIT_LITTLE = "1.2.840.10008.1.2"
@@ -41,12 +41,13 @@ class Unsupported(Exception):
     """The file needs something the fast path does not do; the reason is shown in --verbose."""
 
 
-class Element(NamedTuple):
+class Element(namedtuple("Element", "tag vr start value length end")):
     """Where one element is in the buffer.  ``length`` is the value length as written
     (``UNDEFINED`` for undefined-length sequences and encapsulated pixel data); ``end`` is the
     offset just past the whole element, delimiters included.  (A named tuple: the walk makes
     one for every element it looks at, and a tuple is the cheapest record Python has.)"""
 
+    __slots__ = ()
     tag: int
     vr: bytes
     start: int
@@ -150,9 +151,10 @@ def item_elements(buffer, value: int, length: int, end: int):
         offset = element.end
 
 
-class FileLayout(NamedTuple):
+class FileLayout(namedtuple("FileLayout", "meta body transfer_syntax")):
     """Where a Part 10 file's pieces are: meta elements, then the dataset from ``body``."""
 
+    __slots__ = ()
     meta: tuple[Element, ...]
     body: int
     transfer_syntax: str
