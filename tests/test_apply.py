@@ -204,11 +204,16 @@ def counting_workers(monkeypatch):
 def test_parallel_run_matches_serial_run_with_a_seed(plan, tmp_path, monkeypatch):
     inputs = many_inputs(tmp_path)
     started = counting_workers(monkeypatch)
-    run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "one"), seed=3, jobs=1))
-    summary = run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "two"), seed=3, jobs=2))
+    for name, jobs in (("one", 1), ("two", 2)):
+        summary = run(plan, [str(inputs)], RunOptions(output=str(tmp_path / name), seed=3,
+                                                      jobs=jobs, log_path=f"{tmp_path}/{name}.csv"))
     assert started == [1] and summary.written == 44  # this process is the second worker
     for path in (tmp_path / "one").iterdir():
         assert path.read_bytes() == (tmp_path / "two" / path.name).read_bytes()
+    # the deid log has the same rows, in the order the files were done
+    logs = [(tmp_path / f"{name}.csv").read_text().splitlines() for name in ("one", "two")]
+    assert logs[0][0] == logs[1][0] and sorted(logs[0]) == sorted(logs[1])
+    assert len(logs[0]) == 1 + 2 * 44
 
 
 def test_a_few_files_are_done_without_starting_workers(plan, tmp_path, monkeypatch):
