@@ -370,7 +370,7 @@ def _parallel_results(plan: Plan, batches: Iterator[list[Job]],
 
         fast_plan(plan, bool(options.log_path))
     pool = Workers(options.jobs - 1, functools.partial(_work, plan, options))
-    queued: dict[int, list[Job]] = {}
+    jobs_of: dict[int, list[Job]] = {}  # a queued batch's key -> its jobs
     ahead = 2 * options.jobs
     exhausted = False
     try:
@@ -380,25 +380,25 @@ def _parallel_results(plan: Plan, batches: Iterator[list[Job]],
                 if batch is None:
                     exhausted = True
                     break
-                for job in _queue(pool, batch, queued):  # too long a path for a message
+                for job in _queue(pool, batch, jobs_of):  # too long a path for a message
                     yield process_file(plan, job, options)
             for key, results in pool.collect():
-                yield from _returned(queued.pop(key), results)
+                yield from _returned(jobs_of.pop(key), results)
             key = pool.take()
             if key is not None:
-                for job in queued.pop(key):
+                for job in jobs_of.pop(key):
                     yield process_file(plan, job, options)
             elif exhausted:
                 break
         for key, results in pool.finish():
-            yield from _returned(queued.pop(key), results, pool.ended)
+            yield from _returned(jobs_of.pop(key), results, pool.ended)
     except BaseException:  # Ctrl-C, or the caller stopped: the workers stop too
         pool.close(abort=True)
         raise
     pool.close()
 
 
-def _queue(pool, batch: list[Job], queued: dict[int, list[Job]]) -> list[Job]:
+def _queue(pool, batch: list[Job], jobs_of: dict[int, list[Job]]) -> list[Job]:
     """Put ``batch`` in the queue, in as many pieces as its messages need; returns the jobs
     that fit in none (a path of thousands of bytes), for this process to do."""
     pieces, left = [batch], []
@@ -406,7 +406,7 @@ def _queue(pool, batch: list[Job], queued: dict[int, list[Job]]) -> list[Job]:
         piece = pieces.pop()
         key = pool.put([(job.source, job.relative) for job in piece])
         if key is not None:
-            queued[key] = piece
+            jobs_of[key] = piece
         elif len(piece) > 1:
             pieces += [piece[len(piece) // 2:], piece[:len(piece) // 2]]
         else:
