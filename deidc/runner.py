@@ -369,13 +369,13 @@ def _parallel_results(plan: Plan, batches: Iterator[list[Job]],
         from .fastpath import fast_plan
 
         fast_plan(plan, bool(options.log_path))
-    pool = Workers(options.jobs - 1, functools.partial(_work, plan, options))
+    pool = Workers(options.jobs - 1, functools.partial(_work, plan, options),
+                   ahead=2 * options.jobs)
     jobs_of: dict[int, list[Job]] = {}  # a queued batch's key -> its jobs
-    ahead = 2 * options.jobs
     exhausted = False
     try:
         while True:
-            while not exhausted and pool.queued() < ahead:
+            while not exhausted and pool.queued() < pool.room:
                 batch = next(batches, None)
                 if batch is None:
                     exhausted = True

@@ -47,13 +47,17 @@ class Workers:
     """``count`` forked workers, each running ``work(items) -> results`` on the batches it
     takes from the queue; the main process puts batches in, and takes some itself."""
 
-    def __init__(self, count: int, work: Callable[[list], list]):
+    def __init__(self, count: int, work: Callable[[list], list], ahead: int = 4):
         self.pending: set[int] = set()  # keys put and not yet taken here or returned
         self.results: dict[int, int] = {}  # a live worker's result pipe -> its pid
         self.ended: list[int] = []  # pids of workers gone
         self._next_key = 0
         queue_out, queue_in = os.pipe()
         self.queue, self._queue_in = queue_out, queue_in
+        #: How many batches the caller may keep queued: ``ahead``, or fewer if the pipe holds
+        #: fewer.  Never more, or writing to a full queue could wait on workers that wait,
+        #: with their results, on this process.
+        self.room = min(ahead, _capacity(queue_in, ahead * MESSAGE) // MESSAGE)
         # What exists now lives as long as the run: the garbage collector need not look at it
         # again, and not touching it keeps the pages the workers share with this process shared.
         gc.freeze()
@@ -95,12 +99,8 @@ class Workers:
                 os._exit(status)
         os.close(results_in)
         self.results[results_out] = pid
-        try:  # room for a few batches' results while this process is busy with its own
-            import fcntl
-
-            fcntl.fcntl(results_out, fcntl.F_SETPIPE_SZ, 1 << 20)
-        except (AttributeError, OSError):  # not Linux, or over the system's limit
-            pass
+        # room for a few batches' results while this process is busy with its own
+        _capacity(results_out, 1 << 20)
 
     def queued(self) -> int:
         """How many batches wait in the queue."""
@@ -185,6 +185,18 @@ class Workers:
                 pass
             self.ended.append(pid)
         self.results = {}
+
+
+def _capacity(pipe: int, wanted: int) -> int:
+    """The bytes ``pipe`` holds, grown towards ``wanted`` where the system allows (Linux)."""
+    import fcntl
+
+    try:
+        if fcntl.fcntl(pipe, fcntl.F_GETPIPE_SZ) < wanted:
+            fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, wanted)
+        return fcntl.fcntl(pipe, fcntl.F_GETPIPE_SZ)
+    except (AttributeError, OSError):  # not Linux, or over the system's limit
+        return 4096  # assumed: a page, what pipes hold at the least on the systems we know
 
 
 def _serve(queue: int, results: int, work: Callable[[list], list]) -> None:

@@ -82,3 +82,19 @@ def test_close_with_abort_stops_busy_workers():
     assert time.monotonic() - started < 10
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
+
+
+def test_the_queue_holds_all_the_batches_the_caller_may_keep_queued():
+    """Putting ``room`` batches never waits, even with no process taking them: a full queue
+    could otherwise wait on workers blocked on their results."""
+    pool = workers.Workers(0, squares, ahead=100)
+    try:
+        assert 1 <= pool.room <= 100
+        for number in range(pool.room):
+            pool.put([number])
+        assert pool.queued() == pool.room
+        assert [pool.take() is not None for _ in range(pool.room)] == [True] * pool.room
+        assert pool.take() is None
+    finally:
+        list(pool.finish())
+        pool.close()
