@@ -31,6 +31,7 @@ import marshal
 import os
 import select
 import signal
+import sys
 from collections.abc import Callable, Iterator
 
 MESSAGE = select.PIPE_BUF  # bytes in every queue message
@@ -107,8 +108,8 @@ class Workers:
         import fcntl
         import termios
 
-        waiting = fcntl.ioctl(self.queue, termios.FIONREAD, b"\0\0\0\0")
-        return int.from_bytes(waiting, "little") // MESSAGE
+        waiting = fcntl.ioctl(self.queue, termios.FIONREAD, b"\0\0\0\0")  # a C int
+        return int.from_bytes(waiting, sys.byteorder) // MESSAGE
 
     def put(self, items: list) -> int | None:
         """Queue a batch; its key, or ``None`` if it does not fit in a message (split it)."""
@@ -128,7 +129,7 @@ class Workers:
             message = os.read(self.queue, MESSAGE)
         except BlockingIOError:
             return None
-        key = _unpack(message)[0]
+        key = int.from_bytes(message[:_KEY], "little")  # the items stay with the caller
         self.pending.discard(key)
         return key
 
