@@ -14,8 +14,6 @@ pydicom, jsonschema or the linter.
 
 from __future__ import annotations
 
-import importlib
-
 __version__ = "0.1.0"
 
 _API = {
@@ -31,5 +29,7 @@ __all__ = ["__version__", *_API]
 
 def __getattr__(name: str):
     if name in _API:
+        import importlib  # here: `deidc apply` never needs it, and it costs start-up
+
         return getattr(importlib.import_module(_API[name]), name)
     raise AttributeError(f"module 'deidc' has no attribute {name!r}")
