@@ -219,7 +219,7 @@ def datetime_bound(spec: str | int, now: datetime) -> datetime:
         offset = timedelta(**{unit: amount})
         return now - offset if match["direction"] == "-" else now + offset
     try:
-        return datetime.strptime(str(spec), "%Y%m%d")
+        return strptime(str(spec), "%Y%m%d")
     except ValueError:
         raise TransformError(
             f"datetime bound {spec!r} is neither YYYYMMDD nor [+-]N(years|weeks|days)") from None
@@ -262,7 +262,7 @@ def _shift_one(text, days, fmt, jitter_range, jitter_unit, rng, timezone, minimu
     if fmt.endswith(".%f") and "." not in text:
         text += ".0"
     try:
-        parsed = datetime.strptime(text, fmt)
+        parsed = strptime(text, fmt)
     except ValueError:
         parsed = None
     if parsed is None or not _reads_whole_fields(text, parsed, fmt):
@@ -278,6 +278,18 @@ def _shift_one(text, days, fmt, jitter_range, jitter_unit, rng, timezone, minimu
     if maximum is not None:
         shifted = min(shifted, maximum)
     return shifted.strftime(fmt) + zone
+
+
+def strptime(text: str, fmt: str) -> datetime:
+    """``datetime.strptime(text, fmt)``, with DICOM's DA (eight ASCII digits as ``%Y%m%d``)
+    read directly.  strptime reads such a string as year, month and day of 4, 2 and 2 digits,
+    or refuses it, exactly as ``datetime()`` does (its month and day patterns take at most two
+    digits each, and it must use all eight); but it costs 5.5 µs a call against 0.8 µs, and its
+    first call 14.5 M instructions (it imports _strptime, locale and calendar and compiles a
+    pattern), as much as a run's whole start-up.  Raises :class:`ValueError` as strptime does."""
+    if fmt == "%Y%m%d" and len(text) == 8 and text.isascii() and text.isdigit():
+        return datetime(int(text[:4]), int(text[4:6]), int(text[6:]))
+    return datetime.strptime(text, fmt)
 
 
 def _reads_whole_fields(text: str, parsed: datetime, fmt: str) -> bool:
@@ -410,8 +422,8 @@ def patient_age(birth: object, study: object, fmt: str = "%Y%m%d",
     if not birth_text or not study_text:
         return None
     try:
-        earlier = datetime.strptime(birth_text, fmt)
-        later = datetime.strptime(study_text, fmt)
+        earlier = strptime(birth_text, fmt)
+        later = strptime(study_text, fmt)
     except ValueError:
         return None
     if earlier > later:
