@@ -486,5 +486,5 @@ def test_dicom_dates_read_directly_as_strptime_reads_them(year):
 
 @pytest.mark.parametrize("text", ["2004011", "200401190", "2004 119", "２００４０１１９", "20040119 ",
                                   "+2004011"])
-def test_other_date_texts_still_go_through_strptime(text):
+def test_other_date_texts_are_read_as_strptime_reads_them(text):
     assert_read_as_strptime_reads(text)
