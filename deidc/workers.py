@@ -129,7 +129,7 @@ class Workers:
             message = os.read(self.queue, MESSAGE)
         except BlockingIOError:
             return None
-        key = int.from_bytes(message[:_KEY], "little")  # the items stay with the caller
+        key = _key(message)  # the items stay with the caller
         self.pending.discard(key)
         return key
 
@@ -164,6 +164,7 @@ class Workers:
             yield key, None
         self.pending.clear()
         os.close(self.queue)
+        self.queue = -1
 
     def close(self, abort: bool = False) -> None:
         """Release the pipes and wait for the workers; ``abort`` (the run stopped early) stops
@@ -174,11 +175,11 @@ class Workers:
                     os.kill(pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
+        # Each descriptor once: one closed already (-1) may by now number another open file.
         for descriptor in (self._queue_in, self.queue, *self.results):
-            try:
+            if descriptor >= 0:
                 os.close(descriptor)
-            except OSError:
-                pass
+        self._queue_in = self.queue = -1
         for pid in self.results.values():
             try:
                 os.waitpid(pid, 0)
@@ -216,10 +217,13 @@ def _serve(queue: int, results: int, work: Callable[[list], list]) -> None:
             view = view[os.write(results, view):]
 
 
+def _key(message: bytes) -> int:
+    return int.from_bytes(message[:_KEY], "little")
+
+
 def _unpack(message: bytes) -> tuple[int, list]:
-    key = int.from_bytes(message[:_KEY], "little")
     length = int.from_bytes(message[_KEY:2 * _KEY], "little")
-    return key, marshal.loads(message[2 * _KEY:2 * _KEY + length])
+    return _key(message), marshal.loads(message[2 * _KEY:2 * _KEY + length])
 
 
 def _encode(message) -> bytes:

@@ -98,3 +98,15 @@ def test_the_queue_holds_all_the_batches_the_caller_may_keep_queued():
     finally:
         list(pool.finish())
         pool.close()
+
+
+def test_closing_after_finishing_leaves_other_files_open(tmp_path):
+    """finish() closes the queue; close() must not close that number again, which the next
+    file opened (an output, the log) may have taken by then."""
+    pool = workers.Workers(1, squares)
+    pool.put([1])
+    list(pool.finish())
+    with open(tmp_path / "next", "wb") as other:  # likely given the queue's old number
+        pool.close()
+        os.fstat(other.fileno())  # still open
+        other.write(b"fine")
