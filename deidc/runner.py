@@ -448,10 +448,10 @@ def _batches(jobs: Iterator[Job]) -> Iterator[list[Job]]:
     while window := list(itertools.islice(jobs, WINDOW)):
         batch: list[Job] = []
         size = 0
-        for file_size, job in sorted(((_size(job), job) for job in window),
-                                     key=lambda sized: -sized[0]):
+        for size_of_job, job in sorted(((file_size(job.source), job) for job in window),
+                                       key=lambda sized: -sized[0]):
             batch.append(job)
-            size += file_size
+            size += size_of_job
             if len(batch) == BATCH or size >= BATCH_BYTES:
                 yield batch
                 batch = []
@@ -460,11 +460,12 @@ def _batches(jobs: Iterator[Job]) -> Iterator[list[Job]]:
             yield batch
 
 
-def _size(job: Job) -> int:
+def file_size(path: str) -> int:
+    """The size of a file, 0 if it cannot be read (whoever opens it will say why)."""
     try:
-        return os.stat(job.source).st_size
+        return os.stat(path).st_size
     except OSError:
-        return 0  # the worker will say why
+        return 0
 
 
 class _LogWriter:

@@ -112,8 +112,9 @@ class _Progress:
             from rich.progress import (BarColumn, Progress, TextColumn, TimeRemainingColumn,
                                        TransferSpeedColumn)
 
-            from ..runner import measure_inputs
+            from ..runner import file_size, measure_inputs
 
+            self.file_size = file_size  # for results that carry no size (skipped, failed)
             self.files, total_bytes = measure_inputs(inputs)
             self.bar = Progress(TextColumn("{task.fields[done]}/{task.fields[files]} files"),
                                 BarColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
@@ -134,18 +135,12 @@ class _Progress:
         elif self.bar is None and self.count % 1000 == 0:
             self._line(f"{self.count} files done")
         if self.bar is not None:
-            self.bar.update(self.task, advance=result.size or self._size(result), done=self.count)
+            self.bar.update(self.task, advance=result.size or self.file_size(result.job.source),
+                            done=self.count)
             now = time.monotonic()
             if now - self.redrawn >= self.REDRAW:
                 self.redrawn = now
                 self.bar.refresh()
-
-    @staticmethod
-    def _size(result) -> int:
-        try:
-            return os.path.getsize(result.job.source)
-        except OSError:
-            return 0
 
     def _line(self, text: str) -> None:
         if self.bar is not None:
