@@ -20,7 +20,6 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-TYPE_CHECKING = False  # typing itself is not imported: 7 ms of start-up
 try:  # the interpreter's own SHA-256: importing hashlib first loads OpenSSL, 10 ms of start-up
     from _sha2 import sha256  # Python 3.12 and later
 except ImportError:
@@ -29,6 +28,7 @@ except ImportError:
     except ImportError:  # a Python built without them
         from hashlib import sha256
 
+TYPE_CHECKING = False  # typing itself is not imported: 7 ms of start-up
 if TYPE_CHECKING:
     import random
 
@@ -286,7 +286,8 @@ def strptime(text: str, fmt: str) -> datetime:
     or refuses it, exactly as ``datetime()`` does (its month and day patterns take at most two
     digits each, and it must use all eight); but it costs 5.5 µs a call against 0.8 µs, and its
     first call 14.5 M instructions (it imports _strptime, locale and calendar and compiles a
-    pattern), as much as a run's whole start-up.  Raises :class:`ValueError` as strptime does."""
+    pattern), a sixth of applying a plan to one file.  Raises :class:`ValueError` as strptime
+    does."""
     if fmt == "%Y%m%d" and len(text) == 8 and text.isascii() and text.isdigit():
         return datetime(int(text[:4]), int(text[4:6]), int(text[6:]))
     return datetime.strptime(text, fmt)
