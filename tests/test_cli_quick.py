@@ -43,6 +43,8 @@ def test_both_readers_know_the_same_options_with_the_same_defaults():
      ("p.json", ["-in", "--dry-run"], {"output": "out", "dry_run": False})),
     (["apply", "p.json", "in", "-oout", "--jobs=3", "-j", "4", "--fast-path"],
      ("p.json", ["in"], {"output": "out", "jobs": 4, "fast_path": True})),
+    (["apply", "p.json", "in", "-o=out"],  # a short option's value is all that follows it
+     ("p.json", ["in"], {"output": "=out"})),
     (["apply", "p.yaml", "in", "--in-place", "--dry-run", "--compat", "flywheel",
       "--log", "l.csv", "--overwrite"],
      ("p.yaml", ["in"], {"in_place": True, "dry_run": True, "compat": "flywheel",

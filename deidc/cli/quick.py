@@ -64,9 +64,10 @@ def read_arguments(arguments: list[str]) -> tuple[list[str], dict] | None:
         if argument in FAST_PATH:
             options["fast_path"] = argument == FAST_PATH[0]
             continue
-        spelling, equals, value = argument.partition("=")
-        if not argument.startswith("--") and not equals:
-            spelling, value = argument[:2], argument[2:]  # -j2: a short option and its value
+        if argument.startswith("--"):
+            spelling, equals, value = argument.partition("=")
+        else:  # -j2: a short option and its value, which may begin with "=" (-o=x is "=x")
+            spelling, equals, value = argument[:2], "", argument[2:]
         known = _SPELLINGS.get(spelling)
         if known is None or (spelling.startswith("--") and equals and known[1] is bool):
             return None  # --help, an abbreviation, combined short flags: typer decides
