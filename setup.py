@@ -7,4 +7,4 @@ same bytes (the tests run both).
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("deidc._scan", ["deidc/_scan.c"], optional=True)])
+setup(ext_modules=[Extension("deidc.execute._scan", ["deidc/execute/_scan.c"], optional=True)])

@@ -75,7 +75,7 @@ def main() -> None:
                                            str(out), "--jobs", "1"],
             "deidc --jobs 2": lambda out: [deidc, "apply", str(plan), str(corpus), "-o",
                                            str(out), "--jobs", "2"],
-            # the same without the C header scan (deidc._scan), for its share of the speed
+            # the same without the C header scan (deidc.execute._scan), for its share of the speed
             "deidc -j1 pure Python": lambda out: ["env", "DEIDC_PURE_PYTHON=1", deidc, "apply",
                                                   str(plan), str(corpus), "-o", str(out),
                                                   "--jobs", "1"],

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 from .lint import LintConfig, LintReport, lint_files
-from .profile import Profile, profiles_in
-from .source import load_source
+from .profile.model import Profile, profiles_in
+from .profile.source import load_source
 
 PROFILE_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -26,7 +26,7 @@ def expand_paths(paths: list[str]) -> tuple[list[str], list[str]]:
     Compiled deidc plans found in folders or globs are left out: they are the compiler's
     output, kept beside the profiles, not profiles.  Returns (files, arguments that matched
     nothing)."""
-    from .plan import is_plan_file
+    from .plan.ir import is_plan_file
 
     found: list[str] = []
     missing: list[str] = []
@@ -65,18 +65,18 @@ def load_profile(path: str) -> Profile:
 
 
 def apply(policy, inputs: list[str] | str, output: str | None = None, **options):
-    """De-identify DICOM files and folders with a compiled plan (a :class:`deidc.plan.Plan` or a
+    """De-identify DICOM files and folders with a compiled plan (a :class:`deidc.plan.ir.Plan` or a
     plan file) or a profile path (compiled first).  ``options`` are those of
-    :class:`deidc.runner.RunOptions` (in_place, overwrite, jobs, dry_run, seed, compat_flywheel,
-    log_path).  Returns the run's :class:`deidc.runner.Summary`."""
-    from .runner import RunOptions, run
+    :class:`deidc.run.runner.RunOptions` (in_place, overwrite, jobs, dry_run, seed, compat_flywheel,
+    log_path).  Returns the run's :class:`deidc.run.runner.Summary`."""
+    from .run.runner import RunOptions, run
 
     inputs = [inputs] if isinstance(inputs, str) else list(inputs)
     return run(_plan_of(policy), inputs, RunOptions(output=output, **options))
 
 
 def compile_profile(path: str, config: LintConfig | None = None):
-    """Compile the profile at ``path`` into a :class:`deidc.plan.Plan`.  Raises
+    """Compile the profile at ``path`` into a :class:`deidc.plan.ir.Plan`.  Raises
     :class:`deidc.compiler.CompileError` (its ``diagnostics`` hold the lint errors) when the
     profile has lint errors or asks for what deidc cannot execute."""
     from .compiler import compile_profile as compile_
@@ -85,7 +85,7 @@ def compile_profile(path: str, config: LintConfig | None = None):
 
 
 def explain(policy, tag: str | None = None, file: str | None = None):
-    """What a plan (a :class:`deidc.plan.Plan`, a plan file or a profile path, compiled first)
+    """What a plan (a :class:`deidc.plan.ir.Plan`, a plan file or a profile path, compiled first)
     does: to every attribute it names, to one attribute (``tag``: keyword or tag), or to the
     elements of one DICOM ``file`` (nothing written).  Returns a :class:`deidc.explanation.Report`;
     raises :class:`deidc.explanation.ExplainError` for an unknown attribute or unreadable file."""
@@ -101,7 +101,7 @@ def explain(policy, tag: str | None = None, file: str | None = None):
 
 def _plan_of(policy):
     """A plan, loaded from a plan file or compiled from a profile unless it already is one."""
-    from .plan import Plan, is_plan_file, load_plan
+    from .plan.ir import Plan, is_plan_file, load_plan
 
     if isinstance(policy, Plan):
         return policy

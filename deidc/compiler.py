@@ -17,14 +17,15 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, dictionary
+from . import __version__
+from .profile import dictionary
 from .lint import LintConfig, Severity, lint_source
-from .plan import (PLAN_FORMAT, Action, Entry, LogColumn, Origin, Override, PatientAge,
+from .plan.ir import (PLAN_FORMAT, Action, Entry, LogColumn, Origin, Override, PatientAge,
                    PatternRule, Plan, Policy, ProfileRef)
-from .precedence import (Effect, Target, compile_regex, effective_order, rule_targets,
+from .profile.meaning import (Effect, Target, compile_regex, effective_order, rule_targets,
                          selector_target, settle)
-from .profile import FILE_TYPE_SECTIONS, FieldRule, Profile, profiles_in
-from .source import Source, load_source
+from .profile.model import FILE_TYPE_SECTIONS, FieldRule, Profile, profiles_in
+from .profile.source import Source, load_source
 
 UNSUPPORTED_ACTIONS = ("encrypt", "decrypt")
 UNSUPPORTED_OPTIONS = ("alter_pixels", "retain", "asymmetric-encryption", "public-key",
@@ -97,7 +98,7 @@ class _Compiler:
         self.notes: list[str] = []
 
     def option(self, key: str):
-        from .profile import DICOM_DEFAULTS
+        from .profile.model import DICOM_DEFAULTS
 
         return self.dicom.option(key) if self.dicom else DICOM_DEFAULTS.get(key)
 
@@ -235,7 +236,7 @@ class _Compiler:
         for group in item.get("groups") or []:
             if not isinstance(group, dict):
                 continue
-            from .profile import _build_rule
+            from .profile.model import _build_rule
 
             rule = _build_rule(0, "", group)
             spec = self.action_spec(rule.action, rule.action_value, rule.options)
@@ -280,7 +281,7 @@ class _Compiler:
                       patient_age=age, sync_media_storage=True)
 
     def options(self) -> dict:
-        from .profile import DICOM_DEFAULTS
+        from .profile.model import DICOM_DEFAULTS
 
         return {key: self.option(key) for key in DICOM_DEFAULTS if key != "secret-key"}
 

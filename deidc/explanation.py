@@ -9,7 +9,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 
-from .plan import Action, Entry, Plan
+from .plan.ir import Action, Entry, Plan
 
 
 class ExplainError(Exception):
@@ -96,9 +96,9 @@ def explain_plan(plan: Plan) -> Report:
 
 def explain_tag(plan: Plan, name: str) -> Report:
     """One attribute, including attributes no rule names."""
-    from . import dictionary
-    from .precedence import selector_target
-    from .profile import parse_selector
+    from .profile import dictionary
+    from .profile.meaning import selector_target
+    from .profile.model import parse_selector
 
     mask = dictionary.repeater_keywords().get(name.strip())
     target = selector_target(parse_selector(mask.upper() if mask else name))
@@ -142,7 +142,7 @@ def preview(plan: Plan, path: str) -> Report:
     """What happens to each element of a real file, before and after; writes nothing."""
     import random
 
-    from .executor import ExecutionError, preview_changes
+    from .execute.dataset import ExecutionError, preview_changes
 
     try:
         changes = preview_changes(plan, path, rng=random.Random(0))

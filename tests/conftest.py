@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from deidc.lint import LintConfig, lint_source
-from deidc.source import load_source
+from deidc.profile.source import load_source
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 REAL_PROFILES = SHARED / "data" / "real-profiles"

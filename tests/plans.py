@@ -1,7 +1,7 @@
 """Plans built by hand, for executor tests that must not depend on the compiler.
 
 ``plan(entry("00100020", replace("X")), remove_private=True)`` reads like the profile it stands
-for.  Targets use the plan's canonical forms (see :mod:`deidc.plan`); each action gets the next
+for.  Targets use the plan's canonical forms (see :mod:`deidc.plan.ir`); each action gets the next
 ``order``, so a plan's actions apply in the order they are written, as compiled rules do.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 
-from deidc.plan import (PLAN_FORMAT, Action, Entry, LogColumn, Origin, PatientAge, PatternRule,
+from deidc.plan.ir import (PLAN_FORMAT, Action, Entry, LogColumn, Origin, PatientAge, PatternRule,
                         Plan, Policy, ProfileRef)
 
 _ORDER = itertools.count()

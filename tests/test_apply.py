@@ -17,7 +17,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from deidc.compiler import compile_profile
-from deidc.runner import RunError, RunOptions, run
+from deidc.run.runner import RunError, RunOptions, run
 
 TEST_FILES = Path(os.path.dirname(pydicom.__file__)) / "data" / "test_files"
 
@@ -188,7 +188,7 @@ def many_inputs(tmp_path, copies=10):
 
 def counting_workers(monkeypatch):
     """Record how many workers each run forks."""
-    from deidc import workers
+    from deidc.run import workers
 
     started = []
     real = workers.Workers
@@ -226,7 +226,7 @@ def test_a_few_files_are_done_without_starting_workers(plan, tmp_path, monkeypat
 def test_a_few_large_files_are_split_between_workers(plan, tmp_path, monkeypatch):
     """Batches are cut by bytes too: four files over the batch size are four batches, enough
     for a worker, where by count alone they would be one batch done by this process."""
-    from deidc import runner
+    from deidc.run import runner
 
     monkeypatch.setattr(runner, "BATCH_BYTES", 1 << 20)
     source = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
@@ -254,7 +254,7 @@ def test_a_few_large_files_are_split_between_workers(plan, tmp_path, monkeypatch
 def test_long_paths_travel_in_smaller_batches_or_stay_here(plan, tmp_path):
     """A batch is one queue message (PIPE_BUF bytes): files with long paths go in smaller
     batches, and a file whose paths fit no message is done by this process."""
-    from deidc import workers
+    from deidc.run import workers
 
     inputs = tmp_path / "in"
     deep = inputs
@@ -275,7 +275,7 @@ def test_long_paths_travel_in_smaller_batches_or_stay_here(plan, tmp_path):
 
 
 def test_batches_put_the_largest_files_first_and_cut_by_bytes(tmp_path, monkeypatch):
-    from deidc import runner
+    from deidc.run import runner
 
     monkeypatch.setattr(runner, "BATCH_BYTES", 1000)
     monkeypatch.setattr(runner, "WINDOW", 4)
@@ -293,7 +293,7 @@ def test_batches_put_the_largest_files_first_and_cut_by_bytes(tmp_path, monkeypa
 def test_a_worker_that_dies_fails_only_its_own_files(plan, tmp_path, monkeypatch):
     """A killed worker (out of memory, a crash in a C library) fails the batches it held; the
     run goes on in this process, says which files failed, and exits 1."""
-    from deidc import runner
+    from deidc.run import runner
 
     inputs = many_inputs(tmp_path)
     real_work = runner._work

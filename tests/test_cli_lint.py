@@ -19,10 +19,10 @@ from typer.testing import CliRunner
 
 from deidc.cli import app
 from deidc.cli.lint_cmd import _keywords
-from deidc.create import starter_profile
+from deidc.profile.starter import starter_profile
 from deidc.lint import REGISTRY, Severity, lint_files
 
-from .conftest import SHARED
+from tests.conftest import SHARED
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

@@ -13,9 +13,9 @@ import jsonschema
 import pytest
 
 from deidc.compiler import CompileError, compile_profile, compile_with_stats
-from deidc.plan import Plan, PlanError
+from deidc.plan.ir import Plan, PlanError
 
-from .conftest import REAL_PROFILES
+from tests.conftest import REAL_PROFILES
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "examples" / "plans"
@@ -275,7 +275,7 @@ def test_largest_real_profile_compiles_in_bounded_time(tmp_path):
 
 
 def test_a_plan_with_reordered_keys_is_still_a_plan(tmp_path):
-    from deidc.plan import is_plan_file
+    from deidc.plan.ir import is_plan_file
 
     plan = compile_profile(str(ROOT / "examples" / "blocklist.yaml"))
     reordered = tmp_path / "sorted.json"

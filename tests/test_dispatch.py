@@ -6,9 +6,9 @@ import gc
 import random
 from datetime import datetime
 
-from deidc import transforms
-from deidc.dispatch import Actor
-from deidc.plan import Action, Origin
+from deidc.execute import transforms
+from deidc.execute.actions import Actor
+from deidc.plan.ir import Action, Origin
 
 ORIGIN = Origin("p.yaml", 1, 0, "AccessionNumber")
 

@@ -13,12 +13,12 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from deidc import transforms
-from deidc.executor import apply_plan, deidentify_file, log_values
-from deidc.outcome import ExecutionError
-from deidc.plan import LogColumn, PatientAge
+from deidc.execute import transforms
+from deidc.execute.dataset import apply_plan, deidentify_file, log_values
+from deidc.execute.outcome import ExecutionError
+from deidc.plan.ir import LogColumn, PatientAge
 
-from .plans import (entry, hash_, hashuid, jitter, pattern, plan, regex_sub, remove, replace,
+from tests.plans import (entry, hash_, hashuid, jitter, pattern, plan, regex_sub, remove, replace,
                     shift_date, shift_datetime)
 
 TEST_FILES = sorted(glob.glob(os.path.join(os.path.dirname(pydicom.__file__), "data",
@@ -291,7 +291,7 @@ def test_media_storage_follows_sop_instance_uid_even_when_no_rule_touches_it():
 @pytest.mark.parametrize("sop_rule", [(), (entry("00080018", hashuid("x")),)])
 def test_media_storage_removed_by_a_rule_still_follows_sop_instance_uid(sop_rule):
     # as the fast path does: the meta must name the instance the file holds
-    from deidc.fastpath import FastPlan, deidentify_fast
+    from deidc.execute.fast import FastPlan, deidentify_fast
 
     removing = plan(entry("00020003", remove()), *sop_rule)
     _, result, raw, _ = run(removing, "CT_small.dcm")

@@ -29,10 +29,10 @@ import yaml
 from pydicom.data import get_testdata_file
 
 from deidc.compiler import CompileError, compile_profile
-from deidc.executor import apply_plan, deidentify_file, log_values
-from deidc.outcome import ExecutionError
+from deidc.execute.dataset import apply_plan, deidentify_file, log_values
+from deidc.execute.outcome import ExecutionError
 
-from .conftest import REAL_PROFILES, flywheel_python
+from tests.conftest import REAL_PROFILES, flywheel_python
 
 FLYWHEEL_PYTHON = flywheel_python()
 if FLYWHEEL_PYTHON is None:

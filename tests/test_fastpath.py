@@ -12,9 +12,9 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from deidc.compiler import compile_profile
-from deidc.executor import ExecutionError, deidentify_file
-from deidc.fastpath import FastPlan, deidentify_fast
-from deidc.stream import Unsupported
+from deidc.execute.dataset import ExecutionError, deidentify_file
+from deidc.execute.fast import FastPlan, deidentify_fast
+from deidc.execute.stream import Unsupported
 
 TEST_FILES = sorted(glob.glob(os.path.join(os.path.dirname(__import__("pydicom").__file__),
                                            "data", "test_files", "**", "*.dcm"), recursive=True))
@@ -193,7 +193,7 @@ def test_mutated_files_never_crash_and_fast_path_is_never_laxer(blocklist_plan, 
 import shutil  # noqa: E402
 import sysconfig  # noqa: E402
 
-from deidc import fastpath  # noqa: E402
+from deidc.execute import fast as fastpath# noqa: E402
 
 
 def fast_only(plan, path, skip_plain):
@@ -210,7 +210,7 @@ def fast_only(plan, path, skip_plain):
 
 
 needs_accelerator = pytest.mark.skipif(fastpath._skip_plain is None,
-                                       reason="deidc._scan not built (no C compiler?)")
+                                       reason="deidc.execute._scan not built (no C compiler?)")
 
 
 def test_the_accelerator_is_built_where_a_compiler_is():

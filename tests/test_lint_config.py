@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import REAL_PROFILES, flywheel_loads, flywheel_python
+from tests.conftest import REAL_PROFILES, flywheel_loads, flywheel_python
 
 
 def found(lint_text, text: str, code: str):

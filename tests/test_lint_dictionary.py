@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import REAL_PROFILES, codes
 
 from deidc.lint import LintConfig, lint_source
-from deidc.source import load_source
+from deidc.profile.source import load_source
 
 
 def _one(diagnostics, code):

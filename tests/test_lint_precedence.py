@@ -9,7 +9,7 @@ import pytest
 
 from deidc.compiler import compile_profile
 
-from .conftest import codes
+from tests.conftest import codes
 
 
 def findings(lint_text, text: str, code: str):

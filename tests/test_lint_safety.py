@@ -15,7 +15,7 @@ from pydicom.data import get_testdata_file
 
 from deidc.lint import Severity, lint_files
 
-from .conftest import REAL_PROFILES, codes, flywheel_python
+from tests.conftest import REAL_PROFILES, codes, flywheel_python
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -385,8 +385,8 @@ def test_deidc_writes_sop_instance_uid_where_x009_says(tmp_path, meta_rule):
     import random
 
     from deidc.compiler import compile_profile
-    from deidc.executor import deidentify_file
-    from deidc.fastpath import FastPlan, deidentify_fast
+    from deidc.execute.dataset import deidentify_file
+    from deidc.execute.fast import FastPlan, deidentify_fast
 
     path = tmp_path / "profile.yaml"
     path.write_text(rules("    - name: SOPInstanceUID\n      hashuid: true", meta_rule))

@@ -10,7 +10,7 @@ import pytest
 
 from deidc.lint import Severity, lint_files
 
-from .conftest import REAL_PROFILES, codes
+from tests.conftest import REAL_PROFILES, codes
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -7,9 +7,9 @@ import pytest
 
 from deidc.compiler import CompileError, compile_profile
 from deidc.lint import LintConfig, Severity, lint_source
-from deidc.source import load_source
+from deidc.profile.source import load_source
 
-from .conftest import REAL_PROFILES, codes
+from tests.conftest import REAL_PROFILES, codes
 
 
 def only(diagnostics, code):

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from .conftest import REAL_PROFILES, codes, flywheel_python
+from tests.conftest import REAL_PROFILES, codes, flywheel_python
 
 
 def profile(*rules: str, options: str = "date-increment: 3") -> str:

@@ -3,7 +3,7 @@
 
 import pytest
 
-from deidc.regex_safety import MAX_PATTERN_LENGTH, backtracking_risk
+from deidc.profile.regex_safety import MAX_PATTERN_LENGTH, backtracking_risk
 
 # Shapes from the real profiles and the seed, and the ones the docs recommend: all must run.
 SAFE = [

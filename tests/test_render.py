@@ -11,7 +11,7 @@ import pytest
 
 from deidc.lint import REGISTRY, LintReport, Severity, lint_files
 from deidc.lint.diagnostic import Diagnostic
-from deidc.lint.render import FORMATS, github_line, render, sarif_log
+from deidc.render.lint import FORMATS, github_line, render, sarif_log
 
 BROKEN = """\
 dicom:

@@ -6,7 +6,7 @@ import pytest
 
 from deidc.lint import REGISTRY
 
-from .conftest import codes
+from tests.conftest import codes
 
 
 @pytest.mark.parametrize("code", sorted(REGISTRY))

@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 from deidc.cli import app
 from deidc.lint import LintConfig, lint_source
 from deidc.lint.checks.schema import SCHEMA_PATH, profile_schema
-from deidc.profile import ACTION_ORDER, DICOM_DEFAULTS, FIELD_OPTIONS, FILE_TYPE_SECTIONS
-from deidc.source import load_source
+from deidc.profile.model import ACTION_ORDER, DICOM_DEFAULTS, FIELD_OPTIONS, FILE_TYPE_SECTIONS
+from deidc.profile.source import load_source
 
-from .conftest import REAL_PROFILES, flywheel_loads, flywheel_python
+from tests.conftest import REAL_PROFILES, flywheel_loads, flywheel_python
 
 SCHEMA_ID = "https://raw.githubusercontent.com/deidc/deidc/main/schema/deid-profile.schema.json"
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from deidc.lint import REGISTRY, lint_source
-from deidc.source import MAX_BYTES, MAX_DEPTH, load_source
+from deidc.profile.source import MAX_BYTES, MAX_DEPTH, load_source
 
-from .conftest import codes
+from tests.conftest import codes
 
 BILLION_LAUGHS = "\n".join(
     ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
@@ -118,7 +118,7 @@ def test_the_size_cap_is_documented_as_it_is(tmp_path):
 def test_peak_memory_of_the_alias_bomb_is_bounded(tmp_path):
     path = tmp_path / "bomb.yaml"
     path.write_text(BILLION_LAUGHS)
-    script = ("import resource, sys\nfrom deidc.source import load_source\n"
+    script = ("import resource, sys\nfrom deidc.profile.source import load_source\n"
               "load_source(sys.argv[1])\n"
               "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
     result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
@@ -162,7 +162,7 @@ def test_undecodable_byte_is_placed_on_its_line(tmp_path):
 
 def test_the_largest_profile_accepted_still_lints_in_about_a_second(tmp_path):
     """Just under the composed-node cap: every rule of every family runs over ~2,000 rules."""
-    from deidc.source import MAX_COMPOSED_NODES
+    from deidc.profile.source import MAX_COMPOSED_NODES
 
     rule = "    - name: PatientName\n      remove: true\n"
     count = (MAX_COMPOSED_NODES - 10) // 5  # a rule is 5 nodes: item, 2 keys, 2 values

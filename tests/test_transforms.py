@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deidc import transforms
-from deidc.transforms import (
+from deidc.execute import transforms
+from deidc.execute.transforms import (
     TransformError,
     datetime_bound,
     format_ds,
@@ -42,7 +42,7 @@ class PersonNameLike:
 
 def test_transforms_import_neither_pydicom_nor_dateutil():
     # The executor's fast start-up depends on it.
-    probe = "import sys, deidc.transforms; print(sorted({'pydicom', 'dateutil'} & set(sys.modules)))"
+    probe = "import sys, deidc.execute.transforms; print(sorted({'pydicom', 'dateutil'} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "[]"

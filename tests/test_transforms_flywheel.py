@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from deidc.transforms import (
+from deidc.execute.transforms import (
     TransformError,
     format_ds,
     hash_uid,

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from deidc import workers
+from deidc.run import workers
 
 pytestmark = pytest.mark.skipif(not workers.available(), reason="no os.fork here")
 

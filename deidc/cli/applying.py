@@ -20,7 +20,7 @@ def apply_command(policy: str, inputs: list[str], *, output: str | None = None,
                   fast_path: bool = True) -> int:
     """Run `deidc apply`; returns its exit code (0 all went through, 1 some files failed, 2
     usage or profile errors, 130 interrupted)."""
-    from ..runner import RunError, RunOptions, expand_user, run
+    from ..run.runner import RunError, RunOptions, expand_user, run
 
     if compat not in (None, "flywheel"):
         return _usage(f"--compat takes only 'flywheel', not {compat!r}")
@@ -74,7 +74,7 @@ class _Refused(Exception):
 
 def _load_policy(path: str):
     """A compiled plan is used as it is; anything else is compiled first (and must lint clean)."""
-    from ..plan import PlanError, is_plan_file, load_plan
+    from ..plan.ir import PlanError, is_plan_file, load_plan
 
     if is_plan_file(path):
         try:
@@ -84,7 +84,7 @@ def _load_policy(path: str):
     if not os.path.isfile(path):
         raise _Refused(_usage(f"{path}: no such profile or plan"))
     from ..compiler import CompileError, compile_profile
-    from ..lint.render import render
+    from ..render.lint import render
 
     try:
         return compile_profile(path)
@@ -112,7 +112,7 @@ class _Progress:
             from rich.progress import (BarColumn, Progress, TextColumn, TimeRemainingColumn,
                                        TransferSpeedColumn)
 
-            from ..runner import file_size, measure_inputs
+            from ..run.runner import file_size, measure_inputs
 
             self.file_size = file_size  # for results that carry no size (skipped, failed)
             self.files, total_bytes = measure_inputs(inputs)

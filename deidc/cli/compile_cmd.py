@@ -13,7 +13,7 @@ from .typer_app import app
 def _compile_or_exit(profile: str, **kwargs):
     from ..compiler import CompileError, compile_with_stats
     from ..lint import LintReport
-    from ..lint.render import render
+    from ..render.lint import render
 
     try:
         return compile_with_stats(profile, **kwargs)
@@ -37,7 +37,7 @@ def compile_command(
     plan, numbers = _compile_or_exit(profile)
     text = plan.to_json()
     if output:
-        from ..runner import write_text_atomically
+        from ..run.runner import write_text_atomically
 
         write_text_atomically(output, text)
     else:
@@ -70,7 +70,7 @@ def explain(
 ) -> None:
     """Show which rule wins for each attribute, and why."""
     from .. import explanation as explaining
-    from ..plan import PlanError, is_plan_file, load_plan
+    from ..plan.ir import PlanError, is_plan_file, load_plan
 
     if output_format not in ("text", "json"):
         typer.echo("deidc explain: --format takes text or json", err=True)

@@ -45,9 +45,9 @@ def lint(
                                          help="Write the report to FILE instead of stdout."),
 ) -> None:
     from ..api import expand_paths
-    from ..config import ConfigError, load_settings, split_names
+    from ..lint.settings import ConfigError, load_settings, split_names
     from ..lint import LintConfig, LintReport, lint_files
-    from ..lint.render import FORMATS
+    from ..render.lint import FORMATS
 
     if output_format not in FORMATS:
         _usage(f"unknown --format {output_format!r}; choose one of {', '.join(FORMATS)}")
@@ -67,7 +67,7 @@ def lint(
                                else f"sorting-tags{where}"),
         strict=strict if strict is not None else bool(settings.strict))
 
-    from ..plan import is_plan_file
+    from ..plan.ir import is_plan_file
 
     files, missing = expand_paths(paths)
     for argument in missing:
@@ -96,7 +96,7 @@ def lint(
 
 
 def _write(report, output_format: str, output: str | None) -> None:
-    from ..lint.render import render
+    from ..render.lint import render
 
     if output is None:
         render(report, output_format, sys.stdout)
@@ -125,8 +125,8 @@ def _codes(entries: tuple[str, ...], origin: str) -> tuple[str, ...]:
 def _keywords(entries: tuple[str, ...], origin: str) -> tuple[str, ...]:
     """Sorting tags as keywords, whichever way they were written (keyword in any case,
     ``(gggg,eeee)``, ``ggggeeee``, ``0xggggeeee``)."""
-    from ..dictionary import resolve, suggestions
-    from ..profile import parse_selector
+    from ..profile.dictionary import resolve, suggestions
+    from ..profile.model import parse_selector
 
     keywords = []
     for entry in entries:

@@ -33,7 +33,7 @@ def rules(
     from rich.table import Table
     from rich.text import Text
 
-    from ..lint.render import STYLE
+    from ..render.lint import STYLE
 
     table = Table(title=f"{len(ordered)} lint rules", title_justify="left", show_lines=False)
     for column in ("code", "name", "severity", "family"):
@@ -74,8 +74,8 @@ def _print_rule(found) -> None:
     from rich.text import Text
 
     from ..lint import lint_source
-    from ..lint.render import STYLE, reflow
-    from ..source import load_source
+    from ..render.lint import STYLE, reflow
+    from ..profile.source import load_source
 
     console = Console(highlight=False)
     title = Text()
@@ -111,7 +111,7 @@ def create(
     """Write a commented starter profile that lints clean and keeps Flywheel's sorting tags
     usable (PatientID pseudonymised, UIDs hashed, dates shifted, private tags and the PS3.15
     basic-profile identifying attributes removed or blanked).  Review it before use."""
-    from ..create import starter_profile
+    from ..profile.starter import starter_profile
 
     if path.exists() and not force:
         _usage("create", f"{path} exists; use --force to overwrite it")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..profile import profiles_in
-from ..source import Source, load_source
+from ..profile.model import profiles_in
+from ..profile.source import Source, load_source
 from . import checks  # noqa: F401  (registers the rules)
 from .diagnostic import REGISTRY, Diagnostic, LintConfig, LintContext, Rule, Severity, run_rules
 

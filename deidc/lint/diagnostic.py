@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 if TYPE_CHECKING:
-    from ..profile import FieldRule, Profile
-    from ..source import Source, Span
+    from ..profile.model import FieldRule, Profile
+    from ..profile.source import Source, Span
 
 
 class Severity(str, enum.Enum):
@@ -151,20 +151,20 @@ class LintContext:
 
     @property
     def sorting_tags(self) -> tuple[str, ...]:
-        from ..dictionary import DEFAULT_SORTING_TAGS
+        from ..profile.dictionary import DEFAULT_SORTING_TAGS
 
         return self.config.sorting_tags or DEFAULT_SORTING_TAGS
 
     def option(self, key: str) -> object:
         """A dicom option as the profile sets it, or Flywheel's default."""
-        from ..profile import DICOM_DEFAULTS
+        from ..profile.model import DICOM_DEFAULTS
 
         if self.profile and self.profile.dicom:
             return self.profile.dicom.option(key)
         return DICOM_DEFAULTS.get(key)
 
     def option_pointer(self, key: str) -> str:
-        from ..source import escape
+        from ..profile.source import escape
 
         base = self.profile.dicom.pointer if self.profile and self.profile.dicom else ""
         return f"{base}/{escape(key)}"

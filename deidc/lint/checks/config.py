@@ -7,8 +7,8 @@ import re
 from datetime import datetime, timedelta
 from functools import cache
 
-from ...profile import FILE_TYPE_SECTIONS
-from ...source import escape
+from ...profile.model import FILE_TYPE_SECTIONS
+from ...profile.source import escape
 from ..diagnostic import Finding, LintContext, Severity, rule
 
 DATE_ACTIONS = ("increment-date", "increment-datetime")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from ... import dictionary
-from ...precedence import compile_regex
-from ...profile import Selector
+from ...profile import dictionary
+from ...profile.meaning import compile_regex
+from ...profile.model import Selector
 from ..diagnostic import Finding, LintContext, Severity, rule
 
 

@@ -1,9 +1,9 @@
-"""P: precedence, which rule really acts on an attribute.  Uses :mod:`deidc.precedence`, the
+"""P: precedence, which rule really acts on an attribute.  Uses :mod:`deidc.profile.meaning`, the
 same resolution the compiler uses, so lint and compile agree on what "the same attribute" is."""
 
 from __future__ import annotations
 
-from ...precedence import Effect, effective_order, rule_targets, settle
+from ...profile.meaning import Effect, effective_order, rule_targets, settle
 from ..diagnostic import Finding, LintContext, Severity, rule
 
 PASSIVE = (None, "keep", "identity")
@@ -22,7 +22,7 @@ def _line(ctx: LintContext, field_rule) -> int:
 
 
 def _effect(ctx: LintContext, field_rule) -> Effect:
-    """The rule's action as :func:`deidc.precedence.settle` sees it (as the compiler does)."""
+    """The rule's action as :func:`deidc.profile.meaning.settle` sees it (as the compiler does)."""
     signature = (field_rule.action, repr(field_rule.action_value),
                  repr(sorted(field_rule.options.items(), key=str)))
     if field_rule.action == "remove":

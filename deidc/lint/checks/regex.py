@@ -1,6 +1,6 @@
 """R: `regex:` rules, which Flywheel matches with `re.match` (anchored at the start only)
 against every element's keyword path and hex path.  Patterns are compiled once, and a pattern
-that could backtrack without bound (:mod:`deidc.regex_safety`) is never run against anything."""
+that could backtrack without bound (:mod:`deidc.profile.regex_safety`) is never run against anything."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ try:
 except ImportError:  # pragma: no cover  (Python < 3.11)
     import sre_parse as _parser  # type: ignore[no-redef]
 
-from ... import dictionary
-from ...precedence import compile_regex
-from ...regex_safety import backtracking_risk
+from ...profile import dictionary
+from ...profile.meaning import compile_regex
+from ...profile.regex_safety import backtracking_risk
 from ..diagnostic import Finding, LintContext, Severity, rule
 
 _SHOWN = 5

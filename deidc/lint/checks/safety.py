@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ... import dictionary
-from ...precedence import compile_regex, rule_targets
-from ...profile import BOOLEAN_ACTIONS, FieldRule
+from ...profile import dictionary
+from ...profile.meaning import compile_regex, rule_targets
+from ...profile.model import BOOLEAN_ACTIONS, FieldRule
 from ..diagnostic import Finding, LintContext, Severity, rule
 from .sorting import fate, templated
 

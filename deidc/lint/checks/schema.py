@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ...profile import ACTION_ORDER, DICOM_DEFAULTS, FIELD_OPTIONS, FILE_TYPE_SECTIONS
-from ...source import escape
+from ...profile.model import ACTION_ORDER, DICOM_DEFAULTS, FIELD_OPTIONS, FILE_TYPE_SECTIONS
+from ...profile.source import escape
 from ..diagnostic import Finding, LintContext, Severity, rule
 from .vr import replacement_refused
 

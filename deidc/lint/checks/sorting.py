@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ... import dictionary
-from ...precedence import effective_order, rule_targets
-from ...profile import FieldRule, parse_selector
+from ...profile import dictionary
+from ...profile.meaning import effective_order, rule_targets
+from ...profile.model import FieldRule, parse_selector
 from ..diagnostic import Finding, LintContext, Severity, rule
 
 # What Flywheel's ingest derives from each default sorting tag (flywheel-reference.md §7).

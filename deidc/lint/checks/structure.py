@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 
-from ...source import Span
+from ...profile.source import Span
 from ..diagnostic import Finding, LintContext, Severity, rule
 from .vr import replacement_refused
 
@@ -137,7 +137,7 @@ def fields_outside_dicom(ctx: LintContext):
     This is valid YAML, so Flywheel loads it, finds an empty `dicom` section and de-identifies
     nothing at all.
     """
-    from ...profile import DICOM_DEFAULTS
+    from ...profile.model import DICOM_DEFAULTS
 
     data = ctx.profile.data
     misplaced = [key for key in data if key == "fields" or key in DICOM_DEFAULTS
@@ -165,7 +165,7 @@ def not_a_profile(ctx: LintContext):
     Flywheel fails to load such a file (or, for an empty one, refuses it), so the upload it was
     meant for would go out with no de-identification configured.
     """
-    from ...profile import profiles_in
+    from ...profile.model import profiles_in
 
     if ctx.source.error is not None:
         return

@@ -19,8 +19,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Callable, Iterator
 
-from ... import dictionary
-from ...precedence import compile_regex
+from ...profile import dictionary
+from ...profile.meaning import compile_regex
 from ..diagnostic import Finding, LintContext, Severity, rule
 
 NUMERIC = frozenset({"DS", "IS", "US", "UL", "SS", "SL", "FL", "FD", "SV", "UV"})

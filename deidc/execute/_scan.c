@@ -184,7 +184,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "deidc._scan",
+    PyModuleDef_HEAD_INIT, "deidc.execute._scan",
     "The fast path's header scan in C (an optional accelerator; fastpath.py has the reference).",
     -1, methods,
 };

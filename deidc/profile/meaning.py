@@ -4,7 +4,7 @@ Flywheel's evaluation (profile-semantics.md, "Evaluation"): every ``regex-sub`` 
 the front (in reverse order), the others keep profile order; each rule applies only the first
 of its action keys in Flywheel's fixed order; rules on the same element apply one after the
 other, each seeing the result of the ones before.  This module turns rules into *targets*
-(canonical strings, see :mod:`deidc.plan`) so that "the same attribute" means the same thing
+(canonical strings, see :mod:`deidc.plan.ir`) so that "the same attribute" means the same thing
 to lint and to the compiler, whatever notation a rule used.
 """
 
@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from . import dictionary
-from .profile import FieldRule, Selector
+from .model import FieldRule, Selector
 from .regex_safety import backtracking_risk
 
 

@@ -1,6 +1,6 @@
 """Just enough of the DICOM file format to walk a file's elements without pydicom.
 
-The fast path (:mod:`deidc.fastpath`) needs the position and extent of every element, not its
+The fast path (:mod:`deidc.execute.fast`) needs the position and extent of every element, not its
 value: it copies untouched elements byte for byte and decodes only what the plan changes.  This
 module parses the file meta group and the element headers of explicit VR little endian datasets
 (the encoding of nearly every file in the wild, encapsulated pixel data included) and raises

@@ -20,10 +20,10 @@ from collections import Counter
 from typing import TYPE_CHECKING, TextIO
 
 from .. import __version__
-from .diagnostic import REGISTRY, Diagnostic, Severity
+from ..lint.diagnostic import REGISTRY, Diagnostic, Severity
 
 if TYPE_CHECKING:
-    from . import LintReport
+    from ..lint import LintReport
 
 FORMATS = ("text", "json", "sarif", "github")
 
@@ -150,7 +150,7 @@ def _source_lines(report: "LintReport", path: str) -> list[str]:
     source = report.sources.get(path)
     if source is not None:
         return source.text.splitlines()
-    from ..source import MAX_BYTES
+    from ..profile.source import MAX_BYTES
 
     try:
         with open(path, "rb") as handle:

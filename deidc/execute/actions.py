@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 
 from . import transforms
-from .plan import Action, Entry, Plan
+from ..plan.ir import Action, Entry, Plan
 
 
 def private_target_key(target: str) -> tuple[int, str, int]:
@@ -138,7 +138,7 @@ _MEMO_LIMIT = 65536
 class Actor:
     """Applies a chain of plan actions to one element's state (present?, value).  Both
     executors use it, so an action means the same thing on either path.  A value the
-    transform cannot handle raises :class:`deidc.transforms.TransformError`."""
+    transform cannot handle raises :class:`deidc.execute.transforms.TransformError`."""
 
     def __init__(self, rng, compat_flywheel: bool, now: datetime):
         self.rng = rng

@@ -1,7 +1,7 @@
 """Many files → many files: discovery, workers, atomic writes, the deid log, the summary.
 
 The runner knows nothing about DICOM beyond recognising a file: it hands each file to the
-executor (:func:`deidc.executor.deidentify_file`) in a worker and writes what comes back.
+executor (:func:`deidc.execute.dataset.deidentify_file`) in a worker and writes what comes back.
 Guarantees, whatever happens to one file or to the process:
 
 * an output appears whole or not at all: it is written to a temporary file in the target folder
@@ -13,7 +13,7 @@ Guarantees, whatever happens to one file or to the process:
   more than the de-identification itself.
 
 Memory stays bounded: files are discovered lazily, and with ``--jobs N`` at most ``2N`` batches
-wait in the workers' queue (:mod:`deidc.workers`).
+wait in the workers' queue (:mod:`deidc.run.workers`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import stat
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 
-from .plan import Plan
+from ..plan.ir import Plan
 
 DEFAULT_FILE_FILTER = ("*.dcm", "*.DCM", "*.ima", "*.IMA")
 LOG_IDENTITY = ("path", "type")
@@ -182,7 +182,7 @@ SMALL_FILE = 2**20  # inputs up to this size are read once, whole, by the runner
 
 def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
     """De-identify one file into its target, atomically; never raises for a bad file."""
-    from .outcome import ExecutionError
+    from ..execute.outcome import ExecutionError
 
     try:
         info = os.stat(job.source)
@@ -205,8 +205,8 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
     def deidentify(out):
         """The fast path when it can, else the Dataset path (told apart in the outcome)."""
         if options.fast_path:
-            from .fastpath import deidentify_fast, fast_plan
-            from .stream import Unsupported
+            from ..execute.fast import deidentify_fast, fast_plan
+            from ..execute.stream import Unsupported
 
             try:
                 return deidentify_fast(fast_plan(plan, log), job.source, out,
@@ -218,7 +218,7 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
                 reason = str(declined)
         else:
             reason = "fast path off"
-        from .executor import deidentify_file
+        from ..execute.dataset import deidentify_file
 
         outcome = deidentify_file(plan, job.source, out, rng=file_rng(options.seed, job),
                                   compat_flywheel=options.compat_flywheel, log=log)
@@ -366,7 +366,7 @@ def _parallel_results(plan: Plan, batches: Iterator[list[Job]],
     from .workers import Workers
 
     if options.fast_path:  # built here once, the workers inherit it rather than build their own
-        from .fastpath import fast_plan
+        from ..execute.fast import fast_plan
 
         fast_plan(plan, bool(options.log_path))
     pool = Workers(options.jobs - 1, functools.partial(_work, plan, options),

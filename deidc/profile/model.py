@@ -2,10 +2,10 @@
 
 Building the model is lenient on purpose: a profile with schema errors still yields every rule
 that can be understood, so lint can report all problems in one run.  Values keep the JSON pointer
-they came from; :class:`deidc.source.Source` turns pointers into line:column.
+they came from; :class:`deidc.profile.source.Source` turns pointers into line:column.
 
 The model is syntax only.  Whether a keyword exists, which tag it is, what VR it has: that is the
-data dictionary's business (:mod:`deidc.dictionary`), asked by lint and the compiler.
+data dictionary's business (:mod:`deidc.profile.dictionary`), asked by lint and the compiler.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from __future__ import annotations
 TYPE_CHECKING = False  # typing itself is not imported: 7 ms of start-up
 
 if TYPE_CHECKING:
-    from .plan import Origin
+    from ..plan.ir import Origin
 
 
 class FileOutcome:

@@ -2,16 +2,16 @@
 
 A compiled plan knows exactly which tags it touches.  So instead of parsing and re-encoding
 every element (what a pydicom round trip does), this walks the file element by element
-(:mod:`deidc.stream`), copies the bytes of every element the plan leaves alone, drops the ones
+(:mod:`deidc.execute.stream`), copies the bytes of every element the plan leaves alone, drops the ones
 it removes, and decodes and re-encodes only the few it changes.  Sequences are entered only when
 the plan needs to look inside them (private removal, recurse-sequence); large values (pixel
 data) are never read into memory: they are copied from file to file by the kernel.
 
-It must produce exactly the bytes the Dataset path (:mod:`deidc.executor`) produces, and it
+It must produce exactly the bytes the Dataset path (:mod:`deidc.execute.dataset`) produces, and it
 mirrors that path's order of work element by element.  Wherever it meets something it does not
 reproduce exactly (another transfer syntax, a non-ASCII value to change, a numeric value to
 change, nested path rules, regexes that may match inside sequences), it raises
-:class:`deidc.stream.Unsupported` before writing anything, and the runner hands the file to the
+:class:`deidc.execute.stream.Unsupported` before writing anything, and the runner hands the file to the
 Dataset path.  This module imports neither pydicom nor the linter.
 """
 
@@ -24,8 +24,8 @@ from datetime import datetime
 
 from . import transforms
 from .outcome import FileOutcome
-from .dispatch import Actor, Dispatch, value_decides
-from .plan import Entry, Plan
+from .actions import Actor, Dispatch, value_decides
+from ..plan.ir import Entry, Plan
 from .stream import (_HEADER, _UL, LONG_VRS, UNDEFINED, Element, Unsupported, items,
                      read_element, read_layout)
 
@@ -57,7 +57,7 @@ _ITEM = struct.Struct("<HHL")
 
 
 def _accelerator():
-    """The C header scan (:mod:`deidc._scan`), unless it was not built or DEIDC_PURE_PYTHON is
+    """The C header scan (:mod:`deidc.execute._scan`), unless it was not built or DEIDC_PURE_PYTHON is
     set; the walk below gives the same bytes without it, only slower."""
     if os.environ.get("DEIDC_PURE_PYTHON"):
         return None

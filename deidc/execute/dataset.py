@@ -12,7 +12,7 @@ tag and the rule instead of losing it silently.
 
 Elements the plan does not touch are never converted from pydicom's raw form, so they are
 written back byte for byte; that is also what lets the streaming fast path
-(:mod:`deidc.fastpath`) produce exactly the same bytes.
+(:mod:`deidc.execute.fast`) produce exactly the same bytes.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
 from . import transforms
-from .dispatch import Actor, Dispatch, private_key_of, private_target_key
+from .actions import Actor, Dispatch, private_key_of, private_target_key
 from .outcome import ExecutionError, FileOutcome
-from .plan import Action, Plan
+from ..plan.ir import Action, Plan
 
 SOP_INSTANCE_UID = 0x00080018
 MEDIA_STORAGE_SOP_INSTANCE_UID = 0x00020003
