@@ -10,6 +10,7 @@ import re
 from datetime import datetime
 
 from . import transforms
+from .dicom import REPEATER_GROUPS, REPEATER_MASK
 from ..plan.ir import Action, Entry, Plan
 
 
@@ -79,8 +80,8 @@ class Dispatch:
                 by_creator = self.private.get(key) if key else None
                 if by_creator is not None:
                     actions.extend(by_creator.actions)
-            elif entry is None and self.repeaters and (group & 0xFF00) in (0x5000, 0x6000):
-                entry = self.repeaters.get(tag & 0xFF00FFFF)
+            elif entry is None and self.repeaters and (group & 0xFF00) in REPEATER_GROUPS:
+                entry = self.repeaters.get(tag & REPEATER_MASK)
             if entry is not None:
                 actions.extend(entry.actions)
         if top and self.patterns and (group & 1 or tag not in self.public):
@@ -104,7 +105,7 @@ class Dispatch:
                 # creator is gone cannot be read back.
                 return (group, creator) in self.named_creators
             return key in self.private or self.pattern_hit(tag)
-        if (group & 0xFF00) in (0x5000, 0x6000) and (tag & 0xFF00FFFF) in self.repeaters:
+        if (group & 0xFF00) in REPEATER_GROUPS and (tag & REPEATER_MASK) in self.repeaters:
             return True
         return self.pattern_hit(tag)
 

@@ -32,10 +32,10 @@ from pydicom.tag import Tag
 from . import transforms
 from .actions import Actor, Dispatch, private_key_of, private_target_key
 from .outcome import ExecutionError, FileOutcome
+from .dicom import (FILE_META_GROUP, MEDIA_STORAGE_SOP_INSTANCE_UID, PATIENT_AGE,
+                    PATIENT_BIRTH_DATE, REPEATER_GROUPS, REPEATER_MASK, SOP_INSTANCE_UID,
+                    STUDY_DATE, UNDEFINED_LENGTH)
 from ..plan.ir import Action, Plan
-
-SOP_INSTANCE_UID = 0x00080018
-MEDIA_STORAGE_SOP_INSTANCE_UID = 0x00020003
 
 
 def creators_of(dataset: Dataset) -> dict[tuple[int, int], str]:
@@ -59,7 +59,7 @@ def is_sequence(dataset: Dataset, tag) -> bool:
     # Read implicitly (no VR) or as UN, a raw element becomes a sequence when pydicom decodes
     # it if the dictionary says SQ.
     if vr in (None, "UN") and isinstance(element, RawDataElement):
-        if element.length == 0xFFFFFFFF and vr is None:
+        if element.length == UNDEFINED_LENGTH and vr is None:
             return True
         try:
             return dictionary_VR(tag) == "SQ"
@@ -202,8 +202,8 @@ class _Run:
                 if key in dispatch.private:
                     return True
             elif tag in dispatch.public or (
-                    (tag >> 16 & 0xFF00) in (0x5000, 0x6000)
-                    and (tag & 0xFF00FFFF) in dispatch.repeaters):
+                    (tag >> 16 & 0xFF00) in REPEATER_GROUPS
+                    and (tag & REPEATER_MASK) in dispatch.repeaters):
                 return True
         if dispatch.patterns:
             kw_path = ".".join(map(str, keyword_path))
@@ -214,18 +214,18 @@ class _Run:
 
     def patient_age(self, ds: Dataset) -> None:
         age = self.plan.policy.patient_age
-        birth, study = ds.get(0x00100030), ds.get(0x00080020)
+        birth, study = ds.get(PATIENT_BIRTH_DATE), ds.get(STUDY_DATE)
         if birth is None or study is None:
             return
         value = transforms.patient_age(birth.value, study.value, age.date_format, age.units)
         if value is None:
             return
-        if 0x00101010 in ds:
-            if ds[0x00101010].value == value:
+        if PATIENT_AGE in ds:
+            if ds[PATIENT_AGE].value == value:
                 return
-            ds[0x00101010].value = value
+            ds[PATIENT_AGE].value = value
         else:
-            ds.add_new(0x00101010, "AS", value)
+            ds.add_new(PATIENT_AGE, "AS", value)
         self.changed = True
 
     def element(self, ds: Dataset, tag, actions: list[Action]) -> None:
@@ -275,7 +275,7 @@ class _Run:
     def inserts(self, ds: Dataset, present: set, creators: dict) -> None:
         """Replace-with on absent elements inserts them (replace-with-insert)."""
         for tag, entry in self.dispatch.public.items():
-            if tag in present or tag >> 16 == 0x0002:
+            if tag in present or tag >> 16 == FILE_META_GROUP:
                 continue
             if not inserts_when_absent(entry):
                 continue
@@ -413,7 +413,7 @@ class _Run:
                 self.element(meta, tag, list(entry.actions))
         present = set(meta.keys())
         for tag, entry in self.dispatch.public.items():
-            if tag >> 16 == 0x0002 and tag not in present and inserts_when_absent(entry):
+            if tag >> 16 == FILE_META_GROUP and tag not in present and inserts_when_absent(entry):
                 state, value = self.chain(entry.actions, False, None, entry.vr or "", tag)
                 if state:  # as Flywheel: replace-with inserts into the file meta too
                     meta.add_new(tag, dictionary_vr(tag) or "UN", value)

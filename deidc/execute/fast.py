@@ -26,34 +26,24 @@ from . import transforms
 from .outcome import FileOutcome
 from .actions import Actor, Dispatch, value_decides
 from ..plan.ir import Entry, Plan
-from .stream import (_HEADER, _UL, LONG_VRS, UNDEFINED, Element, Unsupported, items,
-                     read_element, read_layout)
+from .dicom import (FILE_META_GROUP, ITEM, ITEM_END, LONG_HEADER_VRS, LONG_LENGTH,
+                    MEDIA_STORAGE_SOP_INSTANCE_UID, META_GROUP_LENGTH, NUMBER_STRING_VRS,
+                    PATIENT_AGE, PATIENT_BIRTH_DATE, SEQUENCE_END, SHORT_HEADER,
+                    SINGLE_VALUED_VRS, SOP_CLASS_UID, SOP_INSTANCE_UID, SPECIFIC_CHARACTER_SET,
+                    STUDY_DATE, TEXT_VRS, UNDEFINED_LENGTH, delimiter)
+from .stream import LONG_VRS, Element, Unsupported, items, read_element, read_layout
 
 READ_WHOLE = 8 * 2**20  # files up to this size are read in one call, larger ones mapped
 KERNEL_COPY = 2**20  # runs of unchanged bytes this long are copied by the kernel
 
-TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC",
-                      "UI", "UR", "UT"})
-SINGLE_VALUED = frozenset({"LT", "ST", "UT", "UR"})
-NUMBER_STRINGS = frozenset({"DS", "IS"})
-LONG_HEADER = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT",
-                         "UV"})
-SOP_INSTANCE_UID = 0x00080018
 # The Dataset path refuses a "file" in which no DICOM attribute can be read; the fast path,
 # which has no dictionary, accepts a file only if it holds one of these.
-ANCHORS = frozenset({0x00080016, 0x00080018})
-SPECIFIC_CHARACTER_SET = 0x00080005
+ANCHORS = frozenset({SOP_CLASS_UID, SOP_INSTANCE_UID})
 # Character sets in which ASCII bytes mean ASCII characters (no ISO 2022 code extensions).
 ASCII_SAFE_CHARSETS = frozenset({
     "", "ISO_IR 6", "ISO_IR 100", "ISO_IR 101", "ISO_IR 109", "ISO_IR 110", "ISO_IR 126",
     "ISO_IR 127", "ISO_IR 138", "ISO_IR 144", "ISO_IR 148", "ISO_IR 166", "ISO_IR 192",
     "ISO_IR 203", "GB18030", "GBK", "ISO 2022 IR 6"})
-MEDIA_STORAGE_SOP_INSTANCE_UID = 0x00020003
-GROUP_LENGTH = 0x00020000
-PATIENT_AGE = 0x00101010
-STUDY_DATE = 0x00080020
-PATIENT_BIRTH_DATE = 0x00100030
-_ITEM = struct.Struct("<HHL")
 
 
 def _accelerator():
@@ -101,13 +91,13 @@ class FastPlan:
         self.age = policy.patient_age
         self.inserts = sorted(
             (tag, entry) for tag, entry in self.public.items()
-            if tag >> 16 != 0x0002
+            if tag >> 16 != FILE_META_GROUP
             and any(a.op == "replace" and a.args.get("insert") for a in entry.actions))
         if any(any(a.op == "replace" and a.args.get("insert") for a in entry.actions)
                for entry in self.private.values()):
             self.unsupported = "private replace-with with insert"
         self.meta_entries = {tag: entry for tag, entry in self.public.items()
-                             if tag >> 16 == 0x0002}
+                             if tag >> 16 == FILE_META_GROUP}
         self.meta_inserts = {tag for tag, entry in self.meta_entries.items()
                              if any(a.op == "replace" and a.args.get("insert")
                                     for a in entry.actions)}
@@ -140,7 +130,7 @@ class FastPlan:
         # file meta, no patient age, no remove-undefined): the walk handles them inline.
         self.lanes = {} if self.remove_undefined or self.patterns or self.repeaters else {
             tag: self.actions(tag, None, True) for tag in self.public
-            if tag >> 16 != 0x0002 and not tag >> 16 & 1 and tag not in self.tracked
+            if tag >> 16 != FILE_META_GROUP and not tag >> 16 & 1 and tag not in self.tracked
             and tag not in ANCHORS}
 
     def actions(self, tag: int, key, top: bool) -> tuple[list, bool, bool]:
@@ -171,7 +161,7 @@ def _deterministic(actions) -> bool:
 
 def decode(raw: bytes, vr: str) -> object:
     """A text value as pydicom reads it (str, or a list for multi-valued elements)."""
-    if vr in NUMBER_STRINGS:
+    if vr in NUMBER_STRING_VRS:
         try:
             parts = [part.strip(" \0") for part in raw.decode("ascii").split("\\")]
         except UnicodeDecodeError:
@@ -185,7 +175,7 @@ def decode(raw: bytes, vr: str) -> object:
         text = raw.decode("ascii")
     except UnicodeDecodeError:
         raise Unsupported("a non-ASCII value to change") from None
-    if vr in SINGLE_VALUED:
+    if vr in SINGLE_VALUED_VRS:
         stripped = text.rstrip("\0 ")
         if stripped != text.rstrip(" ") and vr == "UR":
             raise Unsupported("UR value with trailing nulls")
@@ -200,14 +190,14 @@ def decode(raw: bytes, vr: str) -> object:
 def encode(value: object, vr: str) -> bytes:
     """A new value encoded as pydicom writes it: backslash-joined, padded to even length."""
     if isinstance(value, (list, tuple)):
-        if vr in SINGLE_VALUED or not all(isinstance(v, str) for v in value):
+        if vr in SINGLE_VALUED_VRS or not all(isinstance(v, str) for v in value):
             raise Unsupported(f"writing a list into {vr}")
         value = "\\".join(value)
-    if vr in NUMBER_STRINGS and isinstance(value, (int, float)) and not isinstance(value, bool):
+    if vr in NUMBER_STRING_VRS and isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)  # what pydicom's DS and IS write for a number
-    if not isinstance(value, str) or vr not in TEXT_VRS | NUMBER_STRINGS:
+    if not isinstance(value, str) or vr not in TEXT_VRS | NUMBER_STRING_VRS:
         raise Unsupported(f"writing a {type(value).__name__} into {vr}")
-    if vr not in SINGLE_VALUED and vr != "PN" and "\\" in value and vr in ("AE",):
+    if vr not in SINGLE_VALUED_VRS and vr != "PN" and "\\" in value and vr in ("AE",):
         raise Unsupported("AE value with several parts")
     try:
         data = value.encode("ascii")
@@ -219,7 +209,7 @@ def encode(value: object, vr: str) -> bytes:
 
 
 def header(tag: int, vr: str, length: int) -> bytes:
-    if vr in LONG_HEADER:
+    if vr in LONG_HEADER_VRS:
         return struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr.encode(), 0, length)
     if length > 0xFFFF:
         raise Unsupported(f"value of {tag:08X} too long for a {vr} header")
@@ -272,7 +262,7 @@ class _Walk:
         enter = fast.enter_sequences
         drop_private, kept_groups = fast.remove_private, fast.kept_groups
         next_stop = self.next_stop(inserts, age_pending)
-        unpack, unpack_length = _HEADER.unpack_from, _UL.unpack_from
+        unpack, unpack_length = SHORT_HEADER.unpack_from, LONG_LENGTH.unpack_from
         run = offset = start
         previous = -1
         skip_plain = _skip_plain if special is not _EVERY_TAG else None
@@ -304,7 +294,7 @@ class _Walk:
                     raise Unsupported(f"reserved bytes set in the header of {tag:08X}")
                 length = unpack_length(buffer, offset + 8)[0]
                 value = offset + 12
-                end = value + length if length != UNDEFINED else 0
+                end = value + length if length != UNDEFINED_LENGTH else 0
             elif vr.isalpha() and vr.isupper():
                 value = offset + 8
                 end = value + short
@@ -439,7 +429,7 @@ class _Walk:
 
     def read(self, element: Element):
         vr = element.vr.decode()
-        if vr not in TEXT_VRS | NUMBER_STRINGS:
+        if vr not in TEXT_VRS | NUMBER_STRING_VRS:
             raise Unsupported(f"logging or reading a {vr} value")
         return decode(self.raw(element), vr)
 
@@ -459,7 +449,8 @@ class _Walk:
         pieces = []
         for start, value, length, end in items(self.buffer, element, self.limit):
             inner: list = []
-            self.dataset(value, end - 8 if length == UNDEFINED else value + length, False, inner)
+            stop = end - 8 if length == UNDEFINED_LENGTH else value + length
+            self.dataset(value, stop, False, inner)
             pieces.append((length, inner))
         inner_changed = self.changed or self.reencode
         self.changed = before or self.changed
@@ -470,15 +461,15 @@ class _Walk:
         body = []
         for length, inner in pieces:
             content = self.join(inner)
-            if length == UNDEFINED:
-                body.append(_ITEM.pack(0xFFFE, 0xE000, UNDEFINED) + content
-                            + _ITEM.pack(0xFFFE, 0xE00D, 0))
+            if length == UNDEFINED_LENGTH:
+                body.append(delimiter(ITEM, UNDEFINED_LENGTH) + content
+                            + delimiter(ITEM_END))
             else:
-                body.append(_ITEM.pack(0xFFFE, 0xE000, len(content)) + content)
+                body.append(delimiter(ITEM, len(content)) + content)
         data = b"".join(body)
-        if element.length == UNDEFINED:
-            out.append(header(element.tag, "SQ", UNDEFINED) + data
-                       + _ITEM.pack(0xFFFE, 0xE0DD, 0))
+        if element.length == UNDEFINED_LENGTH:
+            out.append(header(element.tag, "SQ", UNDEFINED_LENGTH) + data
+                       + delimiter(SEQUENCE_END))
         else:
             out.append(header(element.tag, "SQ", len(data)) + data)
 
@@ -536,7 +527,7 @@ class _Walk:
         if not present:
             return
         vr = entry.vr
-        if not vr or vr not in TEXT_VRS | NUMBER_STRINGS:
+        if not vr or vr not in TEXT_VRS | NUMBER_STRING_VRS:
             raise Unsupported(f"inserting a {vr or 'unknown'} element")
         data = encode(value, vr)
         out.append(header(tag, vr, len(data)) + data)
@@ -712,7 +703,7 @@ def _meta(walk: _Walk, layout) -> bytes:
         raise Unsupported("inserting into the file meta")
     for element in layout.meta:
         tag = element.tag
-        if tag == GROUP_LENGTH:
+        if tag == META_GROUP_LENGTH:
             has_length = True
             continue
         entry = fast.meta_entries.get(tag)
@@ -748,5 +739,5 @@ def _meta(walk: _Walk, layout) -> bytes:
             pieces.append(raw)
     content = b"".join(pieces)
     if has_length:
-        content = struct.pack("<HH2sHL", 0x0002, 0x0000, b"UL", 4, len(content)) + content
+        content = header(META_GROUP_LENGTH, "UL", 4) + LONG_LENGTH.pack(len(content)) + content
     return content

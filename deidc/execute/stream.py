@@ -12,10 +12,11 @@ from __future__ import annotations
 import struct
 from collections import namedtuple
 
+from .dicom import (DELIMITER_GROUP, FILE_META_GROUP, ITEM, ITEM_END, LONG_HEADER_VRS, LONG_LENGTH,
+                    PIXEL_DATA, SEQUENCE_END, SHORT_HEADER, TAG_LENGTH, TRANSFER_SYNTAX_UID,
+                    UNDEFINED_LENGTH)
+
 EXPLICIT_LITTLE = "1.2.840.10008.1.2.1"
-IMPLICIT_LITTLE = "1.2.840.10008.1.2"
-DEFLATED = "1.2.840.10008.1.2.1.99"
-BIG_ENDIAN = "1.2.840.10008.1.2.2"
 # Explicit VR little endian datasets: uncompressed, and the standard encapsulated syntaxes
 # (JPEG, JPEG-LS, JPEG 2000, MPEG, HTJ2K, RLE).  Anything else, private syntaxes included, goes
 # to the Dataset path.
@@ -25,16 +26,8 @@ SUPPORTED_SYNTAXES = frozenset(
                                              100, 101, 102, 103, 104, 105, 106, 107, 108,
                                              201, 202, 203)])
 
-LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN",
-                      b"UR", b"UT", b"UV"})
-UNDEFINED = 0xFFFFFFFF
-ITEM = 0xFFFEE000
-ITEM_END = 0xFFFEE00D
-SEQUENCE_END = 0xFFFEE0DD
-
-_HEADER = struct.Struct("<HH2sH")
-_UL = struct.Struct("<L")
-_TAG_LENGTH = struct.Struct("<HHL")
+# The header bytes hold the VR as bytes: compare with bytes, not by decoding every header.
+LONG_VRS = frozenset(vr.encode() for vr in LONG_HEADER_VRS)
 
 
 class Unsupported(Exception):
@@ -43,8 +36,8 @@ class Unsupported(Exception):
 
 class Element(namedtuple("Element", "tag vr start value length end")):
     """Where one element is in the buffer.  ``length`` is the value length as written
-    (``UNDEFINED`` for undefined-length sequences and encapsulated pixel data); ``end`` is the
-    offset just past the whole element, delimiters included.  (A named tuple: the walk makes
+    (``UNDEFINED_LENGTH`` for undefined-length sequences and encapsulated pixel data); ``end`` is
+    the offset just past the whole element, delimiters included.  (A named tuple: the walk makes
     one for every element it looks at, and a tuple is the cheapest record Python has.)"""
 
     __slots__ = ()
@@ -60,24 +53,24 @@ def read_element(buffer, offset: int, limit: int) -> Element:
     """The explicit VR little endian element at ``offset``."""
     if offset + 8 > limit:
         raise Unsupported(f"truncated element header at byte {offset}")
-    group, number, vr, short = _HEADER.unpack_from(buffer, offset)
+    group, number, vr, short = SHORT_HEADER.unpack_from(buffer, offset)
     tag = group << 16 | number
-    if group == 0xFFFE:
+    if group == DELIMITER_GROUP:
         raise Unsupported(f"unexpected delimiter ({group:04X},{number:04X}) at byte {offset}")
     if vr in LONG_VRS:
         if short:
             raise Unsupported(f"reserved bytes set in the header of {tag:08X}")
         if offset + 12 > limit:
             raise Unsupported(f"truncated element header at byte {offset}")
-        length = _UL.unpack_from(buffer, offset + 8)[0]
+        length = LONG_LENGTH.unpack_from(buffer, offset + 8)[0]
         value = offset + 12
     elif vr.isalpha() and vr.isupper():
         length = short
         value = offset + 8
     else:
         raise Unsupported(f"not an explicit VR at byte {offset} (tag {tag:08X})")
-    if length == UNDEFINED:
-        if vr not in (b"SQ", b"OB", b"UN") and not (tag == 0x7FE00010 and vr == b"OW"):
+    if length == UNDEFINED_LENGTH:
+        if vr not in (b"SQ", b"OB", b"UN") and not (tag == PIXEL_DATA and vr == b"OW"):
             raise Unsupported(f"undefined length on {vr.decode()} element {tag:08X}")
         end = skip_undefined(buffer, value, limit)
     else:
@@ -95,7 +88,7 @@ def skip_undefined(buffer, offset: int, limit: int) -> int:
     while True:
         if offset + 8 > limit:
             raise Unsupported("undefined-length value without its delimiter")
-        group, number, length = _TAG_LENGTH.unpack_from(buffer, offset)
+        group, number, length = TAG_LENGTH.unpack_from(buffer, offset)
         tag = group << 16 | number
         offset += 8
         if tag == SEQUENCE_END:
@@ -109,14 +102,14 @@ def skip_undefined(buffer, offset: int, limit: int) -> int:
 
 def skip_item(buffer, offset: int, length: int, limit: int) -> int:
     """Offset just past an item whose value starts at ``offset``."""
-    if length != UNDEFINED:
+    if length != UNDEFINED_LENGTH:
         if offset + length > limit:
             raise Unsupported("item runs past the end of the file")
         return offset + length
     while True:
         if offset + 8 > limit:
             raise Unsupported("undefined-length item without its delimiter")
-        group, number, length = _TAG_LENGTH.unpack_from(buffer, offset)
+        group, number, length = TAG_LENGTH.unpack_from(buffer, offset)
         if (group << 16 | number) == ITEM_END:
             if length:
                 raise Unsupported("item delimiter with a non-zero length")
@@ -128,9 +121,9 @@ def items(buffer, element: Element, limit: int):
     """(start, value, length, end) of each item of a sequence element: ``value`` is where the
     item's dataset starts, ``length`` its declared length, ``end`` past its delimiter."""
     offset = element.value
-    stop = element.end if element.length != UNDEFINED else limit
+    stop = element.end if element.length != UNDEFINED_LENGTH else limit
     while offset < stop:
-        group, number, length = _TAG_LENGTH.unpack_from(buffer, offset)
+        group, number, length = TAG_LENGTH.unpack_from(buffer, offset)
         tag = group << 16 | number
         if tag == SEQUENCE_END:
             return
@@ -139,16 +132,6 @@ def items(buffer, element: Element, limit: int):
         end = skip_item(buffer, offset + 8, length, limit)
         yield offset, offset + 8, length, end
         offset = end
-
-
-def item_elements(buffer, value: int, length: int, end: int):
-    """The elements of one item, in order."""
-    stop = value + length if length != UNDEFINED else end - 8
-    offset = value
-    while offset < stop:
-        element = read_element(buffer, offset, stop)
-        yield element
-        offset = element.end
 
 
 class FileLayout(namedtuple("FileLayout", "meta body transfer_syntax")):
@@ -168,13 +151,13 @@ def read_layout(buffer, limit: int) -> FileLayout:
     meta = []
     while offset + 8 <= limit:
         group = struct.unpack_from("<H", buffer, offset)[0]
-        if group != 0x0002:
+        if group != FILE_META_GROUP:
             break
         element = read_element(buffer, offset, limit)
         meta.append(element)
         offset = element.end
     syntax = next((bytes(buffer[e.value:e.end]).rstrip(b"\0 ").decode("ascii", "replace")
-                   for e in meta if e.tag == 0x00020010), None)
+                   for e in meta if e.tag == TRANSFER_SYNTAX_UID), None)
     if syntax is None:
         raise Unsupported("no transfer syntax in the file meta")
     if syntax not in SUPPORTED_SYNTAXES:
