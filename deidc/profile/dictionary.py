@@ -45,10 +45,6 @@ class Attribute:
         return self.vr == "SQ"
 
 
-def tag_hex(tag: int) -> str:
-    return f"{tag:08X}"
-
-
 def tag_text(tag: int) -> str:
     return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
@@ -98,21 +94,12 @@ def suggestions(word: str, limit: int = 3) -> list[str]:
     return [lowered[m] for m in matches]
 
 
-def all_keywords() -> dict[str, int]:
-    """Every public keyword with its tag (pydicom's own mapping, not a copy)."""
-    return datadict.keyword_dict
-
-
 def private_vr(group: int, creator: str, offset: int) -> str | None:
     """The VR pydicom's private dictionaries give for ``(group, creator, offset)``, if known."""
     try:
         return datadict.private_dictionary_VR((group << 16) | 0x1000 | offset, creator)
     except KeyError:
         return None
-
-
-def known_creator(creator: str) -> bool:
-    return creator in datadict.private_dictionaries
 
 
 def pydicom_version() -> str:
