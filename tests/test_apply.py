@@ -439,6 +439,24 @@ def test_applying_a_plan_does_not_import_pydicom(tmp_path):
     assert result.stdout.split() == ["False", "False"], result.stderr
 
 
+def test_python_api_apply_of_a_plan_loads_neither_linter_nor_pydicom(tmp_path):
+    """deidc.apply(plan file, ...) from Python keeps deidc/__init__'s promise: the fast path
+    takes the file, and nothing of the linter, the profile model or pydicom is imported."""
+    inputs = copy_inputs(tmp_path, ["CT_small.dcm"])
+    profile = tmp_path / "fast.yaml"
+    profile.write_text("dicom:\n  fields:\n    - name: PatientName\n      remove: true\n")
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(compile_profile(str(profile)).to_json())
+    probe = ("import sys, deidc\n"
+             f"summary = deidc.apply({str(plan_path)!r}, {str(inputs)!r}, "
+             f"{str(tmp_path / 'out')!r}, jobs=1)\n"
+             "print(summary.written, sorted(m for m in sys.modules if m.split('.')[0] == "
+             "'pydicom' or m.startswith(('deidc.lint', 'deidc.profile', 'deidc.compiler'))))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.stdout.split(maxsplit=1) == ["1", "[]\n"], result.stderr
+    assert pydicom.dcmread(tmp_path / "out" / "CT_small.dcm").get("PatientName") is None
+
+
 def test_nested_wildcard_recurse_regex_and_regex_sub(tmp_path):
     profile = tmp_path / "nested.yaml"
     profile.write_text(textwrap.dedent("""
@@ -490,6 +508,25 @@ def test_outputs_have_ordinary_permissions(plan, tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "out" / "CT_small.dcm").stat().st_mode & 0o777 == 0o644
+
+
+def test_outputs_follow_the_umask_of_the_run_even_past_a_leftover_temporary(plan, tmp_path):
+    """A crashed run with this process's pid left its temporary name behind: the output is
+    written under another name, with the permissions the umask at run time gives."""
+    inputs = copy_inputs(tmp_path, ["CT_small.dcm", "MR_small.dcm"])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / f".deidc-{os.getpid()}-CT_small.dcm.part").write_bytes(b"left by a crash")
+    old = os.umask(0o027)
+    try:
+        run(plan, [str(inputs)], RunOptions(output=str(out), jobs=1))
+    finally:
+        os.umask(old)
+    for name in ("CT_small.dcm", "MR_small.dcm"):
+        assert (out / name).stat().st_mode & 0o777 == 0o640
+        assert pydicom.dcmread(out / name).SOPInstanceUID
+    assert sorted(p.name for p in out.iterdir() if p.name.endswith(".part")) == [
+        f".deidc-{os.getpid()}-CT_small.dcm.part"]
 
 
 def test_private_element_named_by_hex_is_acted_on(tmp_path):

@@ -258,14 +258,24 @@ def _read_small(path: str, size: int) -> bytes | None:
 
 _made_folders: set[str] = set()
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 def _temporary_name(target: str, pid: int) -> str:
     """Where process ``pid`` writes ``target`` before renaming it into place."""
     folder, name = os.path.split(target)
     return os.path.join(folder, f".deidc-{pid}-{name}.part")
+
+
+def _create_unique(folder: str, name: str) -> tuple[int, str]:
+    """A new temporary file under a random name.  Created with mode 0o666, like the usual
+    name, so the process umask gives the output ordinary permissions as cp's would (mkstemp's
+    0o600 would need the umask, which can only be read by changing it)."""
+    while True:
+        temporary = os.path.join(folder, f".deidc-{os.urandom(6).hex()}-{name}.part")
+        try:
+            return os.open(temporary, _CREATE, 0o666), temporary
+        except FileExistsError:
+            continue
 
 
 def _write_atomically(target: str, write: Callable[[io.BufferedWriter], object]) -> object:
@@ -286,10 +296,7 @@ def _write_atomically(target: str, write: Callable[[io.BufferedWriter], object])
                 os.makedirs(folder, exist_ok=True)
                 handle = os.open(temporary, _CREATE, 0o666)
         except FileExistsError:  # left by a crashed process that had this one's pid
-            import tempfile
-
-            handle, temporary = tempfile.mkstemp(dir=folder, prefix=".deidc-", suffix=".part")
-            os.fchmod(handle, 0o666 & ~_UMASK)  # outputs get ordinary permissions, like cp's
+            handle, temporary = _create_unique(folder, os.path.basename(target))
         with os.fdopen(handle, "wb") as out:
             result = write(out)
         os.replace(temporary, target)
