@@ -5,10 +5,11 @@ from __future__ import annotations
 import glob
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .lint import LintConfig, LintReport, lint_files
-from .profile.model import Profile, profiles_in
-from .profile.source import load_source
+if TYPE_CHECKING:  # the stages are imported where used: apply(plan) loads no linter, no pydicom
+    from .lint import LintConfig, LintReport
+    from .profile.model import Profile
 
 PROFILE_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -48,12 +49,17 @@ def expand_paths(paths: list[str]) -> tuple[list[str], list[str]]:
 
 def lint(paths: list[str] | str, config: LintConfig | None = None) -> LintReport:
     """Lint profile files, folders or globs."""
+    from .lint import lint_files
+
     files, _ = expand_paths([paths] if isinstance(paths, str) else list(paths))
     return lint_files(files, config)
 
 
 def load_profile(path: str) -> Profile:
     """Load the single profile in ``path``; raises :class:`ProfileError` if there is none."""
+    from .profile.model import profiles_in
+    from .profile.source import load_source
+
     source = load_source(path)
     if source.error is not None:
         raise ProfileError(f"{path}:{source.error.span.line}:{source.error.span.column}: "
