@@ -4,8 +4,10 @@ Small files: ~1000 files of 40-200 KB built from pydicom's CT_small/MR_small wit
 PHI, a GE private block, a Siemens-style private block and nested sequences (referenced
 series, procedure codes, an other-patient-IDs sequence with names and IDs inside).
 Large files: ~20 multi-frame files of 20-50 MB (pixel data dominates).
+With ``--implicit``, the same files in Implicit VR Little Endian (the default transfer syntax of
+DICOM networking, so of archives filled by C-STORE) go to ``small-implicit`` / ``large-implicit``.
 
-    python benchmarks/corpus.py [--small 1000] [--large 20] [--out benchmarks/corpus]
+    python benchmarks/corpus.py [--small 1000] [--large 20] [--implicit] [--out benchmarks/corpus]
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pydicom
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import generate_uid
+from pydicom.uid import ImplicitVRLittleEndian, generate_uid
 
 FIRST = ["ANNA", "JOHN", "MARIA", "WEI", "FATIMA", "OLUWASEUN", "JOSE", "ELENA", "ARJUN", "SARA"]
 LAST = ["SMITH", "GARCIA", "NGUYEN", "MUELLER", "OKAFOR", "ROSSI", "KOWALSKI", "SATO", "DUBOIS"]
@@ -86,7 +88,13 @@ def add_phi(ds: Dataset, rng: random.Random, patient: int, study: int, series: i
     siemens.add_new(0x10, "OB", bytes(rng.getrandbits(8) for _ in range(rng.randint(2000, 8000))))
 
 
-def small_files(out: Path, count: int, rng: random.Random) -> None:
+def save(ds: Dataset, path: Path, implicit: bool) -> None:
+    if implicit:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    ds.save_as(path, enforce_file_format=True)
+
+
+def small_files(out: Path, count: int, rng: random.Random, implicit: bool) -> None:
     templates = [pydicom.dcmread(get_testdata_file(name, download=False))
                  for name in ("CT_small.dcm", "MR_small.dcm")]
     out.mkdir(parents=True, exist_ok=True)
@@ -96,10 +104,10 @@ def small_files(out: Path, count: int, rng: random.Random) -> None:
         # Vary the size between ~40 and ~200 KB with an extra block of (fake) pixel-like data.
         ds.add_new(0x00291020, "OB", bytes(rng.randint(0, 255) for _ in range(
             rng.randint(8_000, 150_000) // 64)) * 64)
-        ds.save_as(out / f"{number:05d}.dcm", enforce_file_format=True)
+        save(ds, out / f"{number:05d}.dcm", implicit)
 
 
-def large_files(out: Path, count: int, rng: random.Random) -> None:
+def large_files(out: Path, count: int, rng: random.Random, implicit: bool) -> None:
     ds0 = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
     out.mkdir(parents=True, exist_ok=True)
     frame = ds0.Rows * ds0.Columns * 2
@@ -109,7 +117,7 @@ def large_files(out: Path, count: int, rng: random.Random) -> None:
         frames = rng.randint(20 * 2**20, 50 * 2**20) // frame
         ds.NumberOfFrames = frames
         ds.PixelData = os.urandom(frame) * frames
-        ds.save_as(out / f"large{number:03d}.dcm", enforce_file_format=True)
+        save(ds, out / f"large{number:03d}.dcm", implicit)
 
 
 def main() -> None:
@@ -118,13 +126,16 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=20)
     parser.add_argument("--out", default=str(Path(__file__).parent / "corpus"))
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--implicit", action="store_true",
+                        help="write Implicit VR Little Endian files (folders *-implicit)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     out = Path(args.out)
+    suffix = "-implicit" if args.implicit else ""
     if args.small:
-        small_files(out / "small", args.small, rng)
+        small_files(out / f"small{suffix}", args.small, rng, args.implicit)
     if args.large:
-        large_files(out / "large", args.large, rng)
+        large_files(out / f"large{suffix}", args.large, rng, args.implicit)
     print(f"corpus in {out}")
 
 

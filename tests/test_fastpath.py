@@ -41,6 +41,8 @@ PROFILES = {
               hashuid: true
             - name: SOPInstanceUID
               hashuid: true
+            - name: MediaStorageSOPInstanceUID
+              hashuid: true
             - name: InstitutionName
               replace-with: HOSPITAL
             - name: StationName
@@ -106,6 +108,31 @@ PROFILES = {
               keep: true
             - name: PatientAge
     """,
+    "inserts": """
+        dicom:
+          patient-age-from-birthdate: true
+          fields:
+            - name: PatientIdentityRemoved
+              replace-with: "YES"
+            - name: DeidentificationMethod
+              replace-with: deidc inserts
+            - name: OtherPatientIDsSequence
+              replace-with: ''
+            - name: RequestAttributesSequence
+              replace-with: ''
+            - name: PlanarConfiguration
+              replace-with: 0
+            - name: DiffusionBValue
+              replace-with: 1000.5
+            - name: SpacingBetweenSlices
+              replace-with: 3
+            - name: AcquisitionNumber
+              replace-with: 7
+            - name: ContrastBolusAgent
+              replace-with: ''
+            - name: SourceApplicationEntityTitle
+              replace-with: DEIDC
+    """,
 }
 
 
@@ -116,30 +143,34 @@ def plan(request, tmp_path_factory):
     return compile_profile(str(path))
 
 
-def both_paths(plan, path):
+def both_paths(plan, path, log=False):
     fast_out, slow_out = io.BytesIO(), io.BytesIO()
     try:
-        fast = deidentify_fast(FastPlan(plan), path, fast_out, rng=random.Random(1))
+        fast = deidentify_fast(FastPlan(plan, log), path, fast_out, rng=random.Random(1))
     except Unsupported:
         fast = None
     except ExecutionError:
         fast = "error"
     try:
-        slow = deidentify_file(plan, path, slow_out, rng=random.Random(1))
+        slow = deidentify_file(plan, path, slow_out, rng=random.Random(1), log=log)
     except ExecutionError:
         slow = "error"
     return fast, fast_out.getvalue(), slow, slow_out.getvalue()
 
 
+@pytest.mark.parametrize("log", [False, True], ids=["", "log"])
 @pytest.mark.parametrize("path", TEST_FILES, ids=os.path.basename)
-def test_fast_path_matches_dataset_path(plan, path):
-    fast, fast_bytes, slow, slow_bytes = both_paths(plan, path)
+def test_fast_path_matches_dataset_path(plan, path, log):
+    """The same bytes, and with a deid log the same cells before and after (every rule's
+    element is a column: file meta, sequences, numbers included)."""
+    fast, fast_bytes, slow, slow_bytes = both_paths(plan, path, log)
     if fast is None:
         return  # declined: the Dataset path does the work
     assert slow != "error", "the fast path accepted a file the Dataset path rejects"
     assert fast != "error"
     assert fast.changed == slow.changed
     assert fast_bytes == slow_bytes
+    assert (fast.log_before, fast.log_after) == (slow.log_before, slow.log_after)
 
 
 def test_fast_path_takes_most_ordinary_files(plan):
@@ -347,3 +378,61 @@ def test_large_files_give_the_dataset_path_bytes(large_file, tmp_path, profile, 
         slow = deidentify_file(plan, large_file, out, rng=random.Random(1))
     assert fast.changed == slow.changed == (profile == "blocklist")
     assert fast_out.read_bytes() == slow_out.read_bytes()
+
+
+# --- inserts: in tag order, at the top level and in the file meta --------------------------------
+
+def _file_order(path) -> list[int]:
+    """Top-level tags as they lie in the file (pydicom's raw walk, not the dataset's sort)."""
+    from pydicom.filereader import data_element_generator
+
+    with open(path, "rb") as handle:
+        handle.seek(132)
+        meta = [e.tag for e in data_element_generator(handle, False, True,
+                                                      stop_when=lambda tag, *_: tag >> 16 != 2)]
+        body = [int(e.tag) for e in data_element_generator(handle, False, True)]
+    return meta + body
+
+
+@pytest.fixture(scope="module")
+def age_gap_file(tmp_path_factory):
+    """CT_small without PatientAge and with nothing stored between it and
+    DeidentificationMethod, so the age and two replace-with inserts meet at one place
+    (issue 10, item 2); OtherPatientIDsSequence holds two items, to be emptied; the file meta
+    lacks SourceApplicationEntityTitle, to be inserted."""
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    for tag in list(ds.keys()):
+        if 0x00101010 <= tag <= 0x00120063:
+            del ds[tag]
+    ds.PatientBirthDate, ds.StudyDate = "19700301", "20040119"
+    ds.OtherPatientIDsSequence = [Dataset(), Dataset()]
+    ds.OtherPatientIDsSequence[0].PatientID = "OLD-1"
+    if "SourceApplicationEntityTitle" in ds.file_meta:
+        del ds.file_meta.SourceApplicationEntityTitle
+    path = tmp_path_factory.mktemp("inserts") / "age_gap.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return str(path)
+
+
+def test_inserts_meet_the_patient_age_in_ascending_tag_order(age_gap_file, tmp_path):
+    path = tmp_path / "inserts.yaml"
+    path.write_text(textwrap.dedent(PROFILES["inserts"]))
+    plan = compile_profile(str(path))
+    fast, fast_bytes, slow, slow_bytes = both_paths(plan, age_gap_file)
+    assert fast not in (None, "error"), "the fast path must take inserts, SQ ones included"
+    assert fast_bytes == slow_bytes
+    written = tmp_path / "out.dcm"
+    written.write_bytes(fast_bytes)
+    order = _file_order(written)
+    assert order == sorted(order)
+    import pydicom
+
+    ds = pydicom.dcmread(written)
+    assert (ds.PatientAge, ds.PatientIdentityRemoved, ds.DeidentificationMethod) == \
+        ("406M", "YES", "deidc inserts")  # 33 years 10 months, in months as Flywheel counts
+    assert len(ds.OtherPatientIDsSequence) == 0 and len(ds.RequestAttributesSequence) == 0
+    assert (ds.PlanarConfiguration, ds.DiffusionBValue, ds.AcquisitionNumber) == (0, 1000.5, 7)
+    assert ds.file_meta.SourceApplicationEntityTitle == "DEIDC"

@@ -56,6 +56,12 @@ def apply_command(policy: str, inputs: list[str], *, output: str | None = None,
     if summary.fallbacks:
         line += f" ({summary.fallbacks} through the Dataset path)"
     print(line, file=sys.stderr, flush=True)
+    if verbose and summary.fallbacks:
+        print("Dataset path, by reason:", file=sys.stderr)
+        for reason, count in sorted(summary.fallback_reasons.items(),
+                                    key=lambda pair: (-pair[1], pair[0])):
+            print(f"  {count:>7}  {reason}", file=sys.stderr)
+        sys.stderr.flush()
     return summary.exit_code
 
 

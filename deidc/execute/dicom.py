@@ -44,6 +44,9 @@ TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST"
                       "UI", "UR", "UT"})
 SINGLE_VALUED_VRS = frozenset({"LT", "ST", "UT", "UR"})
 NUMBER_STRING_VRS = frozenset({"DS", "IS"})
+# Binary numeric VRs and their struct format codes (PS3.5 Table 6.2-1).
+BINARY_NUMBERS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "UV": "Q", "SV": "q", "FL": "f",
+                  "FD": "d"}
 
 # Explicit VR little endian headers: tag, VR and a 2-byte length; the 4-byte length of a long
 # header; an item or delimiter (tag and 4-byte length, no VR).

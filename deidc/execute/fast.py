@@ -26,8 +26,8 @@ from . import transforms
 from .outcome import FileOutcome
 from .actions import Actor, Dispatch, value_decides
 from ..plan.ir import Entry, Plan
-from .dicom import (FILE_META_GROUP, ITEM, ITEM_END, LONG_HEADER_VRS, LONG_LENGTH,
-                    MEDIA_STORAGE_SOP_INSTANCE_UID, META_GROUP_LENGTH, NUMBER_STRING_VRS,
+from .dicom import (BINARY_NUMBERS, FILE_META_GROUP, ITEM, ITEM_END, LONG_HEADER_VRS,
+                    LONG_LENGTH, MEDIA_STORAGE_SOP_INSTANCE_UID, META_GROUP_LENGTH, NUMBER_STRING_VRS,
                     PATIENT_AGE, PATIENT_BIRTH_DATE, SEQUENCE_END, SHORT_HEADER,
                     SINGLE_VALUED_VRS, SOP_CLASS_UID, SOP_INSTANCE_UID, SPECIFIC_CHARACTER_SET,
                     STUDY_DATE, TEXT_VRS, UNDEFINED_LENGTH, delimiter)
@@ -36,6 +36,7 @@ from .stream import LONG_VRS, Element, Unsupported, items, read_element, read_la
 READ_WHOLE = 8 * 2**20  # files up to this size are read in one call, larger ones mapped
 KERNEL_COPY = 2**20  # runs of unchanged bytes this long are copied by the kernel
 
+INSERTABLE = TEXT_VRS | NUMBER_STRING_VRS | set(BINARY_NUMBERS) | {"SQ"}
 # The Dataset path refuses a "file" in which no DICOM attribute can be read; the fast path,
 # which has no dictionary, accepts a file only if it holds one of these.
 ANCHORS = frozenset({SOP_CLASS_UID, SOP_INSTANCE_UID})
@@ -44,6 +45,7 @@ ASCII_SAFE_CHARSETS = frozenset({
     "", "ISO_IR 6", "ISO_IR 100", "ISO_IR 101", "ISO_IR 109", "ISO_IR 110", "ISO_IR 126",
     "ISO_IR 127", "ISO_IR 138", "ISO_IR 144", "ISO_IR 148", "ISO_IR 166", "ISO_IR 192",
     "ISO_IR 203", "GB18030", "GBK", "ISO 2022 IR 6"})
+_END = 0x1_0000_0000  # past every tag
 
 
 def _accelerator():
@@ -101,17 +103,18 @@ class FastPlan:
         self.meta_inserts = {tag for tag, entry in self.meta_entries.items()
                              if any(a.op == "replace" and a.args.get("insert")
                                     for a in entry.actions)}
-        self.logged = []
+        self.logged = []  # (title, tag) of the deid log's columns; file meta tags included
         for column in plan.log_columns if log else ():
-            if column.pattern is not None or not column.target or len(column.target) != 8 \
-                    or column.target.startswith("0002"):
-                self.unsupported = self.unsupported or "deid-log columns other than dataset tags"
+            if column.pattern is not None or not column.target or len(column.target) != 8:
+                self.unsupported = self.unsupported or \
+                    "deid-log columns of regexes, private or nested elements"
             else:
                 self.logged.append((column.title, int(column.target, 16)))
+        self.logged_meta = {tag for _, tag in self.logged if tag >> 16 == 0x0002}
         # Top-level values read whatever happens to them: the patient age's inputs, the SOP
         # UID the file meta follows, and the deid-log's columns.
         self.tracked = {SOP_INSTANCE_UID, SPECIFIC_CHARACTER_SET} | \
-            {tag for _, tag in self.logged}
+            {tag for _, tag in self.logged if tag >> 16 != 0x0002}
         if self.age is not None:
             self.tracked |= {STUDY_DATE, PATIENT_BIRTH_DATE}
         # What makes an element worth a closer look in the walk (anything else is copied).
@@ -167,6 +170,8 @@ def decode(raw: bytes, vr: str) -> object:
         except UnicodeDecodeError:
             raise Unsupported(f"a non-ASCII {vr} value") from None
         return parts[0] if len(parts) == 1 else parts
+    if vr in BINARY_NUMBERS:
+        return _unpack_numbers(raw, vr)
     if vr not in TEXT_VRS:
         raise Unsupported(f"changing a {vr} value")
     if b"\x1b" in raw:
@@ -188,13 +193,20 @@ def decode(raw: bytes, vr: str) -> object:
 
 
 def encode(value: object, vr: str) -> bytes:
-    """A new value encoded as pydicom writes it: backslash-joined, padded to even length."""
+    """A new value encoded as pydicom writes it: backslash-joined, padded to even length;
+    binary numbers packed; an empty sequence (replace-with '' inserts one) has no bytes."""
+    if vr == "SQ":
+        if value == "" or value == []:
+            return b""
+        raise Unsupported(f"writing a {type(value).__name__} into SQ")
+    if vr in BINARY_NUMBERS:
+        return _pack_numbers(value, vr)
     if isinstance(value, (list, tuple)):
         if vr in SINGLE_VALUED_VRS or not all(isinstance(v, str) for v in value):
             raise Unsupported(f"writing a list into {vr}")
         value = "\\".join(value)
     if vr in NUMBER_STRING_VRS and isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = str(value)  # what pydicom's DS and IS write for a number
+        value = _number_string(value, vr)
     if not isinstance(value, str) or vr not in TEXT_VRS | NUMBER_STRING_VRS:
         raise Unsupported(f"writing a {type(value).__name__} into {vr}")
     if vr not in SINGLE_VALUED_VRS and vr != "PN" and "\\" in value and vr in ("AE",):
@@ -206,6 +218,55 @@ def encode(value: object, vr: str) -> bytes:
     if len(data) % 2:
         data += b"\0" if vr == "UI" else b" "
     return data
+
+
+def held(value: object, vr: str) -> object:
+    """A new value as pydicom holds it once assigned (what the deid log reads back): a number
+    given to DS or IS becomes the text it is written as."""
+    if vr in NUMBER_STRING_VRS and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _number_string(value, vr)
+    return value
+
+
+def _number_string(number: int | float, vr: str) -> str:
+    """What pydicom's DSfloat and IS write for a number given as such (not as text)."""
+    if vr == "IS":
+        if type(number) is not int:
+            raise Unsupported("writing a float into IS")
+        return str(number)
+    text = repr(float(number))  # DSfloat(0) is written "0.0"
+    if len(text) > 16 or "e" in text or "n" in text:
+        raise Unsupported("a number that does not fit a DS")
+    return text
+
+
+def _unpack_numbers(raw: bytes, vr: str):
+    """A binary numeric value as pydicom reads it: None when empty, a number, or a list."""
+    if not raw:
+        return None
+    code = BINARY_NUMBERS[vr]
+    size = struct.calcsize(code)
+    if len(raw) % size:
+        raise Unsupported(f"a {vr} value of {len(raw)} bytes")
+    numbers = list(struct.unpack(f"<{len(raw) // size}{code}", raw))
+    return numbers[0] if len(numbers) == 1 else numbers
+
+
+def _pack_numbers(value: object, vr: str) -> bytes:
+    """A binary number (or list of them) packed as pydicom's write_numbers packs it; ''
+    (replace-with '') is an empty value."""
+    if value == "" or value is None:
+        return b""
+    numbers = list(value) if isinstance(value, (list, tuple)) else [value]
+    code = BINARY_NUMBERS[vr]
+    for number in numbers:
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or \
+                (code not in "fd" and type(number) is not int):
+            raise Unsupported(f"writing a {type(number).__name__} into {vr}")
+    try:
+        return struct.pack(f"<{len(numbers)}{code}", *numbers)
+    except struct.error:
+        raise Unsupported(f"a number out of range for {vr}") from None
 
 
 def header(tag: int, vr: str, length: int) -> bytes:
@@ -328,19 +389,10 @@ class _Walk:
                 self.reencode = True
                 continue
             if top and tag >= next_stop:
-                while inserts and inserts[0][0] < tag:
-                    self.insert(*inserts.pop(0), out)
-                if inserts and inserts[0][0] == tag:
-                    inserts.pop(0)
-                if age_pending and tag >= PATIENT_AGE:
-                    age_pending = False
-                    next_stop = self.next_stop(inserts, age_pending)
-                    if tag != PATIENT_AGE:
-                        self.patient_age(None, out)
-                    else:
-                        self.patient_age(element, out)
-                        continue
+                age_pending, written = self.catch_up(tag, element, inserts, age_pending, out)
                 next_stop = self.next_stop(inserts, age_pending)
+                if written:
+                    continue
             lane = lanes.get(tag) if top else None
             if lane is not None and vr != b"SQ":
                 # A top-level attribute the plan transforms and nothing else watches: the
@@ -363,10 +415,32 @@ class _Walk:
         if run < offset:
             self.copy(out, run, offset)
         if top:
-            if age_pending:
-                self.patient_age(None, out)
-            for tag, entry in inserts:
-                self.insert(tag, entry, out)
+            self.catch_up(_END, None, inserts, age_pending, out)
+
+    def catch_up(self, tag: int, element: Element | None, inserts: list, age_pending: bool,
+                 out: list) -> tuple[bool, bool]:
+        """Write, in ascending tag order, what the Dataset path adds before the stored element
+        ``tag`` (``_END``: the end of the dataset): the patient age and the replace-with
+        inserts of absent elements.  Returns whether the age is still to come, and whether the
+        stored element itself was written here (a PatientAge the age replaces)."""
+        while True:
+            insert_tag = inserts[0][0] if inserts else _END
+            if age_pending and PATIENT_AGE <= min(tag, insert_tag):
+                age_pending = False
+                if tag == PATIENT_AGE:
+                    if insert_tag == tag:
+                        inserts.pop(0)
+                    self.patient_age(element, out)
+                    return False, True
+                if self.patient_age(None, out) and insert_tag == PATIENT_AGE:
+                    inserts.pop(0)  # the age computed is PatientAge: nothing to insert
+                continue
+            if insert_tag < tag:
+                self.insert(*inserts.pop(0), out)
+                continue
+            if inserts and insert_tag == tag:
+                inserts.pop(0)  # present: its rule changes it where it is
+            return age_pending, False
 
     @staticmethod
     def next_stop(inserts: list, age_pending: bool) -> int:
@@ -374,7 +448,7 @@ class _Walk:
         candidates = [inserts[0][0]] if inserts else []
         if age_pending:
             candidates.append(PATIENT_AGE)
-        return min(candidates, default=0x1_0000_0000)
+        return min(candidates, default=_END)
 
     def element(self, element: Element, top: bool, creators: dict, out: list) -> None:
         fast = self.fast
@@ -412,7 +486,7 @@ class _Walk:
                 return
         actions, removes, deterministic = fast.actions(tag, key, top)
         if element.vr == b"SQ":
-            self.sequence(element, actions, out)
+            self.sequence(element, actions, top, out)
             return
         if not actions:
             self.copy(out, element.start, element.end)
@@ -429,15 +503,38 @@ class _Walk:
 
     def read(self, element: Element):
         vr = element.vr.decode()
-        if vr not in TEXT_VRS | NUMBER_STRING_VRS:
+        if vr == "SQ":
+            if element.value == element.end or (element.length == UNDEFINED_LENGTH and
+                                                element.end - element.value == 8):
+                return ""  # Flywheel logs an empty sequence as ''
+            raise Unsupported("logging a sequence that has items")
+        if vr not in TEXT_VRS | NUMBER_STRING_VRS and vr not in BINARY_NUMBERS:
             raise Unsupported(f"logging or reading a {vr} value")
         return decode(self.raw(element), vr)
 
-    def sequence(self, element: Element, actions: list, out: list) -> None:
-        if actions:
-            if actions[0].op != "remove":
-                raise Unsupported(f"{actions[0].op} on sequence {element.tag:08X}")
-            self.changed = True
+    def sequence(self, element: Element, actions: list, top: bool, out: list) -> None:
+        emptied = False
+        for action in actions:  # as the Dataset path acts on a sequence
+            if action.op == "remove":
+                self.drop(element.tag, top)
+                return
+            if action.op != "replace" or action.args.get("value") != "":
+                raise Unsupported(f"{action.op} on sequence {element.tag:08X}")
+            emptied = True  # replace-with '' empties a sequence
+        if emptied:
+            if top:
+                self.after[element.tag] = ""
+            if element.length == UNDEFINED_LENGTH:
+                if element.end - element.value > 8:
+                    out.append(header(element.tag, "SQ", UNDEFINED_LENGTH)
+                               + delimiter(SEQUENCE_END))
+                    self.changed = True
+                    return
+            elif element.length:
+                out.append(header(element.tag, "SQ", 0))
+                self.changed = True
+                return
+            self.copy(out, element.start, element.end)
             return
         if self.fast.patterns:
             raise Unsupported("regex rules may match inside sequences")
@@ -520,22 +617,23 @@ class _Walk:
                 type(value) is type(original):
             return _UNCHANGED, value
         data = encode(value, vr)
-        return header(element.tag, vr, len(data)) + data, value
+        return header(element.tag, vr, len(data)) + data, held(value, vr)
 
     def insert(self, tag: int, entry: Entry, out: list) -> None:
         present, value = self.run_chain(list(entry.actions), False, None, entry.vr or "")
         if not present:
             return
         vr = entry.vr
-        if not vr or vr not in TEXT_VRS | NUMBER_STRING_VRS:
+        if not vr or vr not in INSERTABLE:
             raise Unsupported(f"inserting a {vr or 'unknown'} element")
         data = encode(value, vr)
         out.append(header(tag, vr, len(data)) + data)
-        self.after[tag] = value
+        self.after[tag] = held(value, vr)
         self.changed = True
 
-    def patient_age(self, element: Element | None, out: list) -> None:
-        """Mirrors the executor: age from the original dates, set before remove-undefined."""
+    def patient_age(self, element: Element | None, out: list) -> bool:
+        """Mirrors the executor: age from the original dates, set before remove-undefined.
+        Returns whether an age was computed (then the file has a PatientAge to act on)."""
         age = self.fast.age
         birth, study = self.before.get(PATIENT_BIRTH_DATE), self.before.get(STUDY_DATE)
         value = None
@@ -544,21 +642,22 @@ class _Walk:
         if value is None:
             if element is not None:
                 self.element(element, True, {}, out)
-            return
+            return False
         if element is not None and decode(self.raw(element), "AS") == value:
             self.element(element, True, {}, out)
-            return
+            return True
         self.changed = True
         if self.fast.remove_undefined and not self.fast.dispatch.defined(PATIENT_AGE, None,
                                                                           None):
             self.after[PATIENT_AGE] = None
-            return
+            return True
         present, new = self.run_chain(self.fast.dispatch.actions_for(PATIENT_AGE, None, True),
                                       True, value, "AS")
         self.after[PATIENT_AGE] = new if present else None
         if present:
             data = encode(new, "AS")
             out.append(header(PATIENT_AGE, "AS", len(data)) + data)
+        return True
 
 
 _plans: dict[tuple[int, bool], FastPlan] = {}
@@ -699,8 +798,6 @@ def _meta(walk: _Walk, layout) -> bytes:
     tags = [element.tag for element in layout.meta]
     if tags != sorted(set(tags)):
         raise Unsupported("file meta elements out of order")
-    if fast.meta_inserts and not fast.meta_inserts <= set(tags):
-        raise Unsupported("inserting into the file meta")
     for element in layout.meta:
         tag = element.tag
         if tag == META_GROUP_LENGTH:
@@ -709,7 +806,7 @@ def _meta(walk: _Walk, layout) -> bytes:
         entry = fast.meta_entries.get(tag)
         raw = buffer[element.start:element.end]
         if entry is None and tag != MEDIA_STORAGE_SOP_INSTANCE_UID:
-            pieces.append(raw)
+            pieces.append((tag, raw))
             continue
         vr = element.vr.decode()
         value = None
@@ -733,11 +830,30 @@ def _meta(walk: _Walk, layout) -> bytes:
             continue
         if changed:
             data = encode(value, vr)
-            pieces.append(header(tag, vr, len(data)) + data)
+            pieces.append((tag, header(tag, vr, len(data)) + data))
             walk.changed = True
         else:
-            pieces.append(raw)
-    content = b"".join(pieces)
+            pieces.append((tag, raw))
+    for tag in sorted(fast.meta_inserts - set(tags)):
+        # as Flywheel: replace-with inserts into the file meta too
+        entry = fast.meta_entries[tag]
+        present, value = walk.run_chain(list(entry.actions), False, None, entry.vr or "")
+        if present:
+            if not entry.vr or entry.vr not in INSERTABLE:
+                raise Unsupported(f"inserting a {entry.vr or 'unknown'} element")
+            data = encode(value, entry.vr)
+            pieces.append((tag, header(tag, entry.vr, len(data)) + data))
+            walk.changed = True
+    pieces.sort(key=lambda piece: piece[0])
+    for element in layout.meta:
+        if element.tag in fast.logged_meta:
+            walk.before[element.tag] = decode(bytes(buffer[element.value:element.end]),
+                                              element.vr.decode())
+    for tag, piece in pieces:
+        if tag in fast.logged_meta:
+            written = read_element(piece, 0, len(piece))
+            walk.after[tag] = decode(bytes(piece[written.value:]), written.vr.decode())
+    content = b"".join(piece for _, piece in pieces)
     if has_length:
         content = header(META_GROUP_LENGTH, "UL", 4) + LONG_LENGTH.pack(len(content)) + content
     return content

@@ -61,11 +61,16 @@ class Summary:
         self.written = self.unchanged = self.skipped = self.failed = 0
         self.bytes = self.fallbacks = 0
         self.failures: list[str] = []
+        # why the fast path declined → how many files (so a user can see why a run was slow)
+        self.fallback_reasons: dict[str, int] = {}
 
     def add(self, result: FileResult) -> None:
         setattr(self, result.status, getattr(self, result.status) + 1)
         self.bytes += result.size
-        self.fallbacks += bool(result.fallback)
+        if result.fallback:
+            self.fallbacks += 1
+            self.fallback_reasons[result.fallback] = \
+                self.fallback_reasons.get(result.fallback, 0) + 1
         if result.status == "failed":
             self.failures.append(f"{result.job.source}: {result.reason}")
 

@@ -1,0 +1,133 @@
+"""Real profiles x transfer syntaxes: files/s of `deidc apply --jobs 1` and the share of files
+through the fast path, side by side with the pydicom read+write loop on the same files.
+
+Run by hand (never in CI):
+
+    python benchmarks/corpus.py --small 300 --large 0
+    python benchmarks/corpus.py --small 300 --large 0 --implicit
+    python benchmarks/bench_profiles.py [--rounds 3] [--log] [--profiles DIR] [--corpus DIR]
+
+Every profile of ``--profiles`` (default: the real profiles in ../shared/data/real-profiles, looked for
+in each folder above this one)
+that compiles is applied to ``small`` (Explicit VR Little Endian) and ``small-implicit``
+(Implicit VR Little Endian), without and (``--log``) with a deid log.  Each command is timed as
+a whole, start-up included, until its output is flushed (deidc ends with os.sync; the pydicom
+loop is followed by sync), in interleaved rounds; the median round is shown.  The share through
+the fast path is read from ``--verbose``, and the reasons that sent files to the Dataset path
+are listed under the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+# ../shared/data/real-profiles beside the repository (or beside a folder of worktrees)
+REAL_PROFILES = next((parent / "shared" / "data" / "real-profiles" for parent in HERE.parents
+                      if (parent / "shared" / "data" / "real-profiles").is_dir()), HERE)
+SYNTAXES = {"small": "explicit LE", "small-implicit": "implicit LE"}
+PYDICOM_LOOP = """
+import os, sys, pydicom
+src, dst = sys.argv[1], sys.argv[2]
+for name in sorted(os.listdir(src)):
+    pydicom.dcmread(os.path.join(src, name)).save_as(os.path.join(dst, name))
+os.sync()
+"""
+FALLBACK = re.compile(r"\(Dataset path: (.*)\)$")
+
+
+def timed(command: list[str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(command)}: exit code {done.returncode}\n{done.stderr}")
+    return elapsed, done.stderr
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profiles", default=str(REAL_PROFILES))
+    parser.add_argument("--corpus", default=str(HERE / "corpus"))
+    parser.add_argument("--log", action="store_true", help="also run every profile with --log")
+    parser.add_argument("--only", default="", help="only profiles whose name contains this")
+    args = parser.parse_args()
+    deidc = shutil.which("deidc", path=os.path.dirname(sys.executable)) or "deidc"
+    scratch = Path(tempfile.mkdtemp(prefix="deidc-profiles-"))
+    plans = {}
+    for profile in sorted(Path(args.profiles).glob("*.y*ml")):
+        if args.only not in profile.name:
+            continue
+        plan = scratch / f"{profile.stem}.json"
+        if subprocess.run([deidc, "compile", str(profile), "-o", str(plan)],
+                          capture_output=True).returncode == 0:
+            plans[profile.stem] = plan
+    corpora = {name: Path(args.corpus) / name for name in SYNTAXES
+               if (Path(args.corpus) / name).is_dir()}
+    logs = (False, True) if args.log else (False,)
+    runs: dict[tuple, list[float]] = collections.defaultdict(list)
+    shares: dict[tuple, float] = {}
+    reasons: dict[tuple, collections.Counter] = {}
+    for _ in range(args.rounds):
+        for corpus_name, corpus in corpora.items():
+            out = scratch / "out"
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            os.sync()
+            runs[("pydicom loop", corpus_name, False)].append(
+                timed([sys.executable, "-c", PYDICOM_LOOP, str(corpus), str(out)])[0])
+            for name, plan in plans.items():
+                for log in logs:
+                    shutil.rmtree(out, ignore_errors=True)
+                    os.sync()
+                    command = [deidc, "apply", str(plan), str(corpus), "-o", str(out),
+                               "--jobs", "1", "--verbose"]
+                    if log:
+                        command += ["--log", str(scratch / "log.csv")]
+                    seconds, stderr = timed(command)
+                    key = (name, corpus_name, log)
+                    runs[key].append(seconds)
+                    lines = [line for line in stderr.splitlines()
+                             if line.startswith(("written ", "unchanged "))]
+                    fallbacks = [m.group(1) for line in lines if (m := FALLBACK.search(line))]
+                    shares[key] = 1 - len(fallbacks) / max(len(lines), 1)
+                    reasons[key] = collections.Counter(fallbacks)
+    files = {name: len(list(corpus.iterdir())) for name, corpus in corpora.items()}
+    print(f"median of {args.rounds} rounds; files/s of deidc apply --jobs 1 (fast-path share), "
+          "and its ratio to the pydicom read+write loop on the same files")
+    header = f"{'profile':<58}" + "".join(
+        f"{SYNTAXES[c] + (' --log' if log else ''):>26}" for c in corpora for log in logs)
+    print(header)
+    loop = {c: files[c] / statistics.median(runs[("pydicom loop", c, False)]) for c in corpora}
+    print(f"{'pydicom read+write loop':<58}" + "".join(
+        f"{loop[c]:>17.0f} files/s" for c in corpora for _ in logs))
+    for name in plans:
+        cells = []
+        for corpus_name in corpora:
+            for log in logs:
+                key = (name, corpus_name, log)
+                rate = files[corpus_name] / statistics.median(runs[key])
+                cells.append(f"{rate:>6.0f} ({shares[key]:>4.0%}) {rate / loop[corpus_name]:>5.2f}x")
+        print(f"{name[:57]:<58}" + "".join(f"{cell:>26}" for cell in cells))
+    print("\nreasons for the Dataset path (files, over all profiles):")
+    total = collections.Counter()
+    for counter in reasons.values():
+        total.update(counter)
+    for reason, count in total.most_common():
+        print(f"  {count:>6}  {reason}")
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
