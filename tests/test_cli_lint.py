@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -397,30 +396,17 @@ def test_pre_commit_hook():
         assert not pattern.search(path), path
 
 
-# --- speed (end to end: a new interpreter, imports included) ---
+# --- many profiles in one call (its speed is measured by benchmarks/bench_lint.py) ---
 
-def timed_lint(*paths: str) -> tuple[float, subprocess.CompletedProcess]:
-    started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "deidc", "lint", *paths],
-                            capture_output=True, text=True, timeout=60)
-    return time.perf_counter() - started, result
-
-
-def test_one_typical_profile_lints_well_under_a_second():
-    elapsed, result = timed_lint(str(EXAMPLES / "blocklist.yaml"))
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert elapsed < 1.0, f"{elapsed:.2f} s"
-
-
-def test_thirty_profiles_in_one_call_under_five_seconds(tmp_path):
+def test_thirty_profiles_in_one_call_are_each_linted(tmp_path):
     sources = [EXAMPLES / "blocklist.yaml", EXAMPLES / "keeplist.yaml",
                EXAMPLES / "seed" / "seed-blocklist-fixed.yaml"]
     for index in range(30):
         shutil.copy(sources[index % len(sources)], tmp_path / f"profile{index:02}.yaml")
-    elapsed, result = timed_lint(str(tmp_path))
+    result = subprocess.run([sys.executable, "-m", "deidc", "lint", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode in (0, 1) and "Traceback" not in result.stderr
     assert "in 30 files." in result.stdout
-    assert elapsed < 5.0, f"{elapsed:.2f} s"
 
 
 def test_compiled_plans_beside_profiles_are_not_linted_as_profiles(tmp_path):
