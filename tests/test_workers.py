@@ -65,23 +65,61 @@ def test_the_batches_a_dead_worker_took_are_reported_lost():
     assert results == {key: None} and len(pool.ended) == 1
 
 
-def test_close_with_abort_stops_busy_workers():
+def _busy(items):
+    """Work as a worker does it: Python code, which sees a signal at its next instruction."""
     import time
 
-    def sleeps(items):
-        time.sleep(60)
-        return items
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pass
+    return items
 
-    pool = workers.Workers(2, sleeps)
+
+def _deaf(ready, items):
+    """A worker that cannot hear SIGTERM (as one in a blocking call would not, for a while)."""
+    import signal
+    import time
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    (ready / str(os.getpid())).touch()
+    time.sleep(60)
+    return items
+
+
+def _abort_two_busy(work, blocked=False, ready=None):
+    import signal
+    import time
+
+    if blocked:  # as a CI harness started this process once: the workers inherit the mask
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        pool = workers.Workers(2, work)
+    finally:
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     pool.put([1])
     pool.put([2])
-    while pool.queued():
+    while pool.queued() or (ready is not None and len(list(ready.iterdir())) < 2):
         pass
     started = time.monotonic()
     pool.close(abort=True)
-    assert time.monotonic() - started < 10
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
+    return pool, time.monotonic() - started
+
+
+@pytest.mark.parametrize("blocked", [False, True], ids=["", "with-SIGTERM-blocked-by-the-parent"])
+def test_close_with_abort_stops_busy_workers(blocked):
+    pool, took = _abort_two_busy(_busy, blocked)
+    assert took < workers.GRACE and pool.killed == []
+
+
+def test_close_with_abort_kills_a_worker_that_does_not_stop(tmp_path):
+    import functools
+
+    pool, took = _abort_two_busy(functools.partial(_deaf, tmp_path), ready=tmp_path)
+    assert workers.GRACE <= took < workers.GRACE + 5
+    assert sorted(pool.killed) == sorted(pool.ended) and len(pool.killed) == 2
 
 
 def test_the_queue_holds_all_the_batches_the_caller_may_keep_queued():

@@ -406,6 +406,13 @@ def _parallel_results(plan: Plan, batches: Iterator[list[Job]],
             yield from _returned(jobs_of.pop(key), results, pool.ended)
     except BaseException:  # Ctrl-C, or the caller stopped: the workers stop too
         pool.close(abort=True)
+        for pid in pool.killed:  # its half-written file is one of the batches still out
+            for job in itertools.chain.from_iterable(jobs_of.values()):
+                if job.target is not None:
+                    try:
+                        os.unlink(_temporary_name(job.target, pid))
+                    except OSError:
+                        pass
         raise
     pool.close()
 

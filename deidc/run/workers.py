@@ -32,11 +32,13 @@ import os
 import select
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 
 MESSAGE = select.PIPE_BUF  # bytes in every queue message
 _KEY = 8  # bytes of the key (and of the payload's length) in a message
 _LENGTH = 8  # bytes of the little-endian length before each result message
+GRACE = 5.0  # seconds an aborted worker has to stop by itself
 _MARSHAL, _PICKLE = b"M", b"P"  # a result message's first byte: how the rest is encoded
 
 
@@ -52,6 +54,7 @@ class Workers:
         self.pending: set[int] = set()  # keys put and not yet taken here or returned
         self.results: dict[int, int] = {}  # a live worker's result pipe -> its pid
         self.ended: list[int] = []  # pids of workers gone
+        self.killed: list[int] = []  # pids of workers close(abort=True) had to kill
         self._next_key = 0
         queue_out, queue_in = os.pipe()
         self.queue, self._queue_in = queue_out, queue_in
@@ -82,6 +85,9 @@ class Workers:
                 # removes the output being written.  (SIGINT itself may be ignored: a run in
                 # the background of a shell script inherits that.)
                 signal.signal(signal.SIGTERM, signal.default_int_handler)
+                # A blocked signal waits forever: the mask is inherited, and a CI harness or
+                # a service manager may start this process with SIGTERM blocked.
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
                 os.close(self._queue_in)  # else the queue never reaches its end
                 os.close(results_out)
                 for sibling in self.results:
@@ -168,7 +174,10 @@ class Workers:
 
     def close(self, abort: bool = False) -> None:
         """Release the pipes and wait for the workers; ``abort`` (the run stopped early) stops
-        them at once, as Ctrl-C would (each removes the output it was writing)."""
+        them at once, as Ctrl-C would (each removes the output it was writing).  A worker
+        still there after :data:`GRACE` seconds (a signal that landed just before a blocking
+        call waits for that call) is killed and listed in :attr:`killed`: its half-written
+        output is the caller's to remove."""
         if abort:
             for pid in self.results.values():
                 try:
@@ -180,9 +189,19 @@ class Workers:
             if descriptor >= 0:
                 os.close(descriptor)
         self._queue_in = self.queue = -1
+        deadline = time.monotonic() + GRACE
         for pid in self.results.values():
             try:
-                os.waitpid(pid, 0)
+                if abort:
+                    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+                        if time.monotonic() > deadline:
+                            os.kill(pid, signal.SIGKILL)
+                            self.killed.append(pid)
+                            os.waitpid(pid, 0)
+                            break
+                        time.sleep(0.01)
+                else:
+                    os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
             self.ended.append(pid)
