@@ -194,7 +194,8 @@ def blocklist_plan(tmp_path_factory):
     return compile_profile(str(path))
 
 
-@settings(max_examples=int(os.environ.get("DEIDC_FUZZ_EXAMPLES", 150)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=int(os.environ.get("DEIDC_FUZZ_EXAMPLES", 150)), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(source=st.sampled_from(SEED_FILES), data=st.data())
 def test_mutated_files_never_crash_and_fast_path_is_never_laxer(blocklist_plan, tmp_path_factory,
                                                                  source, data):

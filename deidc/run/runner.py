@@ -161,7 +161,7 @@ def accepts(path: str, file_filter: object, head: bytes | None = None) -> bool:
 
 # --- one file, in a worker -------------------------------------------------------------------
 
-def file_rng(seed: int | None, job: Job) -> "random.Random":
+def file_rng(seed: int | None, job: Job) -> _LazyRandom:
     """A seeded run draws the same numbers for a file whatever the worker or order."""
     return _LazyRandom(f"{seed}:{job.relative}" if seed is not None else None)
 
