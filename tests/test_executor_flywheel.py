@@ -502,3 +502,29 @@ def test_several_jitter_rules_draw_in_element_order(first, second, same, tmp_pat
     theirs, ours = (pydicom.dcmread(io.BytesIO(data)) for data in outputs["ct.dcm"])
     values = [(ds.SeriesNumber, ds.SliceThickness) for ds in (theirs, ours)]
     assert (values[0] == values[1]) is same, values
+
+
+# --- sequences stored as UN (issue 10, item 1) -------------------------------------------------
+
+from tests.test_fastpath import UN_LAYOUTS, UN_PROFILES  # noqa: E402
+from tests.un_sequences import write_un_file  # noqa: E402
+
+
+@pytest.mark.parametrize("kind", sorted(UN_PROFILES))
+def test_a_sequence_stored_as_un_is_what_flywheel_writes(kind, tmp_path):
+    """Flywheel (pydicom) reads a UN-stored sequence as a sequence and applies the item rules
+    to it; so does deidc, on whichever path the file takes."""
+    build = tmp_path / "build"
+    build.mkdir()
+    sources = {f"{layout}.dcm": open(write_un_file(build / f"{layout}.dcm", **options),
+                                      "rb").read()
+               for layout, options in UN_LAYOUTS.items()}
+    for name, (theirs, ours) in both_outputs(tmp_path, UN_PROFILES[kind], sources).items():
+        theirs_ds = pydicom.dcmread(io.BytesIO(theirs), force=True)
+        ours_ds = pydicom.dcmread(io.BytesIO(ours), force=True)
+        theirs_elements, ours_elements = elements(theirs_ds), elements(ours_ds)
+        for found in (theirs_elements, ours_elements):
+            found.pop("meta.00020003", None)  # deliberate: see the module docstring
+        assert ours_ds.file_meta.MediaStorageSOPInstanceUID == ours_ds.SOPInstanceUID
+        assert {k: v for k, v in ours_elements.items() if theirs_elements.get(k) != v} == \
+            {k: v for k, v in theirs_elements.items() if ours_elements.get(k) != v} == {}, name

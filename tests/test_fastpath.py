@@ -311,6 +311,13 @@ def test_the_scan_stops_where_python_must_look():
         ((size, 0x00100010, 38, True), [[5, 26]])
     sequence = struct.pack("<HH2sHL", 0x0008, 0x1140, b"SQ", 0, 0)
     assert scan(buffer=sequence + body, stop=12 + size) == ((0, -1, 0, False), [])
+    # UN that may be a sequence stored by a system that did not know it: empty, or items
+    item = struct.pack("<HHL", 0xFFFE, 0xE000, 0)
+    for value in (b"", item):
+        un = struct.pack("<HH2sHL", 0x0008, 0x0001, b"UN", 0, len(value)) + value
+        assert scan(buffer=un + body, stop=len(un) + size) == ((0, -1, 0, False), [])
+    un = struct.pack("<HH2sHL", 0x0008, 0x0001, b"UN", 0, 4) + b"ABCD"
+    assert scan(buffer=un + body, stop=16 + size) == ((16 + size, 0x00100010, 0, False), [])
 
 
 def test_outcomes_reused_across_files_give_the_same_bytes(plan):
@@ -437,3 +444,111 @@ def test_inserts_meet_the_patient_age_in_ascending_tag_order(age_gap_file, tmp_p
     assert len(ds.OtherPatientIDsSequence) == 0 and len(ds.RequestAttributesSequence) == 0
     assert (ds.PlanarConfiguration, ds.DiffusionBValue, ds.AcquisitionNumber) == (0, 1000.5, 7)
     assert ds.file_meta.SourceApplicationEntityTitle == "DEIDC"
+
+
+# --- sequences stored as UN (issue 10, item 1) -----------------------------------------------
+
+from tests.un_sequences import (CODE_MEANING, PRIVATE_VALUE, PROCEDURE_ID,  # noqa: E402
+                                REQUEST_ATTRIBUTES, write_un_file)
+
+UN_PROFILES = {
+    "remove-private-tags": """
+        dicom:
+          remove-private-tags: true
+          fields:
+            - name: PatientID
+              replace-with: ANON
+    """,
+    "recurse-sequence": """
+        dicom:
+          recurse-sequence: true
+          fields:
+            - name: RequestedProcedureID
+              replace-with: REDACTED
+            - name: CodeMeaning
+              replace-with: REDACTED
+    """,
+    "remove-undefined": """
+        dicom:
+          remove-undefined: true
+          fields:
+            - name: SOPClassUID
+            - name: SOPInstanceUID
+            - name: RequestAttributesSequence
+            - name: ReferencedStudySequence
+            - name: PixelData
+    """,
+    "untouched-sequences": """
+        dicom:
+          fields:
+            - name: PatientID
+              replace-with: ANON
+    """,
+}
+UN_LAYOUTS = {
+    "defined": {},
+    "undefined": {"undefined": True},
+    "undefined-items": {"items_undefined": True},
+    "all-undefined": {"undefined": True, "items_undefined": True},
+    "empty": {"empty": True},
+    "nested": {"nested": True},
+    "nested-undefined": {"nested": True, "undefined": True, "items_undefined": True},
+}
+
+
+@pytest.fixture(scope="module", params=sorted(UN_PROFILES))
+def un_plan(request, tmp_path_factory):
+    path = tmp_path_factory.mktemp("un-profiles") / f"{request.param}.yaml"
+    path.write_text(textwrap.dedent(UN_PROFILES[request.param]))
+    return request.param, compile_profile(str(path))
+
+
+def _strings(ds) -> list:
+    """Every text value and every private tag, items included (pydicom's own walk)."""
+    found = []
+    for element in ds.iterall():
+        if element.tag.group & 1 and element.tag.element >= 0x1000:
+            found.append(f"private {element.tag:08x}")
+        value = element.value
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        found.append(str(value))
+    return found
+
+
+@pytest.mark.parametrize("accelerated", [True, False], ids=["C", "python"])
+@pytest.mark.parametrize("layout", sorted(UN_LAYOUTS))
+def test_a_sequence_stored_as_un_gets_the_dataset_paths_bytes(un_plan, layout, accelerated,
+                                                             tmp_path):
+    """The fast path used to copy such a sequence whole: a private element survived
+    remove-private-tags, a value recurse-sequence and remove-undefined.  Now it gives the
+    Dataset path's bytes (it declines the file), and those bytes hold no PHI the policy takes
+    out, walked here with pydicom."""
+    import pydicom
+
+    if accelerated and fastpath._skip_plain is None:
+        pytest.skip("deidc.execute._scan not built")
+    kind, plan = un_plan
+    source = write_un_file(tmp_path / "un.dcm", **UN_LAYOUTS[layout])
+    fast = fast_only(plan, source, fastpath._skip_plain if accelerated else None)
+    slow_out = io.BytesIO()
+    deidentify_file(plan, source, slow_out, rng=random.Random(1))
+    if fast[0] != "declined":  # declined: the Dataset path writes the file
+        assert fast[-1] == slow_out.getvalue()
+    written = pydicom.dcmread(io.BytesIO(slow_out.getvalue()))
+    values = _strings(written)
+    if layout == "empty":
+        assert written[REQUEST_ATTRIBUTES].VR == "SQ" and not written[REQUEST_ATTRIBUTES].value
+        return
+    if kind == "remove-private-tags":
+        assert not [v for v in values if v.startswith("private")]
+        assert PRIVATE_VALUE not in values and PROCEDURE_ID in values
+    elif kind == "recurse-sequence":
+        assert PROCEDURE_ID not in values and CODE_MEANING not in values
+        assert values.count("REDACTED") == 4  # the two inside, and the two inserted on top
+    elif kind == "remove-undefined":
+        # named by a plain name, a sequence stays with its items emptied, as in Flywheel
+        assert PROCEDURE_ID not in values and PRIVATE_VALUE not in values
+        assert CODE_MEANING not in values
+    else:
+        assert PROCEDURE_ID in values and PRIVATE_VALUE in values

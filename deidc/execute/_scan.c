@@ -143,6 +143,12 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             break;
         if (end > stop)
             break;
+        /* UN that may be a sequence stored by a system that did not know it (empty, or
+           starting with an item): stream.may_hold_items decides in Python */
+        if (v0 == 'U' && v1 == 'N' && (end == offset + 12 ||
+                (end >= offset + 16 && p[12] == 0xFE && p[13] == 0xFF && p[14] == 0x00 &&
+                 p[15] == 0xE0)))
+            break;
         if ((found = contains(special, tag)) != 0)
             break;  /* a tag the plan or the log needs (or an error) */
         int plain = (long long)tag < next_stop && (odd_plain || !(group & 1));

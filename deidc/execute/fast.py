@@ -10,7 +10,8 @@ data) are never read into memory: they are copied from file to file by the kerne
 It must produce exactly the bytes the Dataset path (:mod:`deidc.execute.dataset`) produces, and it
 mirrors that path's order of work element by element.  Wherever it meets something it does not
 reproduce exactly (another transfer syntax, a non-ASCII value to change, a numeric value to
-change, nested path rules, regexes that may match inside sequences), it raises
+change, nested path rules, regexes that may match inside sequences, a UN value that may be
+a sequence of implicit VR items), it raises
 :class:`deidc.execute.stream.Unsupported` before writing anything, and the runner hands the file to the
 Dataset path.  This module imports neither pydicom nor the linter.
 """
@@ -31,7 +32,8 @@ from .dicom import (BINARY_NUMBERS, FILE_META_GROUP, ITEM, ITEM_END, LONG_HEADER
                     PATIENT_AGE, PATIENT_BIRTH_DATE, SEQUENCE_END, SHORT_HEADER,
                     SINGLE_VALUED_VRS, SOP_CLASS_UID, SOP_INSTANCE_UID, SPECIFIC_CHARACTER_SET,
                     STUDY_DATE, TEXT_VRS, UNDEFINED_LENGTH, delimiter)
-from .stream import LONG_VRS, Element, Unsupported, items, read_element, read_layout
+from .stream import (LONG_VRS, Element, Unsupported, check_no_un_sequence, items, may_hold_items,
+                     read_element, read_layout)
 
 READ_WHOLE = 8 * 2**20  # files up to this size are read in one call, larger ones mapped
 KERNEL_COPY = 2**20  # runs of unchanged bytes this long are copied by the kernel
@@ -363,6 +365,11 @@ class _Walk:
                 raise Unsupported(f"not an explicit VR at byte {offset} (tag {tag:08X})")
             if end > stop:
                 raise Unsupported(f"element {tag:08X} runs past the end of the file")
+            if vr == b"UN" and may_hold_items(buffer, value, length):
+                # pydicom reads such a value as a sequence, applies the item rules to it and
+                # writes it as SQ, explicit VR; the walk would copy it as it stands
+                raise Unsupported(f"{tag:08X} stored as UN may be a sequence of implicit VR "
+                                  "items")
             if end and vr != b"SQ" and group != 0xFFFE and (number or group <= 6):
                 if (tag < next_stop and tag not in special and (odd_plain or not group & 1)
                         and (keep is None or tag in keep)):
@@ -409,7 +416,7 @@ class _Walk:
                     self.emit(element, outcome, True, out)
                 continue
             if element.vr == b"SQ" and not enter and tag not in fast.public and keep is None:
-                self.copy(out, element.start, element.end)
+                self.copy_sequence(element, out)
                 continue
             self.element(element, top, creators, out)
         if run < offset:
@@ -539,7 +546,7 @@ class _Walk:
         if self.fast.patterns:
             raise Unsupported("regex rules may match inside sequences")
         if not self.fast.enter_sequences or element.value == element.end:
-            self.copy(out, element.start, element.end)
+            self.copy_sequence(element, out)
             return
         before, before_reencode = self.changed, self.reencode
         self.changed = self.reencode = False
@@ -553,7 +560,7 @@ class _Walk:
         self.changed = before or self.changed
         self.reencode = before_reencode
         if not inner_changed:
-            self.copy(out, element.start, element.end)
+            self.copy(out, element.start, element.end)  # its items were walked: no UN check
             return
         body = []
         for length, inner in pieces:
@@ -569,6 +576,12 @@ class _Walk:
                        + delimiter(SEQUENCE_END))
         else:
             out.append(header(element.tag, "SQ", len(data)) + data)
+
+    def copy_sequence(self, element: Element, out: list) -> None:
+        """Copy a sequence the plan does not enter, after making sure pydicom would not
+        rewrite part of it (see stream.check_no_un_sequence)."""
+        check_no_un_sequence(self.buffer, element, self.limit)
+        self.copy(out, element.start, element.end)
 
     def run_chain(self, actions, present: bool, value, vr: str):
         """The shared action semantics; a value the Dataset path would report as failing

@@ -72,7 +72,8 @@ def read_element(buffer, offset: int, limit: int) -> Element:
     if length == UNDEFINED_LENGTH:
         if vr not in (b"SQ", b"OB", b"UN") and not (tag == PIXEL_DATA and vr == b"OW"):
             raise Unsupported(f"undefined length on {vr.decode()} element {tag:08X}")
-        end = skip_undefined(buffer, value, limit)
+        # an undefined-length UN is a sequence whose items are implicit VR (PS3.5 6.2.2)
+        end = skip_undefined(buffer, value, limit, implicit=vr == b"UN")
     else:
         end = value + length
         if end > limit:
@@ -82,9 +83,37 @@ def read_element(buffer, offset: int, limit: int) -> Element:
     return Element(tag, vr, offset, value, length, end)
 
 
-def skip_undefined(buffer, offset: int, limit: int) -> int:
+ITEM_START = struct.pack("<HH", ITEM >> 16, ITEM & 0xFFFF)
+
+
+def may_hold_items(buffer, value: int, length: int) -> bool:
+    """Whether a UN value may be a sequence.  A system that did not know an SQ attribute stores
+    it as UN with its items in implicit VR (PS3.5 6.2.2), and pydicom reads it back as a
+    sequence: always when its length is undefined, otherwise when its dictionary says SQ.  The
+    fast path has no dictionary: an empty value, or one starting with an item, may be one."""
+    return length == UNDEFINED_LENGTH or not length or \
+        bytes(buffer[value:value + 4]) == ITEM_START
+
+
+def check_no_un_sequence(buffer, element: Element, limit: int) -> None:
+    """Raise Unsupported if a sequence about to be copied whole holds, at any depth, a UN value
+    that may be a sequence: pydicom rewrites those as SQ even in items no rule touches."""
+    for _, value, length, end in items(buffer, element, limit):
+        offset, stop = value, end - 8 if length == UNDEFINED_LENGTH else end
+        while offset < stop:
+            inner = read_element(buffer, offset, stop)
+            if inner.vr == b"UN" and may_hold_items(buffer, inner.value, inner.length):
+                raise Unsupported(f"{inner.tag:08X} stored as UN in {element.tag:08X} may be "
+                                  "a sequence of implicit VR items")
+            if inner.vr == b"SQ":
+                check_no_un_sequence(buffer, inner, limit)
+            offset = inner.end
+
+
+def skip_undefined(buffer, offset: int, limit: int, implicit: bool = False) -> int:
     """Offset just past the sequence delimiter of an undefined-length value starting at
-    ``offset`` (items of a sequence, or fragments of encapsulated pixel data)."""
+    ``offset`` (items of a sequence, or fragments of encapsulated pixel data); ``implicit``:
+    the items' elements are implicit VR."""
     while True:
         if offset + 8 > limit:
             raise Unsupported("undefined-length value without its delimiter")
@@ -97,10 +126,10 @@ def skip_undefined(buffer, offset: int, limit: int) -> int:
             return offset
         if tag != ITEM:
             raise Unsupported(f"expected an item, found ({group:04X},{number:04X})")
-        offset = skip_item(buffer, offset, length, limit)
+        offset = skip_item(buffer, offset, length, limit, implicit)
 
 
-def skip_item(buffer, offset: int, length: int, limit: int) -> int:
+def skip_item(buffer, offset: int, length: int, limit: int, implicit: bool = False) -> int:
     """Offset just past an item whose value starts at ``offset``."""
     if length != UNDEFINED_LENGTH:
         if offset + length > limit:
@@ -114,7 +143,12 @@ def skip_item(buffer, offset: int, length: int, limit: int) -> int:
             if length:
                 raise Unsupported("item delimiter with a non-zero length")
             return offset + 8
-        offset = read_element(buffer, offset, limit).end
+        if not implicit:
+            offset = read_element(buffer, offset, limit).end
+        elif length == UNDEFINED_LENGTH:
+            offset = skip_undefined(buffer, offset + 8, limit, implicit=True)
+        else:
+            offset += 8 + length
 
 
 def items(buffer, element: Element, limit: int):
