@@ -389,3 +389,60 @@ def test_log_values_of_private_nested_wildcard_and_repeater_columns():
     assert overlay["repeater"] == '{"60000022": "Siemens MedCom Object Graphics"}'
     assert log_values(a_plan, pydicom.dcmread(source("CT_small.dcm")))["private"] == \
         "HiSpeed CT/i"
+
+
+# --- regexes below private sequences (issue 10, item 3) ----------------------------------------
+
+def private_sequence_file(path) -> str:
+    """CT_small with a private sequence (2005,"Philips MR Imaging DD 001",02) holding public
+    elements, as Philips files do, and a public sequence holding a private block."""
+    from pydicom.dataset import Dataset
+
+    ds = pydicom.dcmread(source("CT_small.dcm"))
+    code = Dataset()
+    code.CodeMeaning = "PRIVATE SEQUENCE MEANING"
+    code.ReferencedSOPInstanceUID = "1.2.3.4.5"
+    ds.add_new(0x20050010, "LO", "Philips MR Imaging DD 001")
+    ds.add_new(0x20051402, "SQ", [code])
+    image = Dataset()
+    image.ReferencedSOPInstanceUID = "1.2.3.4.6"
+    image.add_new(0x00090010, "LO", "ACME 1.0")
+    image.add_new(0x00091001, "LO", "PRIVATE IN PUBLIC")
+    meaning = Dataset()
+    meaning.CodeMeaning = "PUBLIC SEQUENCE MEANING"
+    image.PurposeOfReferenceCodeSequence = [meaning]
+    ds.ReferencedImageSequence = [image]
+    ds.save_as(path, enforce_file_format=True)
+    return str(path)
+
+
+KEYWORD_REGEXES = """
+    dicom:
+      fields:
+        - regex: '.*CodeMeaning$'
+          replace-with: MEANING
+        - regex: '^ReferencedImageSequence\\.0\\.(ReferencedSOPInstanceUID|00091001)$'
+          replace-with: 7.7.7
+          replace-with-insert: false
+        - regex: '^20051402\\.0\\.00081155$'
+          replace-with: 9.9.9
+"""
+
+
+def test_keyword_regexes_see_only_hex_paths_below_private_sequences(tmp_path):
+    """Flywheel's meaning, on both paths: a keyword path exists only while every step has a
+    keyword.  Below a private sequence, or for a private element in a public one, a regex
+    sees the hex path alone."""
+    from deidc.compiler import compile_profile
+
+    profile = tmp_path / "regexes.yaml"
+    profile.write_text(KEYWORD_REGEXES)
+    original, result, _, _ = run(compile_profile(str(profile)),
+                                 private_sequence_file(tmp_path / "in.dcm"))
+    private_item = result[0x20051402].value[0]
+    assert private_item.CodeMeaning == "PRIVATE SEQUENCE MEANING"  # 20051402.0.CodeMeaning
+    assert private_item.ReferencedSOPInstanceUID == "9.9.9"  # the hex path matches
+    image = result.ReferencedImageSequence[0]
+    assert image.ReferencedSOPInstanceUID == "7.7.7"
+    assert image[0x00091001].value == "PRIVATE IN PUBLIC"  # ReferencedImageSequence.0.00091001
+    assert image.PurposeOfReferenceCodeSequence[0].CodeMeaning == "MEANING"

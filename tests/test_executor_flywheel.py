@@ -528,3 +528,35 @@ def test_a_sequence_stored_as_un_is_what_flywheel_writes(kind, tmp_path):
         assert ours_ds.file_meta.MediaStorageSOPInstanceUID == ours_ds.SOPInstanceUID
         assert {k: v for k, v in ours_elements.items() if theirs_elements.get(k) != v} == \
             {k: v for k, v in theirs_elements.items() if ours_elements.get(k) != v} == {}, name
+
+
+# --- regexes below private sequences (issue 10, item 3) --------------------------------------
+
+from tests.test_executor import KEYWORD_REGEXES, private_sequence_file  # noqa: E402
+
+KEYWORD_REGEX_KEEPLIST = """
+    dicom:
+      remove-undefined: true
+      fields:
+        - name: SOPClassUID
+        - name: SOPInstanceUID
+        - regex: '.*CodeMeaning$'
+          replace-with: MEANING
+        - regex: '^ReferencedImageSequence\\.0\\.(ReferencedSOPInstanceUID|00091001)$'
+          replace-with: 7.7.7
+          replace-with-insert: false
+"""
+
+
+@pytest.mark.parametrize("profile", [KEYWORD_REGEXES, KEYWORD_REGEX_KEEPLIST],
+                         ids=["replace", "keeplist"])
+def test_keyword_regexes_below_private_sequences_are_flywheels(profile, tmp_path):
+    data = open(private_sequence_file(tmp_path / "source.dcm"), "rb").read()
+    theirs, ours = both_outputs(tmp_path, profile, {"in.dcm": data})["in.dcm"]
+    theirs_elements = elements(pydicom.dcmread(io.BytesIO(theirs), force=True))
+    ours_elements = elements(pydicom.dcmread(io.BytesIO(ours), force=True))
+    for found in (theirs_elements, ours_elements):
+        found.pop("meta.00020003", None)  # deliberate: see the module docstring
+    assert {k: v for k, v in ours_elements.items() if theirs_elements.get(k) != v} == \
+        {k: v for k, v in theirs_elements.items() if ours_elements.get(k) != v} == {}
+    assert theirs != data

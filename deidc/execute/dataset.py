@@ -68,6 +68,24 @@ def is_sequence(dataset: Dataset, tag) -> bool:
     return vr == "SQ"
 
 
+def flywheel_keyword(tag) -> str | None:
+    """The keyword Flywheel's keyword walk gives an element: one that names this tag alone
+    (private, unknown and repeater elements have none)."""
+    keyword = keyword_for_tag(tag)
+    return keyword if keyword and tag_for_keyword(keyword) == tag else None
+
+
+def keyword_step(path: list | None, tag, index: int | None = None) -> list | None:
+    """A keyword path one step further (``index``: the item the element is in), or None once
+    a step has no keyword.  Flywheel's keyword walk enters only sequences with a keyword and
+    lists only elements with one, so below a private sequence, and for a private element in
+    a public one, a regex sees the hex path alone; deidc's regexes mean the same."""
+    keyword = flywheel_keyword(tag)
+    if path is None or keyword is None:
+        return None
+    return path + ([index] if index is not None else []) + [keyword]
+
+
 # --- the plan on one dataset ---------------------------------------------------------------
 
 def apply_plan(plan: Plan, dataset: Dataset, *, rng, compat_flywheel: bool = False,
@@ -109,7 +127,7 @@ class _Run:
         if self.enter_sequences:
             for tag in list(ds.keys()):
                 if is_sequence(ds, tag):
-                    self.nested(ds[tag], [tag], [keyword_for_tag(tag) or f"{tag:08x}"],
+                    self.nested(ds[tag], [tag], keyword_step([], tag),
                                 [f"{tag:08x}"])
         self.nested_inserts(ds)
         if getattr(ds, "file_meta", None) is not None:
@@ -148,13 +166,14 @@ class _Run:
             # an undefined sequence no rule can reach into goes whole, unread
             inside = (defined or reach_inside or tag in path_roots) and \
                 is_sequence(ds, tag) and self.prune_items(
-                    ds[tag], [int(tag)], [keyword_for_tag(tag) or f"{int(tag):08x}"],
+                    ds[tag], [int(tag)], keyword_step([], tag),
                     [f"{int(tag):08x}"])
             if not (defined or inside):
                 del ds[tag]
                 self.changed = True
 
-    def prune_items(self, element, tags: list, keyword_path: list, hex_path: list) -> bool:
+    def prune_items(self, element, tags: list, keyword_path: list | None,
+                    hex_path: list) -> bool:
         """Remove-undefined inside a sequence's items; returns whether anything in them is
         named (and so kept).  A private creator stays while its block keeps an element."""
         kept_any = False
@@ -168,8 +187,7 @@ class _Run:
                     creator_tags.append(tag)
                     continue
                 here = tags + [index, tag_int]
-                keyword = keyword_for_tag(tag) or f"{tag_int:08x}"
-                kw_path = keyword_path + [index, keyword]
+                kw_path = keyword_step(keyword_path, tag, index)
                 hx_path = hex_path + [index, f"{tag_int:08x}"]
                 named = self.named_nested(tag_int, private_key_of(tag_int, creators), here,
                                           kw_path, hx_path)
@@ -188,7 +206,7 @@ class _Run:
                     self.changed = True
         return kept_any
 
-    def named_nested(self, tag: int, key, here: list, keyword_path: list,
+    def named_nested(self, tag: int, key, here: list, keyword_path: list | None,
                      hex_path: list) -> bool:
         """Does a rule name the element at ``here`` inside a sequence, or something below it?
         Nested paths (and their parents), recurse-sequence names, regexes on either path."""
@@ -206,9 +224,9 @@ class _Run:
                     and (tag & REPEATER_MASK) in dispatch.repeaters):
                 return True
         if dispatch.patterns:
-            kw_path = ".".join(map(str, keyword_path))
+            kw_path = ".".join(map(str, keyword_path)) if keyword_path is not None else None
             hx_path = ".".join(map(str, hex_path))
-            return any(pattern.match(kw_path) or pattern.match(hx_path)
+            return any((kw_path is not None and pattern.match(kw_path)) or pattern.match(hx_path)
                        for pattern, _ in dispatch.patterns)
         return False
 
@@ -374,7 +392,7 @@ class _Run:
             current = items[index]
         return current, steps[-1]
 
-    def nested(self, element, tags: list, keyword_path: list, hex_path: list) -> None:
+    def nested(self, element, tags: list, keyword_path: list | None, hex_path: list) -> None:
         """Rules that reach inside sequences: recurse-sequence, nested paths, regexes."""
         dispatch = self.dispatch
         for index, item in enumerate(element.value):
@@ -391,16 +409,16 @@ class _Run:
                 for steps, entry in dispatch.paths:
                     if path_matches(steps, here):
                         actions.extend(entry.actions)
-                keyword = keyword_for_tag(tag) or f"{tag_int:08x}"
-                kw_path = ".".join(map(str, keyword_path + [index, keyword]))
+                kw_steps = keyword_step(keyword_path, tag, index)
+                kw_path = ".".join(map(str, kw_steps)) if kw_steps is not None else None
                 hx_path = ".".join(map(str, hex_path + [index, f"{tag_int:08x}"]))
                 for pattern, rule in dispatch.patterns:
-                    if pattern.match(kw_path) or pattern.match(hx_path):
+                    if (kw_path is not None and pattern.match(kw_path)) or pattern.match(hx_path):
                         actions.extend(rule.actions)
                 actions.sort(key=lambda action: action.order)
                 self.element(item, tag, actions)
                 if tag in item and is_sequence(item, tag):
-                    self.nested(item[tag], here, keyword_path + [index, keyword],
+                    self.nested(item[tag], here, kw_steps,
                                 hex_path + [index, f"{tag_int:08x}"])
 
     def file_meta(self, ds: Dataset, original_sop: str | None) -> None:
@@ -581,8 +599,7 @@ def _cell(ds: Dataset, target: str) -> str:
 def keyword_paths(ds: Dataset, prefix: str = ""):
     """(keyword path, value) of every element with a keyword, keywords in alphabetical
     order at each level, each sequence followed by its items' elements (Flywheel's walk)."""
-    named = sorted((keyword, tag) for tag in ds.keys()
-                   if (keyword := keyword_for_tag(tag)) and tag_for_keyword(keyword) == tag)
+    named = sorted((keyword, tag) for tag in ds.keys() if (keyword := flywheel_keyword(tag)))
     for keyword, tag in named:
         path = prefix + keyword
         yield path, transforms.value_as_text(ds[tag].value)
