@@ -41,6 +41,11 @@ def apply_command(policy: str, inputs: list[str], *, output: str | None = None,
         summary = run(plan, inputs, options, on_result=progress.update)
     except RunError as exc:
         progress.close()
+        from ..run.deidlog import LogError
+
+        if isinstance(exc, LogError) and progress.count:  # it stopped a run under way
+            print(f"deidc apply: {exc}", file=sys.stderr, flush=True)
+            return 1
         return _usage(str(exc))
     except KeyboardInterrupt:
         progress.close()

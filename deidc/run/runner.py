@@ -31,7 +31,6 @@ from collections.abc import Callable, Iterator
 from ..plan.ir import Plan
 
 DEFAULT_FILE_FILTER = ("*.dcm", "*.DCM", "*.ima", "*.IMA")
-LOG_IDENTITY = ("path", "type")
 
 
 class Job(namedtuple("Job", "source relative target")):
@@ -333,12 +332,12 @@ def run(plan: Plan, inputs: list[str], options: RunOptions,
             raise RunError(f"{argument}: no such file or folder")
 
     summary = Summary()
-    log = _LogWriter(options.log_path or plan.log_path, plan) if not options.dry_run else None
+    log = _open_log(plan, options)
     try:
         for result in _results(plan, inputs, options):
             summary.add(result)
             if log:
-                log.write(result.log_rows)
+                _log_rows(log, result, options)
             if on_result:
                 on_result(result)
     finally:
@@ -347,6 +346,37 @@ def run(plan: Plan, inputs: list[str], options: RunOptions,
         if not options.dry_run:
             os.sync()
     return summary
+
+
+def _open_log(plan: Plan, options: RunOptions):
+    path = options.log_path or plan.log_path
+    if options.dry_run or not path or not plan.log_columns:
+        return None
+    from .deidlog import DeidLog
+
+    return DeidLog(path, [column.title for column in plan.log_columns],
+                   exact_cells=options.compat_flywheel)
+
+
+def _log_rows(log, result: FileResult, options: RunOptions) -> None:
+    """A file's rows, or, if the log cannot take them, no output either where the input is
+    still there to redo it from (the run stops; the re-run writes both)."""
+    from .deidlog import LogError
+
+    try:
+        log.write(result.log_rows, result.job.source)
+    except LogError as exc:
+        if result.log_rows and not options.in_place and result.job.target:
+            try:
+                os.unlink(result.job.target)
+            except OSError:
+                pass
+            raise LogError(f"{exc}; its output was removed, to be written again with its "
+                           "rows") from None
+        if result.log_rows:
+            raise LogError(f"{exc}; it was de-identified in place, so its original values "
+                           "are not in the log") from None
+        raise
 
 
 def _inside(child: str, parent: str) -> bool:
@@ -485,48 +515,6 @@ def file_size(path: str) -> int:
         return os.stat(path).st_size
     except OSError:
         return 0
-
-
-class _LogWriter:
-    """Flywheel's deid-log CSV (path, type, then one column per logged field; a before and an
-    after row per file), written by the parent process only, so parallel workers cannot
-    interleave rows.  Like Flywheel, an existing log is appended to without a new header; the
-    new rows go to a temporary file that replaces the log at the end, so a crash never leaves a
-    half-written log."""
-
-    def __init__(self, path: str | None, plan: Plan):
-        self.path = path
-        self.handle = None
-        if not path or not plan.log_columns:
-            return
-        self.fields = list(dict.fromkeys([*LOG_IDENTITY, *(c.title for c in plan.log_columns)]))
-        import csv
-        import tempfile
-
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        descriptor, self.temporary = tempfile.mkstemp(dir=folder, prefix=".deidc-log-",
-                                                      suffix=".part")
-        self.handle = os.fdopen(descriptor, "w", newline="", encoding="utf-8")
-        if os.path.exists(path):
-            with open(path, encoding="utf-8", newline="") as existing:
-                self.handle.write(existing.read())
-            header = False
-        else:
-            header = True
-        self.writer = csv.DictWriter(self.handle, self.fields, extrasaction="ignore")
-        if header:
-            self.writer.writeheader()
-
-    def write(self, rows) -> None:
-        if self.handle:
-            self.writer.writerows(rows)
-
-    def close(self) -> None:
-        if self.handle:
-            self.handle.close()
-            os.replace(self.temporary, self.path)
-            self.handle = None
 
 
 def write_text_atomically(path: str, text: str) -> None:
