@@ -560,3 +560,24 @@ def test_keyword_regexes_below_private_sequences_are_flywheels(profile, tmp_path
     assert {k: v for k, v in ours_elements.items() if theirs_elements.get(k) != v} == \
         {k: v for k, v in theirs_elements.items() if ours_elements.get(k) != v} == {}
     assert theirs != data
+
+
+# --- remove-undefined and private creators (issue 10, item 4) --------------------------------
+
+from tests.test_fastpath import CREATOR_KEEPLIST  # noqa: E402
+
+
+def test_a_creator_whose_block_keeps_nothing_goes_as_in_flywheel(tmp_path):
+    """Both drop (0009,0010) when the only keep of its block names an offset the file lacks;
+    deidc keeps (0019,0010), whose block keeps an element (the README's difference)."""
+    data = open(get_testdata_file("CT_small.dcm", download=False), "rb").read()
+    profile = textwrap.dedent(CREATOR_KEEPLIST.format(gems="99", acqu="02"))
+    theirs, ours = both_outputs(tmp_path, profile, {"ct.dcm": data})["ct.dcm"]
+    theirs_elements = elements(pydicom.dcmread(io.BytesIO(theirs), force=True))
+    ours_elements = elements(pydicom.dcmread(io.BytesIO(ours), force=True))
+    for found in (theirs_elements, ours_elements):
+        found.pop("meta.00020003", None)  # deliberate: see the module docstring
+    assert "00090010" not in theirs_elements and "00090010" not in ours_elements
+    assert set(ours_elements) - set(theirs_elements) == {"00190010"}
+    ours_elements.pop("00190010")
+    assert ours_elements == theirs_elements

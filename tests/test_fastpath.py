@@ -552,3 +552,39 @@ def test_a_sequence_stored_as_un_gets_the_dataset_paths_bytes(un_plan, layout, a
         assert CODE_MEANING not in values
     else:
         assert PROCEDURE_ID in values and PRIVATE_VALUE in values
+
+
+# --- remove-undefined and private creators (issue 10, item 4) --------------------------------
+
+CREATOR_KEEPLIST = """
+    dicom:
+      remove-undefined: true
+      fields:
+        - name: SOPClassUID
+        - name: SOPInstanceUID
+        - name: PixelData
+        - name: (0009, "GEMS_IDEN_01", {gems})
+        - name: (0019, "GEMS_ACQU_01", {acqu})
+"""
+
+
+@pytest.mark.parametrize("accelerated", [True, False], ids=["C", "python"])
+def test_remove_undefined_drops_a_creator_whose_block_keeps_nothing(accelerated, tmp_path):
+    """A creator-form keep naming an offset the file lacks leaves nothing in its block: the
+    creator goes too, as Flywheel's does; a block that keeps an element keeps its creator."""
+    import pydicom
+
+    if accelerated and fastpath._skip_plain is None:
+        pytest.skip("deidc.execute._scan not built")
+    profile = tmp_path / "keeplist.yaml"
+    profile.write_text(textwrap.dedent(CREATOR_KEEPLIST.format(gems="99", acqu="02")))
+    plan = compile_profile(str(profile))
+    source = get_testdata_file("CT_small.dcm", download=False)
+    fast = fast_only(plan, source, fastpath._skip_plain if accelerated else None)
+    slow_out = io.BytesIO()
+    deidentify_file(plan, source, slow_out, rng=random.Random(1))
+    assert fast[0] != "declined", fast
+    assert fast[-1] == slow_out.getvalue()
+    written = pydicom.dcmread(io.BytesIO(slow_out.getvalue()))
+    assert sorted(f"{e.tag:08X}" for e in written if e.tag.group & 1) == \
+        ["00190010", "00191002"]

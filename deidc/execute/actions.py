@@ -67,7 +67,6 @@ class Dispatch:
         self.keep = {int(tag, 16) for tag in policy.keep}
         self.private_keep = {private_target_key(target) for target in policy.private_keep}
         self.kept_creators = {(group, creator) for group, creator, _ in self.private_keep}
-        self.named_creators = {(group, creator) for group, creator, _ in self.private}
 
     def actions_for(self, tag: int, key, top: bool) -> list[Action]:
         """Every action on element ``tag`` (``key``: its private key, if any) at the top level
@@ -93,21 +92,26 @@ class Dispatch:
             actions.sort(key=lambda action: action.order)
         return actions
 
-    def defined(self, tag: int, key, creator: str | None) -> bool:
-        """Does any rule name this top-level element (so remove-undefined keeps it)?
-        ``creator`` is the value of a private creator element."""
+    def defined(self, tag: int, key) -> bool:
+        """Does any rule name this top-level element (so remove-undefined keeps it)?  A
+        private creator is named only by its tag or a regex: see creator_defined."""
         if tag in self.keep:
             return True
         group = tag >> 16
         if group & 1:
             if 0x0010 <= tag & 0xFFFF <= 0x00FF:
-                # Unlike Flywheel, keep the creator of a kept private block: an element whose
-                # creator is gone cannot be read back.
-                return (group, creator) in self.named_creators
+                return self.pattern_hit(tag)
             return key in self.private or self.pattern_hit(tag)
         if (group & 0xFF00) in REPEATER_GROUPS and (tag & REPEATER_MASK) in self.repeaters:
             return True
         return self.pattern_hit(tag)
+
+    def creator_defined(self, tag: int, block_kept: bool) -> bool:
+        """Does remove-undefined keep the private creator ``tag``?  Unlike Flywheel, which
+        drops every creator, deidc keeps the creator of a block that keeps an element (an
+        element whose creator is gone cannot be read back); a creator whose block keeps
+        nothing the file holds goes, as in Flywheel, even when a rule names an offset of it."""
+        return block_kept or self.defined(tag, None)
 
     def pattern_hit(self, tag: int) -> bool:
         hex_path = f"{tag:08x}"

@@ -160,15 +160,26 @@ class _Run:
         are emptied, as in Flywheel)."""
         reach_inside = self.plan.policy.recurse_sequences or bool(self.dispatch.patterns)
         path_roots = {steps[0] for steps, _ in self.dispatch.paths}
+        kept_blocks = set()
+        creator_tags = []
         for tag in list(ds.keys()):
-            creator = creators.get((tag.group, tag.element)) if tag.group & 1 else None
-            defined = self.dispatch.defined(tag, private_key_of(tag, creators), creator)
+            if tag.group & 1 and 0x0010 <= tag.element <= 0x00FF:
+                creator_tags.append(tag)
+                continue
+            defined = self.dispatch.defined(tag, private_key_of(tag, creators))
             # an undefined sequence no rule can reach into goes whole, unread
             inside = (defined or reach_inside or tag in path_roots) and \
                 is_sequence(ds, tag) and self.prune_items(
                     ds[tag], [int(tag)], keyword_step([], tag),
                     [f"{int(tag):08x}"])
-            if not (defined or inside):
+            if defined or inside:
+                if tag.group & 1:
+                    kept_blocks.add((tag.group, tag.element >> 8))
+            else:
+                del ds[tag]
+                self.changed = True
+        for tag in creator_tags:
+            if not self.dispatch.creator_defined(tag, (tag.group, tag.element) in kept_blocks):
                 del ds[tag]
                 self.changed = True
 

@@ -483,7 +483,11 @@ class _Walk:
                 self.drop(tag, top)
                 return
         if top and fast.remove_undefined:
-            defined = fast.dispatch.defined(tag, key, creators.get((group, tag & 0xFFFF)))
+            if group & 1 and 0x0010 <= tag & 0xFFFF <= 0x00FF:
+                defined = fast.dispatch.creator_defined(
+                    tag, self.block_keeps(element, creators[(group, tag & 0xFFFF)]))
+            else:
+                defined = fast.dispatch.defined(tag, key)
             if element.vr == b"SQ" and element.value != element.end and \
                     (defined or fast.recurse or fast.patterns):
                 # remove-undefined also prunes the items of the sequences that stay
@@ -502,6 +506,22 @@ class _Walk:
             self.drop(tag, top)
             return
         self.transform(element, actions, top, out, deterministic)
+
+    def block_keeps(self, creator_element: Element, creator: str) -> bool:
+        """Does remove-undefined keep an element of this creator's block?  The block's
+        elements follow their creator in the group: read their headers ahead."""
+        group, block = creator_element.tag >> 16, creator_element.tag & 0xFF
+        defined = self.fast.dispatch.defined
+        offset = creator_element.end
+        while offset + 8 <= self.limit:
+            following = read_element(self.buffer, offset, self.limit)
+            if following.tag >> 16 != group:
+                return False
+            number = following.tag & 0xFFFF
+            if number >> 8 == block and defined(following.tag, (group, creator, number & 0xFF)):
+                return True
+            offset = following.end
+        return False
 
     def drop(self, tag: int, top: bool) -> None:
         self.changed = True
@@ -660,8 +680,7 @@ class _Walk:
             self.element(element, True, {}, out)
             return True
         self.changed = True
-        if self.fast.remove_undefined and not self.fast.dispatch.defined(PATIENT_AGE, None,
-                                                                          None):
+        if self.fast.remove_undefined and not self.fast.dispatch.defined(PATIENT_AGE, None):
             self.after[PATIENT_AGE] = None
             return True
         present, new = self.run_chain(self.fast.dispatch.actions_for(PATIENT_AGE, None, True),
