@@ -581,3 +581,26 @@ def test_a_creator_whose_block_keeps_nothing_goes_as_in_flywheel(tmp_path):
     assert set(ours_elements) - set(theirs_elements) == {"00190010"}
     ours_elements.pop("00190010")
     assert ours_elements == theirs_elements
+
+
+# --- X007 and paths two sequences deep (issue 10, item 6) ------------------------------------
+
+def test_a_keeplist_path_two_sequences_deep_keeps_its_parents_in_both(tmp_path):
+    """What lets X007 stay silent on `BeamSequence.*.ControlPointSequence.*.GantryAngle`:
+    Flywheel keeps both sequences then, as deidc does (one level deep it deletes them)."""
+    data = open(get_testdata_file("rtplan.dcm", download=False), "rb").read()
+    profile = """
+        dicom:
+          remove-undefined: true
+          fields:
+            - name: SOPInstanceUID
+            - name: BeamSequence.*.ControlPointSequence.*.GantryAngle
+    """
+    theirs, ours = both_outputs(tmp_path, profile, {"rtplan.dcm": data})["rtplan.dcm"]
+    theirs_ds = pydicom.dcmread(io.BytesIO(theirs), force=True)
+    assert theirs_ds.BeamSequence[0].ControlPointSequence[0].GantryAngle is not None
+    theirs_elements = elements(theirs_ds)
+    ours_elements = elements(pydicom.dcmread(io.BytesIO(ours), force=True))
+    for found in (theirs_elements, ours_elements):
+        found.pop("meta.00020003", None)  # deliberate: see the module docstring
+    assert ours_elements == theirs_elements

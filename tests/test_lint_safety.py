@@ -311,11 +311,13 @@ def test_a_wildcard_keep_without_its_sequence_is_dropped_whole(lint_text):
     assert found[0].hint == "also name the sequence: - name: BeamSequence"
 
 
-def test_deeper_wildcards_name_the_first_sequence_not_kept(lint_text):
-    found = only(lint_text(rules("    - name: BeamSequence",
-                                 "    - name: BeamSequence.*.ControlPointSequence.*.GantryAngle",
-                                 options=KEEPLIST)), "X007")
-    assert "deletes BeamSequence.*.ControlPointSequence whole" in found[0].message
+@pytest.mark.parametrize("path", ["BeamSequence.*.ControlPointSequence.*.GantryAngle",
+                                  "BeamSequence.0.ControlPointSequence.*.GantryAngle",
+                                  "BeamSequence.*.ControlPointSequence.0.GantryAngle"])
+def test_a_path_two_sequences_deep_keeps_its_parents_so_no_x007(lint_text, path):
+    """Flywheel keeps BeamSequence and ControlPointSequence then (measured on rtplan.dcm),
+    as deidc does (issue 10, item 6)."""
+    assert "X007" not in codes(lint_text(rules(f"    - name: {path}", options=KEEPLIST)))
 
 
 @pytest.mark.parametrize("extra, options", [
@@ -414,7 +416,7 @@ def test_patient_age_uses_the_original_dates_so_removing_them_is_fine(lint_text)
 
 @pytest.mark.parametrize("name, expected", [
     ("seed-blocklist-fixed.yaml", [("X003", 21)]),
-    ("seed-keeplist-fixed.yaml", [("X001", 13)]),
+    ("seed-keeplist-fixed.yaml", [("X001", 13), ("X010", 13)]),
 ])
 def test_fixed_seed_safety_findings(name, expected):
     path = EXAMPLES / "seed" / name
@@ -525,3 +527,39 @@ def test_flywheel_writes_the_file_meta_uid_as_x009_says(tmp_path, meta_rule):
     else:  # what replace-with says, blank or constant
         assert written.file_meta.MediaStorageSOPInstanceUID == \
             ("1.2.3.4" if "1.2.3.4" in meta_rule else "")
+
+
+# --- X010: a keeplist that drops SOPInstanceUID ---
+
+def test_a_keeplist_without_sop_instance_uid_loses_the_file_meta_uid(lint_text, tmp_path):
+    text = rules("    - name: SOPClassUID", "    - name: PixelData", options=KEEPLIST)
+    found = only(lint_text(text), "X010")
+    assert len(found) == 1 and found[0].severity is Severity.WARNING
+    assert "drops MediaStorageSOPInstanceUID from the file meta" in found[0].message
+    # what the warning says, on a real file: the output's file meta has no instance UID
+    import io
+    import random
+
+    from deidc.compiler import compile_profile
+    from deidc.execute.dataset import deidentify_file
+
+    profile = tmp_path / "keeplist.yaml"
+    profile.write_text(text)
+    out = io.BytesIO()
+    deidentify_file(compile_profile(str(profile)), get_testdata_file("CT_small.dcm",
+                                                                     download=False),
+                    out, rng=random.Random(0))
+    written = pydicom.dcmread(io.BytesIO(out.getvalue()))
+    assert "SOPInstanceUID" not in written
+    assert "MediaStorageSOPInstanceUID" not in written.file_meta
+
+
+@pytest.mark.parametrize("extra, options", [
+    ("    - name: SOPInstanceUID", KEEPLIST),
+    ("    - regex: '^SOPInstanceUID$'\n      hashuid: true", KEEPLIST),
+    ("    - name: PatientID", ""),
+])
+def test_a_keeplist_naming_sop_instance_uid_or_no_keeplist_is_not_x010(lint_text, extra,
+                                                                         options):
+    assert "X010" not in codes(lint_text(rules("    - name: SOPClassUID", extra,
+                                               options=options)))

@@ -285,9 +285,11 @@ def keeplist_wildcard_drops_sequence(ctx: LintContext):
     """A `Sequence.*.Keyword` rule in a `remove-undefined` keeplist, its sequence not named.
 
     Flywheel's remove-undefined keeps the parent sequences of a nested path with item numbers,
-    but not of a `*` path: the whole sequence is deleted, the element the rule names with it
-    (measured).  deidc keeps the sequence and the named elements, so the two outputs differ.
-    Naming the sequence itself keeps it in both.
+    but not of a `*` path one sequence deep: the whole sequence is deleted, the element the
+    rule names with it (measured).  deidc keeps the sequence and the named elements, so the two
+    outputs differ.  Naming the sequence itself keeps it in both.  A path two or more
+    sequences deep (`BeamSequence.*.ControlPointSequence.*.GantryAngle`) keeps its parents in
+    both (measured): Flywheel's test for a path it need not expand matches one level only.
     """
     if not ctx.option("remove-undefined"):
         return
@@ -298,11 +300,9 @@ def keeplist_wildcard_drops_sequence(ctx: LintContext):
             continue
         for target in rule_targets(field_rule):
             steps = target.key.split(".")
-            parents = [".".join(steps[:end]) for end in range(1, len(steps), 2)]
-            missing = next((p for p in parents if p not in named), None)
-            if missing is None:
-                continue
-            shown = ".".join(selector.text.strip().split(".")[:missing.count(".") + 1])
+            if len(steps) != 3 or steps[0] in named:
+                continue  # deeper paths keep their parents in Flywheel too
+            shown = selector.text.strip().split(".")[0]
             yield Finding(field_rule.selector_pointer,
                           f"{selector}: Flywheel's remove-undefined does not keep the parent "
                           f"sequence of a `*` path, so it deletes {shown} whole, {target.label} "
@@ -413,3 +413,42 @@ def media_storage_uid_removed(ctx: LintContext):
                       "writes SOPInstanceUID there instead, so the outputs differ",
                       "delete the rule, or give it SOPInstanceUID's action (e.g. hashuid: true "
                       "on both) to de-identify it")
+
+
+@rule("X010", "keeplist-drops-sop-uid", Severity.WARNING,
+      fail="""
+      dicom:
+        remove-undefined: true
+        fields:
+          - name: SOPClassUID
+          - name: PixelData
+      """,
+      passes="""
+      dicom:
+        remove-undefined: true
+        fields:
+          - name: SOPClassUID
+          - name: SOPInstanceUID
+            hashuid: true
+          - name: PixelData
+      """)
+def keeplist_drops_sop_uid(ctx: LintContext):
+    """A `remove-undefined` keeplist that does not name SOPInstanceUID.
+
+    The keeplist deletes SOPInstanceUID, a Type 1 attribute of every instance.  deidc apply's
+    file meta follows SOPInstanceUID, so it drops MediaStorageSOPInstanceUID from the file meta
+    too (Type 1 there as well): the output names no instance at all, and archives refuse it.
+    Flywheel's remove-undefined does not reach the file meta: it keeps the original UID there,
+    which links the output back to its source.  Name SOPInstanceUID (with `hashuid: true`, and
+    the same for MediaStorageSOPInstanceUID, to de-identify it).
+    """
+    if not ctx.option("remove-undefined") or not ctx.fields:
+        return
+    if SOP_INSTANCE_UID in named_keys(ctx):
+        return
+    yield Finding(ctx.option_pointer("remove-undefined"),
+                  "remove-undefined deletes SOPInstanceUID (no rule names it): deidc apply then "
+                  "drops MediaStorageSOPInstanceUID from the file meta (both Type 1), and "
+                  "Flywheel keeps the original UID there",
+                  "name it under fields: - name: SOPInstanceUID, with hashuid: true (and the "
+                  "same rule for MediaStorageSOPInstanceUID) to de-identify it")
