@@ -144,7 +144,8 @@ class _Compiler:
             options=self.options(), policy=self.policy(targets),
             entries=tuple(entries), patterns=tuple(patterns),
             log_path=self.profile.data.get("deid-log"),
-            log_columns=self.log_columns(), notes=tuple(self.notes))
+            log_columns=self.log_columns(), notes=tuple(self.notes),
+            sequences=dictionary.sequence_tags())
         return plan, self.stats
 
     def refuse_unsupported(self) -> None:

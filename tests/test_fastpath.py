@@ -588,3 +588,78 @@ def test_remove_undefined_drops_a_creator_whose_block_keeps_nothing(accelerated,
     written = pydicom.dcmread(io.BytesIO(slow_out.getvalue()))
     assert sorted(f"{e.tag:08X}" for e in written if e.tag.group & 1) == \
         ["00190010", "00191002"]
+
+
+# --- Implicit VR Little Endian -----------------------------------------------------------------
+
+IMPLICIT_SOURCES = ("CT_small.dcm", "MR_small.dcm", "reportsi.dcm", "test-SR.dcm",
+                    "waveform_ecg.dcm", "liver_1frame.dcm", "examples_overlay.dcm",
+                    "SC_ybr_full_422_uncompressed.dcm")
+
+
+@pytest.fixture(scope="module")
+def implicit_files(tmp_path_factory):
+    """Rich explicit VR test files (private blocks, nested sequences, SR trees, waveforms,
+    overlays, a multi-frame image, UTF-8) rewritten by pydicom in Implicit VR Little Endian, as
+    a C-STORE archive holds them."""
+    import pydicom
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    folder = tmp_path_factory.mktemp("implicit")
+    paths = []
+    for name in IMPLICIT_SOURCES:
+        ds = pydicom.dcmread(get_testdata_file(name, download=False))
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        path = folder / name
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(str(path))
+    return paths
+
+
+@pytest.mark.parametrize("log", [False, True], ids=["", "log"])
+def test_implicit_vr_files_give_the_dataset_path_bytes(plan, implicit_files, log):
+    """Implicit VR files are read with the plan's copy of the dictionary's sequences and written
+    in implicit VR, as pydicom writes them; the fast path takes each one it takes in explicit
+    VR."""
+    explicit = [get_testdata_file(name, download=False) for name in IMPLICIT_SOURCES]
+    taken_explicit = sum(both_paths(plan, path, log)[0] not in (None, "error")
+                         for path in explicit)
+    taken = 0
+    for path in implicit_files:
+        assert open(path, "rb").read(0x200).count(b"1.2.840.10008.1.2\0") == 1
+        fast, fast_bytes, slow, slow_bytes = both_paths(plan, path, log)
+        if fast is None:
+            continue
+        taken += 1
+        assert slow != "error" and fast != "error", path
+        assert fast.changed == slow.changed, path
+        assert fast_bytes == slow_bytes, path
+        assert (fast.log_before, fast.log_after) == (slow.log_before, slow.log_after), path
+    assert taken == taken_explicit
+
+
+def test_an_implicit_vr_file_with_an_explicit_body_goes_to_the_dataset_path(tmp_path):
+    """pydicom reads such a body as explicit VR (and rewrites it so): the fast path declines."""
+    import pydicom
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    path = tmp_path / "explicit-body.dcm"
+    pydicom.dcmwrite(path, ds, implicit_vr=False, little_endian=True, force_encoding=True)
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(textwrap.dedent(PROFILES["blocklist"]))
+    with pytest.raises(Unsupported, match="explicit VR"):
+        deidentify_fast(FastPlan(compile_profile(str(profile))), str(path), io.BytesIO(),
+                        rng=random.Random(1))
+
+
+def test_a_plan_without_the_dictionary_sequences_sends_implicit_files_away(implicit_files,
+                                                                          tmp_path):
+    """Plans compiled before the plan carried the sequences still run; their implicit files
+    take the Dataset path, since the walk cannot tell which elements are sequences."""
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(textwrap.dedent(PROFILES["blocklist"]))
+    plan = compile_profile(str(profile))._replace(sequences=())
+    with pytest.raises(Unsupported, match="recompile"):
+        deidentify_fast(FastPlan(plan), implicit_files[0], io.BytesIO(), rng=random.Random(1))

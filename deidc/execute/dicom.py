@@ -20,9 +20,17 @@ SPECIFIC_CHARACTER_SET = 0x00080005
 SOP_CLASS_UID = 0x00080016
 SOP_INSTANCE_UID = 0x00080018
 STUDY_DATE = 0x00080020
+STUDY_INSTANCE_UID = 0x0020000D
+SERIES_INSTANCE_UID = 0x0020000E
 PATIENT_BIRTH_DATE = 0x00100030
 PATIENT_AGE = 0x00101010
 PIXEL_DATA = 0x7FE00010
+# The VRs of the elements both paths read whatever the plan says (the SOP UIDs the file meta
+# follows, the character set, the patient age's inputs, the deid log's identity columns):
+# Implicit VR files do not carry them.
+TRACKED_VRS = {SPECIFIC_CHARACTER_SET: "CS", SOP_CLASS_UID: "UI", SOP_INSTANCE_UID: "UI",
+               STUDY_DATE: "DA", PATIENT_BIRTH_DATE: "DA", PATIENT_AGE: "AS",
+               STUDY_INSTANCE_UID: "UI", SERIES_INSTANCE_UID: "UI"}
 
 # Repeating groups (curves 50xx, overlays 60xx): a dictionary entry names all of them through
 # its mask, the tag with the group's low byte cleared.

@@ -9,7 +9,7 @@ data) are never read into memory: they are copied from file to file by the kerne
 
 It must produce exactly the bytes the Dataset path (:mod:`deidc.execute.dataset`) produces, and it
 mirrors that path's order of work element by element.  Wherever it meets something it does not
-reproduce exactly (another transfer syntax, a non-ASCII value to change, a numeric value to
+reproduce exactly (big endian or deflated files, a non-ASCII value to change, a numeric value to
 change, nested path rules, regexes that may match inside sequences, a UN value that may be
 a sequence of implicit VR items), it raises
 :class:`deidc.execute.stream.Unsupported` before writing anything, and the runner hands the file to the
@@ -31,8 +31,9 @@ from .dicom import (BINARY_NUMBERS, FILE_META_GROUP, ITEM, ITEM_END, LONG_HEADER
                     LONG_LENGTH, MEDIA_STORAGE_SOP_INSTANCE_UID, META_GROUP_LENGTH, NUMBER_STRING_VRS,
                     PATIENT_AGE, PATIENT_BIRTH_DATE, SEQUENCE_END, SHORT_HEADER,
                     SINGLE_VALUED_VRS, SOP_CLASS_UID, SOP_INSTANCE_UID, SPECIFIC_CHARACTER_SET,
-                    STUDY_DATE, TEXT_VRS, UNDEFINED_LENGTH, delimiter)
-from .stream import (LONG_VRS, Element, Unsupported, check_no_un_sequence, items, may_hold_items,
+                    STUDY_DATE, TAG_LENGTH, TEXT_VRS, TRACKED_VRS, UNDEFINED_LENGTH, delimiter)
+from .stream import (IMPLICIT_LITTLE, LONG_VRS, UNKNOWN_VR, Element, Unsupported,
+                     check_no_un_sequence, items, may_hold_items,
                      read_element, read_layout)
 
 READ_WHOLE = 8 * 2**20  # files up to this size are read in one call, larger ones mapped
@@ -128,8 +129,17 @@ class FastPlan:
                                   or self.remove_undefined)
         self.nested_odd_plain = not (self.remove_private or (self.recurse and self.private))
         # (tag, VR, raw value, compat) → what a deterministic chain made of it (see _Walk.
-        # transform): series share most values, so most changed elements are looked up.
+        # transform): series share most values, so most changed elements are looked up.  The
+        # bytes include the element's header, so implicit VR files have their own table.
         self.outcomes: dict[tuple, tuple] = {}
+        self.implicit_outcomes: dict[tuple, tuple] = {}
+        # Implicit VR files: which elements are sequences (the plan's copy of the dictionary)
+        # and the VRs of what the walk decodes; any other element is UNKNOWN_VR, copied as is.
+        self.sequences = frozenset(int(tag, 16) for tag in plan.sequences)
+        self.implicit_vrs = {tag: vr.encode() for tag, vr in TRACKED_VRS.items()}
+        self.implicit_vrs.update((tag, entry.vr.encode()) for tag, entry in self.public.items()
+                                 if entry.vr and len(entry.vr) == 2)
+        self.implicit_vrs.update((tag, b"SQ") for tag in self.sequences)
         self._actions: dict[tuple, tuple[list, bool, bool]] = {}
         # Top-level public attributes whose only business is their own actions (no log, no
         # file meta, no patient age, no remove-undefined): the walk handles them inline.
@@ -272,6 +282,7 @@ def _pack_numbers(value: object, vr: str) -> bytes:
 
 
 def header(tag: int, vr: str, length: int) -> bytes:
+    """An explicit VR little endian element header."""
     if vr in LONG_HEADER_VRS:
         return struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr.encode(), 0, length)
     if length > 0xFFFF:
@@ -279,15 +290,28 @@ def header(tag: int, vr: str, length: int) -> bytes:
     return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), length)
 
 
+def implicit_header(tag: int, vr: str, length: int) -> bytes:
+    """An implicit VR little endian element header: the tag and a 4-byte length."""
+    return TAG_LENGTH.pack(tag >> 16, tag & 0xFFFF, length)
+
+
 # --- the walk -------------------------------------------------------------------------------
 
 class _Walk:
     """One file: the buffer, what changed, the values the log and the file meta need."""
 
-    def __init__(self, fast: FastPlan, buffer, limit: int, rng, compat: bool):
+    def __init__(self, fast: FastPlan, buffer, limit: int, rng, compat: bool, implicit: bool):
         self.fast = fast
         self.buffer = buffer
         self.limit = limit
+        self.implicit = implicit
+        if implicit and not fast.sequences:
+            raise Unsupported("an Implicit VR file, and a plan compiled without the dictionary's "
+                              "sequences (recompile it)")
+        # what the walk needs to read and write elements of this file's encoding
+        self.sequences = fast.sequences if implicit else None
+        self.header = implicit_header if implicit else header
+        self.outcomes = fast.implicit_outcomes if implicit else fast.outcomes
         self.actor = Actor(rng, compat, datetime.now())
         self.changed = False
         self.reencode = False  # something pydicom would drop when re-encoding (group lengths)
@@ -328,8 +352,9 @@ class _Walk:
         unpack, unpack_length = SHORT_HEADER.unpack_from, LONG_LENGTH.unpack_from
         run = offset = start
         previous = -1
-        skip_plain = _skip_plain if special is not _EVERY_TAG else None
-        lanes, outcomes, compat = fast.lanes, fast.outcomes, self.actor.compat
+        implicit, sequences, implicit_vrs = self.implicit, self.sequences, fast.implicit_vrs
+        skip_plain = _skip_plain if special is not _EVERY_TAG and not implicit else None
+        lanes = fast.lanes
         while offset < stop:
             if skip_plain is not None:
                 # the two tests below (plain, or private to drop), in C, over many elements
@@ -342,7 +367,10 @@ class _Walk:
                     break
             if offset + 8 > stop:
                 raise Unsupported(f"truncated element header at byte {offset}")
-            group, number, vr, short = unpack(buffer, offset)
+            if implicit:
+                group, number, length = TAG_LENGTH.unpack_from(buffer, offset)
+            else:
+                group, number, vr, short = unpack(buffer, offset)
             tag = group << 16 | number
             if tag <= previous:
                 # pydicom writes elements sorted; a file out of order is rewritten by it
@@ -350,7 +378,13 @@ class _Walk:
             if group < 0x0008 and top:
                 raise Unsupported(f"command or file meta element {tag:08X} in the dataset")
             previous = tag
-            if vr in LONG_VRS:
+            if implicit:
+                value = offset + 8
+                if length == UNDEFINED_LENGTH:
+                    vr, end = b"SQ", 0  # read_element decides
+                else:
+                    vr, end = implicit_vrs.get(tag, UNKNOWN_VR), value + length
+            elif vr in LONG_VRS:
                 if offset + 12 > stop:
                     raise Unsupported(f"truncated element header at byte {offset}")
                 if short:
@@ -365,7 +399,10 @@ class _Walk:
                 raise Unsupported(f"not an explicit VR at byte {offset} (tag {tag:08X})")
             if end > stop:
                 raise Unsupported(f"element {tag:08X} runs past the end of the file")
-            if vr == b"UN" and may_hold_items(buffer, value, length):
+            if vr == b"UN" and not implicit and may_hold_items(buffer, value, length):
+                # (in an implicit VR file UN means only that the plan gives no VR: pydicom
+                # reads such an element as a sequence when its dictionary says so, and the
+                # walk knows those from the plan)
                 # pydicom reads such a value as a sequence, applies the item rules to it and
                 # writes it as SQ, explicit VR; the walk would copy it as it stands
                 raise Unsupported(f"{tag:08X} stored as UN may be a sequence of implicit VR "
@@ -388,7 +425,7 @@ class _Walk:
             if end and group != 0xFFFE and not (end - value) & 1:
                 element = Element(tag, vr, offset, value, end - value, end)
             else:  # undefined lengths, and what read_element reports
-                element = read_element(buffer, offset, stop)
+                element = read_element(buffer, offset, stop, sequences)
             offset = run = element.end
             if not number and group > 6:
                 # pydicom never writes the retired group lengths (PS3.5 7.2): whenever it
@@ -402,18 +439,7 @@ class _Walk:
                     continue
             lane = lanes.get(tag) if top else None
             if lane is not None and vr != b"SQ":
-                # A top-level attribute the plan transforms and nothing else watches: the
-                # outcome of its value is usually known already (series share values).
-                actions, removes, deterministic = lane
-                if removes:
-                    self.drop(tag, True)
-                    continue
-                outcome = outcomes.get((tag, vr, buffer[element.value:end], compat)) \
-                    if deterministic else None
-                if outcome is None:
-                    self.transform(element, actions, True, out, deterministic)
-                else:
-                    self.emit(element, outcome, True, out)
+                self.in_lane(element, lane, out)
                 continue
             if element.vr == b"SQ" and not enter and tag not in fast.public and keep is None:
                 self.copy_sequence(element, out)
@@ -423,6 +449,21 @@ class _Walk:
             self.copy(out, run, offset)
         if top:
             self.catch_up(_END, None, inserts, age_pending, out)
+
+    def in_lane(self, element: Element, lane: tuple, out: list) -> None:
+        """A top-level attribute the plan transforms and nothing else watches: the outcome of
+        its value is usually known already (series share values)."""
+        actions, removes, deterministic = lane
+        if removes:
+            self.drop(element.tag, True)
+            return
+        outcome = self.outcomes.get((element.tag, element.vr, self.buffer[element.value:
+                                                                           element.end],
+                                     self.actor.compat)) if deterministic else None
+        if outcome is None:
+            self.transform(element, actions, True, out, deterministic)
+        else:
+            self.emit(element, outcome, True, out)
 
     def catch_up(self, tag: int, element: Element | None, inserts: list, age_pending: bool,
                  out: list) -> tuple[bool, bool]:
@@ -514,7 +555,7 @@ class _Walk:
         defined = self.fast.dispatch.defined
         offset = creator_element.end
         while offset + 8 <= self.limit:
-            following = read_element(self.buffer, offset, self.limit)
+            following = read_element(self.buffer, offset, self.limit, self.sequences)
             if following.tag >> 16 != group:
                 return False
             number = following.tag & 0xFFFF
@@ -553,12 +594,12 @@ class _Walk:
                 self.after[element.tag] = ""
             if element.length == UNDEFINED_LENGTH:
                 if element.end - element.value > 8:
-                    out.append(header(element.tag, "SQ", UNDEFINED_LENGTH)
+                    out.append(self.header(element.tag, "SQ", UNDEFINED_LENGTH)
                                + delimiter(SEQUENCE_END))
                     self.changed = True
                     return
             elif element.length:
-                out.append(header(element.tag, "SQ", 0))
+                out.append(self.header(element.tag, "SQ", 0))
                 self.changed = True
                 return
             self.copy(out, element.start, element.end)
@@ -571,7 +612,8 @@ class _Walk:
         before, before_reencode = self.changed, self.reencode
         self.changed = self.reencode = False
         pieces = []
-        for start, value, length, end in items(self.buffer, element, self.limit):
+        for start, value, length, end in items(self.buffer, element, self.limit,
+                                               self.implicit):
             inner: list = []
             stop = end - 8 if length == UNDEFINED_LENGTH else value + length
             self.dataset(value, stop, False, inner)
@@ -592,15 +634,16 @@ class _Walk:
                 body.append(delimiter(ITEM, len(content)) + content)
         data = b"".join(body)
         if element.length == UNDEFINED_LENGTH:
-            out.append(header(element.tag, "SQ", UNDEFINED_LENGTH) + data
+            out.append(self.header(element.tag, "SQ", UNDEFINED_LENGTH) + data
                        + delimiter(SEQUENCE_END))
         else:
-            out.append(header(element.tag, "SQ", len(data)) + data)
+            out.append(self.header(element.tag, "SQ", len(data)) + data)
 
     def copy_sequence(self, element: Element, out: list) -> None:
         """Copy a sequence the plan does not enter, after making sure pydicom would not
         rewrite part of it (see stream.check_no_un_sequence)."""
-        check_no_un_sequence(self.buffer, element, self.limit)
+        if not self.implicit:  # an implicit VR file has no VRs, UN or other
+            check_no_un_sequence(self.buffer, element, self.limit)
         self.copy(out, element.start, element.end)
 
     def run_chain(self, actions, present: bool, value, vr: str):
@@ -615,7 +658,7 @@ class _Walk:
                   deterministic: bool) -> None:
         tag = element.tag
         raw = self.raw(element)
-        outcomes = self.fast.outcomes
+        outcomes = self.outcomes
         key = (tag, element.vr, raw, self.actor.compat) \
             if len(raw) <= _LONGEST_REUSED and not tag >> 16 & 1 and deterministic \
             else None
@@ -650,7 +693,7 @@ class _Walk:
                 type(value) is type(original):
             return _UNCHANGED, value
         data = encode(value, vr)
-        return header(element.tag, vr, len(data)) + data, held(value, vr)
+        return self.header(element.tag, vr, len(data)) + data, held(value, vr)
 
     def insert(self, tag: int, entry: Entry, out: list) -> None:
         present, value = self.run_chain(list(entry.actions), False, None, entry.vr or "")
@@ -660,7 +703,7 @@ class _Walk:
         if not vr or vr not in INSERTABLE:
             raise Unsupported(f"inserting a {vr or 'unknown'} element")
         data = encode(value, vr)
-        out.append(header(tag, vr, len(data)) + data)
+        out.append(self.header(tag, vr, len(data)) + data)
         self.after[tag] = held(value, vr)
         self.changed = True
 
@@ -688,7 +731,7 @@ class _Walk:
         self.after[PATIENT_AGE] = new if present else None
         if present:
             data = encode(new, "AS")
-            out.append(header(PATIENT_AGE, "AS", len(data)) + data)
+            out.append(self.header(PATIENT_AGE, "AS", len(data)) + data)
         return True
 
 
@@ -733,7 +776,7 @@ def deidentify_fast(fast: FastPlan, source: str, output, *, rng, compat_flywheel
 
 def _walk_file(fast, handle, buffer, size, output, rng, compat):
     layout = read_layout(buffer, size)
-    walk = _Walk(fast, buffer, size, rng, compat)
+    walk = _Walk(fast, buffer, size, rng, compat, layout.transfer_syntax == IMPLICIT_LITTLE)
     body: list = []
     walk.dataset(layout.body, size, True, body)
     if not walk.anchored:

@@ -3,8 +3,14 @@
 The fast path (:mod:`deidc.execute.fast`) needs the position and extent of every element, not its
 value: it copies untouched elements byte for byte and decodes only what the plan changes.  This
 module parses the file meta group and the element headers of explicit VR little endian datasets
-(the encoding of nearly every file in the wild, encapsulated pixel data included) and raises
-:class:`Unsupported` for anything else, which sends the file to the Dataset path.
+(the encoding of nearly every file in the wild, encapsulated pixel data included) and of implicit
+VR little endian ones (DICOM networking's default syntax, so archives filled by C-STORE hold many),
+and raises :class:`Unsupported` for anything else, which sends the file to the Dataset path.
+
+An implicit VR element does not say what it is: the reader is given the tags the dictionary makes
+sequences (the plan carries them) and tells pydicom's way which elements are sequences; every
+other element's VR is ``b"UN"`` until the walk, which knows the VRs of what the plan changes,
+says otherwise.
 """
 
 from __future__ import annotations
@@ -16,15 +22,20 @@ from .dicom import (DELIMITER_GROUP, FILE_META_GROUP, ITEM, ITEM_END, LONG_HEADE
                     PIXEL_DATA, SEQUENCE_END, SHORT_HEADER, TAG_LENGTH, TRANSFER_SYNTAX_UID,
                     UNDEFINED_LENGTH)
 
+IMPLICIT_LITTLE = "1.2.840.10008.1.2"
 EXPLICIT_LITTLE = "1.2.840.10008.1.2.1"
 # Explicit VR little endian datasets: uncompressed, and the standard encapsulated syntaxes
 # (JPEG, JPEG-LS, JPEG 2000, MPEG, HTJ2K, RLE).  Anything else, private syntaxes included, goes
 # to the Dataset path.
 SUPPORTED_SYNTAXES = frozenset(
-    [EXPLICIT_LITTLE, "1.2.840.10008.1.2.5"]
+    [IMPLICIT_LITTLE, EXPLICIT_LITTLE, "1.2.840.10008.1.2.5"]
     + [f"1.2.840.10008.1.2.4.{n}" for n in (50, 51, 57, 70, 80, 81, 90, 91, 92, 93, 94, 95,
                                              100, 101, 102, 103, 104, 105, 106, 107, 108,
                                              201, 202, 203)])
+# Left to the Dataset path on purpose (rare, and pydicom's re-encoding is the reference there).
+DATASET_PATH_SYNTAXES = {"1.2.840.10008.1.2.2": "explicit VR big endian, retired",
+                         "1.2.840.10008.1.2.1.99": "deflated"}
+UNKNOWN_VR = b"UN"
 
 # The header bytes hold the VR as bytes: compare with bytes, not by decoding every header.
 LONG_VRS = frozenset(vr.encode() for vr in LONG_HEADER_VRS)
@@ -49,8 +60,11 @@ class Element(namedtuple("Element", "tag vr start value length end")):
     end: int
 
 
-def read_element(buffer, offset: int, limit: int) -> Element:
-    """The explicit VR little endian element at ``offset``."""
+def read_element(buffer, offset: int, limit: int, sequences=None) -> Element:
+    """The explicit VR little endian element at ``offset``; with ``sequences`` (the tags the
+    dictionary makes sequences), the implicit VR little endian one."""
+    if sequences is not None:
+        return read_implicit_element(buffer, offset, limit, sequences)
     if offset + 8 > limit:
         raise Unsupported(f"truncated element header at byte {offset}")
     group, number, vr, short = SHORT_HEADER.unpack_from(buffer, offset)
@@ -110,6 +124,33 @@ def check_no_un_sequence(buffer, element: Element, limit: int) -> None:
             offset = inner.end
 
 
+def read_implicit_element(buffer, offset: int, limit: int, sequences) -> Element:
+    """The implicit VR little endian element at ``offset``, its VR ``b"SQ"`` where pydicom reads
+    a sequence (a dictionary sequence; with an undefined length, a private element whose value
+    starts with an item), ``UNKNOWN_VR`` otherwise.  Other undefined lengths, which pydicom
+    reads by searching for a delimiter's bytes, are declined."""
+    if offset + 8 > limit:
+        raise Unsupported(f"truncated element header at byte {offset}")
+    group, number, length = TAG_LENGTH.unpack_from(buffer, offset)
+    tag = group << 16 | number
+    if group == DELIMITER_GROUP:
+        raise Unsupported(f"unexpected delimiter ({group:04X},{number:04X}) at byte {offset}")
+    value = offset + 8
+    if length == UNDEFINED_LENGTH:
+        if tag not in sequences and not (group & 1 and value + 8 <= limit and
+                                         TAG_LENGTH.unpack_from(buffer, value)[:2] ==
+                                         (ITEM >> 16, ITEM & 0xFFFF)):
+            raise Unsupported(f"undefined length on element {tag:08X}, not a sequence")
+        return Element(tag, b"SQ", offset, value, length,
+                       skip_undefined(buffer, value, limit, implicit=True))
+    end = value + length
+    if end > limit:
+        raise Unsupported(f"element {tag:08X} runs past the end of the file")
+    if length % 2:
+        raise Unsupported(f"odd length {length} of element {tag:08X}")
+    return Element(tag, b"SQ" if tag in sequences else UNKNOWN_VR, offset, value, length, end)
+
+
 def skip_undefined(buffer, offset: int, limit: int, implicit: bool = False) -> int:
     """Offset just past the sequence delimiter of an undefined-length value starting at
     ``offset`` (items of a sequence, or fragments of encapsulated pixel data); ``implicit``:
@@ -151,7 +192,7 @@ def skip_item(buffer, offset: int, length: int, limit: int, implicit: bool = Fal
             offset += 8 + length
 
 
-def items(buffer, element: Element, limit: int):
+def items(buffer, element: Element, limit: int, implicit: bool = False):
     """(start, value, length, end) of each item of a sequence element: ``value`` is where the
     item's dataset starts, ``length`` its declared length, ``end`` past its delimiter."""
     offset = element.value
@@ -163,7 +204,7 @@ def items(buffer, element: Element, limit: int):
             return
         if tag != ITEM:
             raise Unsupported(f"expected an item in {element.tag:08X}, found {tag:08X}")
-        end = skip_item(buffer, offset + 8, length, limit)
+        end = skip_item(buffer, offset + 8, length, limit, implicit)
         yield offset, offset + 8, length, end
         offset = end
 
@@ -194,6 +235,13 @@ def read_layout(buffer, limit: int) -> FileLayout:
                    for e in meta if e.tag == TRANSFER_SYNTAX_UID), None)
     if syntax is None:
         raise Unsupported("no transfer syntax in the file meta")
+    if syntax in DATASET_PATH_SYNTAXES:
+        raise Unsupported(f"transfer syntax {syntax} ({DATASET_PATH_SYNTAXES[syntax]}) stays "
+                          "on the Dataset path")
     if syntax not in SUPPORTED_SYNTAXES:
-        raise Unsupported(f"transfer syntax {syntax} is not explicit VR little endian")
+        raise Unsupported(f"transfer syntax {syntax} is not one the fast path reads")
+    if syntax == IMPLICIT_LITTLE and offset + 6 <= limit and \
+            all(0x40 < byte < 0x5B for byte in bytes(buffer[offset + 4:offset + 6])):
+        # pydicom reads (and so rewrites) such a body as explicit VR
+        raise Unsupported("an Implicit VR file whose first element has an explicit VR")
     return FileLayout(tuple(meta), offset, syntax)

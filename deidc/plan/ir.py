@@ -151,8 +151,8 @@ class ProfileRef(namedtuple("ProfileRef", "name path sha256")):
 
 
 class Plan(namedtuple("Plan", "format deidc_version pydicom_version profile options policy "
-                              "entries patterns log_path log_columns notes",
-                      defaults=[None, (), (), None, (), ()])):
+                              "entries patterns log_path log_columns notes sequences",
+                      defaults=[None, (), (), None, (), (), ()])):
     __slots__ = ()
     format: int
     deidc_version: str
@@ -165,6 +165,10 @@ class Plan(namedtuple("Plan", "format deidc_version pydicom_version profile opti
     log_path: str | None
     log_columns: tuple[LogColumn, ...]
     notes: tuple[str, ...]
+    # Every public tag the dictionary gives the VR SQ (8-hex): an Implicit VR file does not say
+    # which of its elements are sequences, and the executor never reads the dictionary.  Empty
+    # in plans compiled before it was added: their Implicit VR files go to the Dataset path.
+    sequences: tuple[str, ...]
 
     def table(self) -> dict[str, Entry]:
         """Target → entry, the executor's dispatch table."""
@@ -244,6 +248,7 @@ def _plan_from(data: dict) -> Plan:
         log_path=data.get("log_path"),
         log_columns=tuple(LogColumn(**c) for c in data["log_columns"]),
         notes=tuple(data["notes"]),
+        sequences=tuple(data.get("sequences", ())),
     )
 
 

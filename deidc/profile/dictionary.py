@@ -102,6 +102,12 @@ def private_vr(group: int, creator: str, offset: int) -> str | None:
         return None
 
 
+def sequence_tags() -> tuple[str, ...]:
+    """Every public tag whose dictionary VR is SQ, as 8-hex text, in tag order."""
+    return tuple(f"{tag:08X}" for tag, entry in sorted(datadict.DicomDictionary.items())
+                 if entry[0] == "SQ")
+
+
 def pydicom_version() -> str:
     import pydicom
 
