@@ -293,7 +293,8 @@ def test_the_scan_stops_where_python_must_look():
              keep=None, drop=False, kept_groups=(), out=None):
         out = [] if out is None else out
         result = fastpath._skip_plain(buffer, 0, stop, previous, next_stop, set(special),
-                                      odd_plain, keep, True, drop, set(kept_groups), 0, out)
+                                      odd_plain, keep, True, drop, set(kept_groups), 0, out,
+                                      None)
         return result, out
 
     assert scan() == ((size, 0x00100010, 0, False), [])
@@ -663,3 +664,27 @@ def test_a_plan_without_the_dictionary_sequences_sends_implicit_files_away(impli
     plan = compile_profile(str(profile))._replace(sequences=())
     with pytest.raises(Unsupported, match="recompile"):
         deidentify_fast(FastPlan(plan), implicit_files[0], io.BytesIO(), rng=random.Random(1))
+
+
+@needs_accelerator
+def test_the_accelerator_changes_nothing_on_implicit_vr_files(plan, implicit_files):
+    for path in implicit_files:
+        assert fast_only(plan, path, fastpath._skip_plain) == fast_only(plan, path, None), path
+
+
+@needs_accelerator
+def test_the_implicit_scan_stops_at_sequences_and_undefined_lengths():
+    import struct
+
+    def element(tag, value, length=None):
+        return struct.pack("<HHL", tag >> 16, tag & 0xFFFF,
+                           len(value) if length is None else length) + value
+
+    plain = element(0x00080020, b"20200101") + element(0x00080060, b"CT")
+    sequence = element(0x00081140, b"")
+    undefined = element(0x00091001, b"", 0xFFFFFFFF)
+    for body, stops_at in ((plain, len(plain)), (plain + sequence, len(plain)),
+                           (plain + undefined, len(plain))):
+        result = fastpath._skip_plain(body, 0, len(body), -1, 2**32, set(), True, None, True,
+                                      False, set(), 0, [], {0x00081140})
+        assert result[0] == stops_at

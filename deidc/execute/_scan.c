@@ -9,7 +9,8 @@
  * the rule is that this code never skips an element the Python test would not skip
  * (tests/test_fastpath.py runs every byte-identity test with and without it).
  *
- * Explicit VR little endian only (the fast path declines everything else before walking).
+ * Explicit VR little endian, and implicit VR little endian when given the tags the dictionary
+ * makes sequences (the walk's ``sequences``): those, and undefined lengths, are for Python.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -43,7 +44,7 @@ contains(PyObject *container, uint32_t tag)
 
 PyDoc_STRVAR(skip_plain_doc,
 "skip_plain(buffer, offset, stop, previous, next_stop, special, odd_plain, keep, top,\n"
-"           drop_private, kept_groups, run, out)\n"
+"           drop_private, kept_groups, run, out, sequences)\n"
 "--\n\n"
 "Advance over the elements starting at ``offset`` that the fast path's walk passes without\n"
 "looking (see ``fastpath._Walk.dataset``): plain elements, which stay in the current run of\n"
@@ -51,7 +52,8 @@ PyDoc_STRVAR(skip_plain_doc,
 "are dropped (the run so far is queued on ``out`` first, merged as ``_Walk.copy`` does).\n"
 "Returns ``(offset, previous, run, dropped)``: where the first element to look at starts (or\n"
 "``stop``), the tag of the last element passed, where the current run starts, and whether\n"
-"anything was dropped.  ``special``, ``keep`` (or None) and ``kept_groups`` are sets.");
+"anything was dropped.  ``special``, ``keep`` (or None) and ``kept_groups`` are sets;\n"
+"``sequences``: None for explicit VR, else the set of sequence tags of an implicit VR file.");
 
 /* Queue input bytes [start, end) on the output list, extending its last range if adjacent. */
 static int
@@ -83,8 +85,8 @@ queue_copy(PyObject *out, Py_ssize_t start, Py_ssize_t end)
 static PyObject *
 skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 13) {
-        PyErr_SetString(PyExc_TypeError, "skip_plain takes 13 arguments");
+    if (nargs != 14) {
+        PyErr_SetString(PyExc_TypeError, "skip_plain takes 14 arguments");
         return NULL;
     }
     if (!PyList_Check(args[12])) {
@@ -106,6 +108,7 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *kept_groups = args[10];
     Py_ssize_t run = PyLong_AsSsize_t(args[11]);
     PyObject *out = args[12];
+    PyObject *sequences = args[13] == Py_None ? NULL : args[13];
     int dropped = 0;
     int found = 0;
     if (PyErr_Occurred())
@@ -126,9 +129,20 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         /* anything the walk reports, and sequences and group lengths, are for Python */
         if ((long long)tag <= previous || (group < 0x0008 && top) || group == 0xFFFE)
             break;
-        if ((v0 == 'S' && v1 == 'Q') || (number == 0 && group > 6))
+        if (number == 0 && group > 6)
             break;
-        if (long_vr(v0, v1)) {
+        if (sequences != NULL) {
+            /* implicit VR: a 4-byte length; sequences and undefined lengths are for Python */
+            uint32_t length = v0 | (uint32_t)v1 << 8 | short_length << 16;
+            if (length == UNDEFINED)
+                break;
+            if ((found = contains(sequences, tag)) != 0)
+                break;
+            end = offset + 8 + (Py_ssize_t)length;
+        }
+        else if (v0 == 'S' && v1 == 'Q')
+            break;
+        else if (long_vr(v0, v1)) {
             if (offset + 12 > stop || short_length)
                 break;
             uint32_t length = p[8] | (uint32_t)p[9] << 8 | (uint32_t)p[10] << 16 |
@@ -145,7 +159,7 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             break;
         /* UN that may be a sequence stored by a system that did not know it (empty, or
            starting with an item): stream.may_hold_items decides in Python */
-        if (v0 == 'U' && v1 == 'N' && (end == offset + 12 ||
+        if (sequences == NULL && v0 == 'U' && v1 == 'N' && (end == offset + 12 ||
                 (end >= offset + 16 && p[12] == 0xFE && p[13] == 0xFF && p[14] == 0x00 &&
                  p[15] == 0xE0)))
             break;

@@ -353,14 +353,14 @@ class _Walk:
         run = offset = start
         previous = -1
         implicit, sequences, implicit_vrs = self.implicit, self.sequences, fast.implicit_vrs
-        skip_plain = _skip_plain if special is not _EVERY_TAG and not implicit else None
+        skip_plain = _skip_plain if special is not _EVERY_TAG else None
         lanes = fast.lanes
         while offset < stop:
             if skip_plain is not None:
                 # the two tests below (plain, or private to drop), in C, over many elements
                 offset, previous, run, dropped = skip_plain(
                     buffer, offset, stop, previous, next_stop, special, odd_plain, keep, top,
-                    drop_private, kept_groups, run, out)
+                    drop_private, kept_groups, run, out, sequences)
                 if dropped:
                     self.changed = True
                 if offset >= stop:
