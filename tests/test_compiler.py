@@ -347,6 +347,30 @@ def test_cli_compile_writes_the_plan_and_says_what_it_did(tmp_path):
            "the rule at line 175" in result.stdout
 
 
+def test_cli_compile_into_a_pipe_writes_through_it_and_leaves_it_a_pipe(tmp_path):
+    """Renaming a temporary over ``-o /dev/null`` (as root) or a pipe replaces the device or
+    pipe itself; a target that is not a regular file is written to as it is."""
+    import stat
+    import threading
+
+    from typer.testing import CliRunner
+
+    from deidc.cli import app
+
+    pipe = tmp_path / "plan.fifo"
+    os.mkfifo(pipe)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    result = CliRunner().invoke(app, ["compile", str(ROOT / "examples" / "seed" /
+                                                     "seed-blocklist-fixed.yaml"), "-o", str(pipe)])
+    reader.join(timeout=30)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+    assert Plan.from_json(received[0].decode()).profile.name == "My Profile"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.fifo"]
+
+
 def test_cli_compile_prints_lint_errors_as_lint_does_and_exits_1(tmp_path):
     from typer.testing import CliRunner
 

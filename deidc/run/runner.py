@@ -28,6 +28,7 @@ import stat
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 
+from ..errors import DeidcError
 from ..plan.ir import Plan
 
 DEFAULT_FILE_FILTER = ("*.dcm", "*.DCM", "*.ima", "*.IMA")
@@ -93,7 +94,7 @@ class RunOptions(namedtuple("RunOptions", "output in_place overwrite jobs dry_ru
     fast_path: bool
 
 
-class RunError(Exception):
+class RunError(DeidcError):
     """A problem with the run as asked (paths, options), as opposed to with one file."""
 
 
@@ -518,8 +519,15 @@ def file_size(path: str) -> int:
 
 
 def write_text_atomically(path: str, text: str) -> None:
-    """Write a small text file (a plan) whole or not at all."""
-    _write_atomically(path, lambda out: out.write(text.encode("utf-8")))
+    """Write a small text file (a plan) whole or not at all.  A target that exists and is not a
+    regular file (``/dev/stdout``, a pipe, ``/dev/null``) is written to as it is: renaming over
+    it would replace the device or pipe itself (as root, ``-o /dev/null`` made it a file)."""
+    data = text.encode("utf-8")
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+        with open(path, "wb") as out:
+            out.write(data)
+        return
+    _write_atomically(path, lambda out: out.write(data))
 
 
 def expand_user(path: str | None) -> str | None:
