@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import glob
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .errors import DeidcError
 
 if TYPE_CHECKING:  # the stages are imported where used: apply(plan) loads no linter, no pydicom
     from .lint import LintConfig, LintReport
@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # the stages are imported where used: apply(plan) loads no li
 PROFILE_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-class ProfileError(Exception):
+class ProfileError(DeidcError):
     """A profile could not be loaded or has lint errors; ``diagnostics`` says why."""
 
     def __init__(self, message: str, diagnostics=()):
@@ -27,6 +27,9 @@ def expand_paths(paths: list[str]) -> tuple[list[str], list[str]]:
     Compiled deidc plans found in folders or globs are left out: they are the compiler's
     output, kept beside the profiles, not profiles.  Returns (files, arguments that matched
     nothing)."""
+    import glob
+    from pathlib import Path
+
     from .plan.ir import is_plan_file
 
     found: list[str] = []
@@ -47,12 +50,53 @@ def expand_paths(paths: list[str]) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(found)), missing
 
 
+def is_plan(path: str) -> bool:
+    """Is the file at ``path`` a compiled deidc plan (as opposed to a profile)?"""
+    from .plan.ir import is_plan_file
+
+    return is_plan_file(path)
+
+
 def lint(paths: list[str] | str, config: LintConfig | None = None) -> LintReport:
     """Lint profile files, folders or globs."""
     from .lint import lint_files
 
     files, _ = expand_paths([paths] if isinstance(paths, str) else list(paths))
     return lint_files(files, config)
+
+
+def lint_config(*, select=None, ignore=None, sorting_tags=None, strict=None) -> LintConfig:
+    """The linter's configuration: these arguments (as the command line gives them: lists of
+    comma-separated names, ``None`` for "not given") over ``[tool.deidc]`` in the nearest
+    ``pyproject.toml``.  Raises :class:`deidc.lint.settings.ConfigError` naming what is wrong
+    and where it was written."""
+    from .lint.settings import load_settings, resolve_config
+
+    return resolve_config(load_settings(), select=select, ignore=ignore,
+                          sorting_tags=sorting_tags, strict=strict)
+
+
+def rules() -> dict:
+    """Every lint rule by code (:class:`deidc.lint.diagnostic.Rule`: code, name, severity,
+    family, summary, explanation and the failing and passing examples)."""
+    from .lint import REGISTRY
+
+    return dict(REGISTRY)
+
+
+def rule_example_findings(rule) -> list:
+    """What ``rule`` reports on its own failing example."""
+    from .lint import lint_source
+    from .profile.source import load_source
+
+    return [d for d in lint_source(load_source("example.yaml", rule.fail)) if d.code == rule.code]
+
+
+def starter_profile() -> str:
+    """The text of the commented starter profile ``deidc create`` writes."""
+    from .profile.starter import starter_profile as text
+
+    return text()
 
 
 def load_profile(path: str) -> Profile:
@@ -78,7 +122,7 @@ def apply(policy, inputs: list[str] | str, output: str | None = None, **options)
     from .run.runner import RunOptions, run
 
     inputs = [inputs] if isinstance(inputs, str) else list(inputs)
-    return run(_plan_of(policy), inputs, RunOptions(output=output, **options))
+    return run(load_policy(policy), inputs, RunOptions(output=output, **options))
 
 
 def compile_profile(path: str, config: LintConfig | None = None):
@@ -90,6 +134,13 @@ def compile_profile(path: str, config: LintConfig | None = None):
     return compile_(path, config=config)
 
 
+def compile_with_stats(path: str, config: LintConfig | None = None):
+    """:func:`compile_profile`, and what the compiler did (:class:`deidc.compiler.Stats`)."""
+    from .compiler import compile_with_stats as compile_
+
+    return compile_(path, config=config)
+
+
 def explain(policy, tag: str | None = None, file: str | None = None):
     """What a plan (a :class:`deidc.plan.ir.Plan`, a plan file or a profile path, compiled first)
     does: to every attribute it names, to one attribute (``tag``: keyword or tag), or to the
@@ -97,7 +148,7 @@ def explain(policy, tag: str | None = None, file: str | None = None):
     raises :class:`deidc.explanation.ExplainError` for an unknown attribute or unreadable file."""
     from . import explanation as explaining
 
-    plan = _plan_of(policy)
+    plan = load_policy(policy)
     if file is not None:
         return explaining.preview(plan, file)
     if tag is not None:
@@ -105,11 +156,18 @@ def explain(policy, tag: str | None = None, file: str | None = None):
     return explaining.explain_plan(plan)
 
 
-def _plan_of(policy):
-    """A plan, loaded from a plan file or compiled from a profile unless it already is one."""
+def load_policy(policy, config: LintConfig | None = None):
+    """The plan to run for ``policy``: a :class:`deidc.plan.ir.Plan` as it is, a plan file
+    loaded, anything else compiled as a profile (it must lint clean).  The one place that
+    decides whether a path is a plan or a profile.  Raises :class:`deidc.plan.ir.PlanError`,
+    :class:`deidc.compiler.CompileError` or :class:`ProfileError` (no such file)."""
     from .plan.ir import Plan, is_plan_file, load_plan
 
     if isinstance(policy, Plan):
         return policy
     text = str(policy)
-    return load_plan(text) if is_plan_file(text) else compile_profile(text)
+    if is_plan_file(text):
+        return load_plan(text)
+    if not os.path.isfile(text):
+        raise ProfileError(f"{text}: no such profile or plan")
+    return compile_profile(text, config)

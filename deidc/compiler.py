@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
+from .errors import DeidcError
 from .profile import dictionary
 from .lint import LintConfig, Severity, lint_source
 from .plan.ir import (PLAN_FORMAT, Action, Entry, LogColumn, Origin, Override, PatientAge,
@@ -51,7 +52,7 @@ def dead_reason(why: str, action: Action, by: Action) -> str:
     return f"a later rule (line {line}) {'removes' if by.op == 'remove' else 'replaces'} it"
 
 
-class CompileError(Exception):
+class CompileError(DeidcError):
     """The profile cannot be compiled; ``diagnostics`` holds the lint findings, if any."""
 
     def __init__(self, message: str, diagnostics=()):

@@ -6,13 +6,13 @@ Explain reads the plan, never the profile: what it shows is what the executor wi
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, field
 
+from .errors import DeidcError
 from .plan.ir import Action, Entry, Plan
 
 
-class ExplainError(Exception):
+class ExplainError(DeidcError):
     """A request explain cannot answer (unknown attribute, unreadable file)."""
 
 
@@ -182,23 +182,3 @@ def _why(plan: Plan, table: dict[str, Entry], row: dict) -> str:
         if plan.policy.remove_undefined:
             return "remove-undefined"
     return "regex " + ", ".join(p.pattern for p in plan.patterns) if plan.patterns else ""
-
-
-def render(report: Report, output_format: str, stream=None) -> None:
-    stream = stream or sys.stdout
-    if output_format == "json":
-        json.dump({"title": report.title, "rows": report.rows, "policy": report.policy},
-                  stream, indent=2)
-        stream.write("\n")
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(file=stream)
-    table = Table(title=report.title, show_lines=False)
-    for column in report.columns:
-        table.add_column(column, overflow="fold")
-    for row in report.rows:
-        table.add_row(*(str(row.get(column, "")) for column in report.columns))
-    console.print(table)
-    console.print(report.policy)

@@ -17,9 +17,9 @@ import yaml
 from typer.testing import CliRunner
 
 from deidc.cli import app
-from deidc.cli.lint_cmd import _keywords
 from deidc.profile.starter import starter_profile
 from deidc.lint import REGISTRY, Severity, lint_files
+from deidc.lint.settings import Settings, resolve_config
 
 from tests.conftest import SHARED
 
@@ -155,8 +155,8 @@ def test_strict_makes_warnings_fail(project):
 
 
 def test_sorting_tags_accept_keywords_and_tags_in_any_notation():
-    assert _keywords(("patientid", "(0020,000D)", "0020000E", "0x00081030",
-                      "SeriesDescription", "PatientID"), "--sorting-tags") == (
+    written = ["patientid,(0020,000D)", "0020000E", "0x00081030", "SeriesDescription,PatientID"]
+    assert resolve_config(Settings(), sorting_tags=written).sorting_tags == (
         "PatientID", "StudyInstanceUID", "SeriesInstanceUID", "StudyDescription",
         "SeriesDescription")
 

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from deidc.cli import app
 from deidc.compiler import compile_profile
-from deidc.explanation import ExplainError, explain_plan, explain_tag, preview, render
+from deidc.explanation import ExplainError, explain_plan, explain_tag, preview
+from deidc.render.explain import render
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_BLOCKLIST = ROOT / "examples" / "seed" / "seed-blocklist-fixed.yaml"

@@ -84,25 +84,17 @@ class _Refused(Exception):
 
 
 def _load_policy(path: str):
-    """A compiled plan is used as it is; anything else is compiled first (and must lint clean)."""
-    from ..plan.ir import PlanError, is_plan_file, load_plan
-
-    if is_plan_file(path):
-        try:
-            return load_plan(path)
-        except PlanError as exc:
-            raise _Refused(_usage(str(exc))) from None
-    if not os.path.isfile(path):
-        raise _Refused(_usage(f"{path}: no such profile or plan"))
-    from ..compiler import CompileError, compile_profile
-    from ..render.lint import render
+    """The plan for ``path`` (:func:`deidc.api.load_policy`: a profile must lint clean)."""
+    from ..api import load_policy
+    from ..errors import DeidcError
 
     try:
-        return compile_profile(path)
-    except CompileError as exc:
-        from ..lint import LintReport
+        return load_policy(path)
+    except DeidcError as exc:
+        if exc.diagnostics:
+            from ..render.lint import render_refusal
 
-        render(LintReport(diagnostics=list(exc.diagnostics)), "text", stream=sys.stderr)
+            render_refusal(exc.diagnostics)
         raise _Refused(_usage(str(exc))) from None
 
 

@@ -10,16 +10,15 @@ import typer
 from .typer_app import app
 
 
-def _compile_or_exit(profile: str, **kwargs):
-    from ..compiler import CompileError, compile_with_stats
-    from ..lint import LintReport
-    from ..render.lint import render
+def _compile_or_exit(profile: str):
+    from ..api import compile_with_stats
+    from ..errors import DeidcError
+    from ..render.lint import render_refusal
 
     try:
-        return compile_with_stats(profile, **kwargs)
-    except CompileError as exc:
-        if exc.diagnostics:
-            render(LintReport(diagnostics=exc.diagnostics), "text", stream=sys.stderr)
+        return compile_with_stats(profile)
+    except DeidcError as exc:
+        render_refusal(exc.diagnostics)
         typer.echo(f"deidc: {exc}", err=True)
         raise typer.Exit(1)
 
@@ -37,7 +36,7 @@ def compile_command(
     plan, numbers = _compile_or_exit(profile)
     text = plan.to_json()
     if output:
-        from ..run.runner import write_text_atomically
+        from ..run.runner import write_text_atomically  # the runner's atomic write, reused
 
         write_text_atomically(output, text)
     else:
@@ -69,28 +68,23 @@ def explain(
     output_format: str = typer.Option("text", "--format", help="text or json."),
 ) -> None:
     """Show which rule wins for each attribute, and why."""
-    from .. import explanation as explaining
-    from ..plan.ir import PlanError, is_plan_file, load_plan
+    from .. import api
+    from ..errors import DeidcError
+    from ..render.explain import render
+    from ..render.lint import render_refusal
 
     if output_format not in ("text", "json"):
         typer.echo("deidc explain: --format takes text or json", err=True)
         raise typer.Exit(2)
-    if is_plan_file(policy):
-        try:
-            plan = load_plan(policy)
-        except PlanError as exc:
-            typer.echo(f"deidc explain: {exc}", err=True)
-            raise typer.Exit(2)
-    else:
-        plan = _compile_or_exit(policy)[0]
     try:
-        if file:
-            report = explaining.preview(plan, file)
-        elif tag:
-            report = explaining.explain_tag(plan, tag)
-        else:
-            report = explaining.explain_plan(plan)
-    except explaining.ExplainError as exc:
+        plan = api.load_policy(policy)
+    except DeidcError as exc:  # a plan it cannot run: 2; a profile that does not compile: 1
+        render_refusal(exc.diagnostics)
+        typer.echo(f"deidc explain: {exc}", err=True)
+        raise typer.Exit(2 if api.is_plan(policy) else 1)
+    try:
+        report = api.explain(plan, tag=tag, file=file)
+    except DeidcError as exc:
         typer.echo(f"deidc explain: {exc}", err=True)
         raise typer.Exit(2)
-    explaining.render(report, output_format)
+    render(report, output_format)

@@ -18,11 +18,12 @@ def rules(
     output_format: str = typer.Option("text", "--format", "-f", help="text or json."),
 ) -> None:
     """List every lint rule: code, name, severity, family and what it checks."""
-    from ..lint import REGISTRY
+    from ..api import rules as registered
 
+    registry = registered()
     if output_format not in ("text", "json"):
         _usage("rules", f"unknown --format {output_format!r}; choose text or json")
-    ordered = [REGISTRY[code] for code in sorted(REGISTRY)]
+    ordered = [registry[code] for code in sorted(registry)]
     if output_format == "json":
         json.dump([{"code": r.code, "name": r.name, "severity": r.severity.value,
                     "family": r.family, "summary": r.summary} for r in ordered],
@@ -49,12 +50,13 @@ def rules(
 def rule(code: str = typer.Argument(..., metavar="CODE",
                                     help="A rule's code (Y001) or name (syntax-error).")) -> None:
     """Explain one lint rule: what it checks, why it matters, a failing and a passing example."""
-    from ..lint import REGISTRY
+    from ..api import rules as registered
 
-    found = _find_rule(code, REGISTRY)
+    registry = registered()
+    found = _find_rule(code, registry)
     if found is None:
-        names = {r.name: r.code for r in REGISTRY.values()}
-        close = difflib.get_close_matches(code.upper(), sorted(REGISTRY), n=3)
+        names = {r.name: r.code for r in registry.values()}
+        close = difflib.get_close_matches(code.upper(), sorted(registry), n=3)
         close += [names[n] for n in difflib.get_close_matches(code.lower(), sorted(names), n=3)]
         suggestion = f" Did you mean {', '.join(dict.fromkeys(close))}?" if close else ""
         _usage("rule", f"no rule {code!r}.{suggestion} `deidc rules` lists them all.")
@@ -73,9 +75,8 @@ def _print_rule(found) -> None:
     from rich.syntax import Syntax
     from rich.text import Text
 
-    from ..lint import lint_source
+    from ..api import rule_example_findings
     from ..render.lint import STYLE, reflow
-    from ..profile.source import load_source
 
     console = Console(highlight=False)
     title = Text()
@@ -89,8 +90,7 @@ def _print_rule(found) -> None:
     console.print(Text("Why it matters", style="bold underline"))
     console.print(reflow(found.explanation), markup=False)
     console.print()
-    reported = [d for d in lint_source(load_source("example.yaml", found.fail))
-                if d.code == found.code]
+    reported = rule_example_findings(found)
     console.print(Text("Fails", style="bold underline"))
     console.print(Syntax(found.fail.rstrip("\n"), "yaml", line_numbers=True,
                          background_color="default"))
@@ -111,7 +111,7 @@ def create(
     """Write a commented starter profile that lints clean and keeps Flywheel's sorting tags
     usable (PatientID pseudonymised, UIDs hashed, dates shifted, private tags and the PS3.15
     basic-profile identifying attributes removed or blanked).  Review it before use."""
-    from ..profile.starter import starter_profile
+    from ..api import starter_profile
 
     if path.exists() and not force:
         _usage("create", f"{path} exists; use --force to overwrite it")

@@ -13,6 +13,8 @@ from functools import cache
 from importlib import resources
 from types import MappingProxyType
 
+from ..errors import DeidcError
+
 PRIVATE_PATTERN = "ggggeeee"
 
 # The codes an option column can hold, most protective first: when two options in use give one
@@ -24,7 +26,7 @@ _OPTION_CODE_STRENGTH = ("X", "Z", "D", "U", "C", "K")
 EXCLUSIVE_OPTIONS = (("retain-longitudinal-full-dates", "retain-longitudinal-modified-dates"),)
 
 
-class OptionError(ValueError):
+class OptionError(DeidcError, ValueError):
     """Options that name no column of the table, or that cannot be used together."""
 
 

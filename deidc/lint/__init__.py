@@ -39,6 +39,11 @@ class LintReport:
         failing = self.errors + (self.warnings if self.config.strict else 0)
         return 1 if failing else 0
 
+    def without(self, paths) -> LintReport:
+        """This report with nothing about ``paths`` (files reported otherwise, as unreadable)."""
+        return LintReport([d for d in self.diagnostics if d.path not in paths],
+                          {p: s for p, s in self.sources.items() if p not in paths}, self.config)
+
 
 def lint_source(source: Source, config: LintConfig | None = None) -> list[Diagnostic]:
     config = config or LintConfig()

@@ -21,10 +21,12 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import DeidcError
+
 KEYS = ("select", "ignore", "sorting-tags", "strict")
 
 
-class ConfigError(Exception):
+class ConfigError(DeidcError):
     """``[tool.deidc]`` cannot be used as written; the message names the file and the key."""
 
 
@@ -105,3 +107,58 @@ def split_names(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     "PatientID")``: options may repeat and each may hold a comma-separated list."""
     return tuple(part.strip() for value in values for part in _SEPARATOR.split(value)
                  if part.strip())
+
+
+def resolve_config(settings: Settings, *, select=None, ignore=None, sorting_tags=None,
+                   strict=None):
+    """The :class:`deidc.lint.diagnostic.LintConfig` for a run: each option given (a list of
+    comma-separated names, or ``None``) overrides the project's ``settings``.  Every code must
+    name a rule and every sorting tag an attribute; a :class:`ConfigError` says which did not,
+    and where it was written (the option, or the key in the ``pyproject.toml``)."""
+    from .diagnostic import LintConfig
+
+    where = f" (from {settings.path})" if settings.path else ""
+    chosen_select = split_names(select) if select else settings.select or ()
+    chosen_ignore = split_names(ignore) if ignore else settings.ignore or ()
+    if isinstance(sorting_tags, str):
+        sorting_tags = [sorting_tags]
+    chosen_tags = (split_names(sorting_tags) if sorting_tags is not None
+                   else settings.sorting_tags or ())
+    return LintConfig(
+        select=_codes(chosen_select, "--select" if select else f"select{where}"),
+        ignore=_codes(chosen_ignore, "--ignore" if ignore else f"ignore{where}"),
+        sorting_tags=_keywords(chosen_tags, "--sorting-tags" if sorting_tags is not None
+                               else f"sorting-tags{where}"),
+        strict=strict if strict is not None else bool(settings.strict))
+
+
+def _codes(entries: tuple[str, ...], origin: str) -> tuple[str, ...]:
+    """Codes or prefixes, upper-cased; each must name at least one registered rule."""
+    from . import REGISTRY  # the package, which registers every check
+
+    codes = tuple(entry.upper() for entry in entries)
+    for code in codes:
+        if not any(known.startswith(code) for known in REGISTRY):
+            close = difflib.get_close_matches(code, sorted(REGISTRY), n=3)
+            suggestion = f" Did you mean {', '.join(close)}?" if close else ""
+            raise ConfigError(f"{origin}: no rule has the code or prefix {code!r}.{suggestion} "
+                              "`deidc rules` lists them all.")
+    return codes
+
+
+def _keywords(entries: tuple[str, ...], origin: str) -> tuple[str, ...]:
+    """Sorting tags as keywords, whichever way they were written (keyword in any case,
+    ``(gggg,eeee)``, ``ggggeeee``, ``0xggggeeee``)."""
+    from ..profile.dictionary import resolve, suggestions
+    from ..profile.model import parse_selector
+
+    keywords = []
+    for entry in entries:
+        selector = parse_selector(entry)
+        found = resolve(selector) if selector.kind in ("keyword", "tag") else None
+        if found is None or not found.keyword:
+            close = suggestions(entry) if selector.kind == "keyword" else []
+            suggestion = f" Did you mean {', '.join(close)}?" if close else ""
+            raise ConfigError(f"{origin}: {entry!r} is not a DICOM keyword or tag.{suggestion}")
+        keywords.append(found.keyword)
+    return tuple(dict.fromkeys(keywords))

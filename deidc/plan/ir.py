@@ -46,12 +46,14 @@ from __future__ import annotations
 import json
 from collections import namedtuple
 
+from ..errors import DeidcError
+
 PLAN_FORMAT = 1
 OPS = ("remove", "replace", "hash", "hashuid", "shift_date", "shift_datetime", "jitter",
        "regex_sub")
 
 
-class PlanError(ValueError):
+class PlanError(DeidcError, ValueError):
     """A plan file that this executor cannot run (wrong format version, malformed JSON)."""
 
 

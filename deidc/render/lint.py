@@ -47,6 +47,15 @@ def render(report: "LintReport", output_format: str, stream: TextIO | None = Non
     renderers[output_format](report, stream)
 
 
+def render_refusal(diagnostics, stream: TextIO | None = None) -> None:
+    """The lint findings behind a refused profile (a :class:`deidc.errors.DeidcError`'s
+    ``diagnostics``), as text on ``stream`` (stderr by default)."""
+    from ..lint import LintReport
+
+    if diagnostics:
+        render(LintReport(diagnostics=list(diagnostics)), "text", stream or sys.stderr)
+
+
 def summary(report: "LintReport") -> dict:
     """Counts by severity and the number of files looked at."""
     counts = Counter(d.severity for d in report.diagnostics)
