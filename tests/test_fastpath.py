@@ -143,10 +143,13 @@ def plan(request, tmp_path_factory):
     return compile_profile(str(path))
 
 
-def both_paths(plan, path, log=False):
+def both_paths(plan, path, log=False, prepared: FastPlan | None = None):
+    """Both paths' outcomes and bytes ("error": ExecutionError; None: the fast path declined).
+    ``prepared``: a FastPlan of ``plan`` to reuse across files, as a worker does."""
     fast_out, slow_out = io.BytesIO(), io.BytesIO()
     try:
-        fast = deidentify_fast(FastPlan(plan, log), path, fast_out, rng=random.Random(1))
+        fast = deidentify_fast(prepared or FastPlan(plan, log), path, fast_out,
+                               rng=random.Random(1))
     except Unsupported:
         fast = None
     except ExecutionError:
@@ -553,6 +556,52 @@ def test_a_sequence_stored_as_un_gets_the_dataset_paths_bytes(un_plan, layout, a
         assert CODE_MEANING not in values
     else:
         assert PROCEDURE_ID in values and PRIVATE_VALUE in values
+
+
+# --- values pydicom writes back otherwise ------------------------------------------------------
+
+PADDING_PROFILE = """
+    dicom:
+      fields:
+        - name: PatientID
+          replace-with: ANON
+        - name: EthnicGroup
+          replace-with: ''
+"""
+
+
+@pytest.mark.parametrize("accelerated", [True, False], ids=["C", "python"])
+@pytest.mark.parametrize("stored", ["EthnicGroup", "SOPInstanceUID"])
+def test_a_value_pydicom_writes_back_otherwise_gets_the_dataset_paths_bytes(stored, accelerated,
+                                                                           tmp_path):
+    """The Dataset path re-encodes every element it reads: an EthnicGroup of two spaces, which
+    pydicom reads as '' (so replace-with '' leaves it) and writes empty, and a SOP Instance UID
+    padded with a space (read for the file meta), written with a null.  The fast path copied
+    both as they stood (found on pydicom-data's RG1/RG3 and color3d files)."""
+    import pydicom
+
+    if accelerated and fastpath._skip_plain is None:
+        pytest.skip("deidc.execute._scan not built")
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    if stored == "EthnicGroup":
+        ds.EthnicGroup = "  "
+    else:
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
+    source = tmp_path / "padded.dcm"
+    ds.save_as(source, enforce_file_format=True)
+    if stored == "SOPInstanceUID":  # pydicom pads a UI with a null: store a space instead
+        source.write_bytes(source.read_bytes().replace(b"1.2.3.4\0", b"1.2.3.4 "))
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(textwrap.dedent(PADDING_PROFILE))
+    plan = compile_profile(str(profile))
+    fast = fast_only(plan, str(source), fastpath._skip_plain if accelerated else None)
+    slow_out = io.BytesIO()
+    deidentify_file(plan, str(source), slow_out, rng=random.Random(1))
+    if fast[0] != "declined":
+        assert fast[-1] == slow_out.getvalue()
+    written = pydicom.dcmread(io.BytesIO(slow_out.getvalue()))
+    assert written.PatientID == "ANON"
+    assert written[stored].value == {"EthnicGroup": "", "SOPInstanceUID": "1.2.3.4"}[stored]
 
 
 # --- remove-undefined and private creators (issue 10, item 4) --------------------------------

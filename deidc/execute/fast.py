@@ -11,7 +11,8 @@ It must produce exactly the bytes the Dataset path (:mod:`deidc.execute.dataset`
 mirrors that path's order of work element by element.  Wherever it meets something it does not
 reproduce exactly (big endian or deflated files, a non-ASCII value to change, a numeric value to
 change, nested path rules, regexes that may match inside sequences, a UN value that may be
-a sequence of implicit VR items), it raises
+a sequence of implicit VR items, a value it reads that pydicom would write back otherwise),
+it raises
 :class:`deidc.execute.stream.Unsupported` before writing anything, and the runner hands the file to the
 Dataset path.  This module imports neither pydicom nor the linter.
 """
@@ -175,7 +176,18 @@ def _deterministic(actions) -> bool:
 # --- values: as pydicom reads and writes them --------------------------------------------------
 
 def decode(raw: bytes, vr: str) -> object:
-    """A text value as pydicom reads it (str, or a list for multi-valued elements)."""
+    """A stored value as pydicom reads it (str, or a list for multi-valued elements), if
+    pydicom writes it back as the same bytes.  The Dataset path re-encodes every element it
+    reads, even one whose value stays: a value padded otherwise (an SH of two spaces, which
+    pydicom reads as '' and writes empty; a UID padded with a space) would be copied here
+    and rewritten there, so it goes to the Dataset path."""
+    value = _read_value(raw, vr)
+    if encode(value, vr) != raw:
+        raise Unsupported(f"a {vr} value pydicom writes back otherwise (its padding)")
+    return value
+
+
+def _read_value(raw: bytes, vr: str) -> object:
     if vr in NUMBER_STRING_VRS:
         try:
             parts = [part.strip(" \0") for part in raw.decode("ascii").split("\\")]
