@@ -17,6 +17,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from deidc.compiler import compile_profile
+from deidc.run.journal import JOURNAL_NAME
 from deidc.run.runner import RunError, RunOptions, run
 
 TEST_FILES = Path(os.path.dirname(pydicom.__file__)) / "data" / "test_files"
@@ -55,6 +56,11 @@ def plan(tmp_path):
     path = tmp_path / "profile.yaml"
     path.write_text(textwrap.dedent(PROFILE.format(log=tmp_path / "logs" / "deid.csv")))
     return compile_profile(str(path))
+
+
+def outputs(folder) -> list[str]:
+    """The files a run wrote in ``folder`` (its run journal aside)."""
+    return [name for name in os.listdir(folder) if name != JOURNAL_NAME]
 
 
 def copy_inputs(tmp_path, names):
@@ -210,7 +216,7 @@ def test_parallel_run_matches_serial_run_with_a_seed(plan, tmp_path, monkeypatch
         summary = run(plan, [str(inputs)], RunOptions(output=str(tmp_path / name), seed=3,
                                                       jobs=jobs, log_path=f"{tmp_path}/{name}.csv"))
     assert started == [1] and summary.written == 44  # this process is the second worker
-    for path in (tmp_path / "one").iterdir():
+    for path in (tmp_path / "one").glob("*.dcm"):
         assert path.read_bytes() == (tmp_path / "two" / path.name).read_bytes()
     # the deid log has the same rows, in the order the files were done
     logs = [(tmp_path / f"{name}.csv").read_text().splitlines() for name in ("one", "two")]
@@ -250,7 +256,7 @@ def test_a_few_large_files_are_split_between_workers(plan, tmp_path, monkeypatch
     summary = run(plan, [str(inputs)], RunOptions(output=str(tmp_path / "out"), jobs=2))
     assert started == [1] and summary.written == 4
     assert workers_log.read_text().split()  # the worker did some (this process skips _work)
-    assert len(os.listdir(tmp_path / "out")) == 4
+    assert len(outputs(tmp_path / "out")) == 4
 
 
 def test_long_paths_travel_in_smaller_batches_or_stay_here(plan, tmp_path):
@@ -317,7 +323,7 @@ def test_a_worker_that_dies_fails_only_its_own_files(plan, tmp_path, monkeypatch
     assert all("ended unexpectedly" in result.reason for result in failed)
     written = {result.job.relative for result in results if result.status == "written"}
     assert failed and written  # the worker's first batch failed, this process did the rest
-    assert written == set(os.listdir(tmp_path / "out"))
+    assert written == set(outputs(tmp_path / "out"))
 
 
 def test_an_interrupted_parallel_run_leaves_whole_outputs_and_no_workers(plan, tmp_path):
@@ -336,7 +342,7 @@ def test_an_interrupted_parallel_run_leaves_whole_outputs_and_no_workers(plan, t
             on_result=interrupt_after_20)
     with pytest.raises(ChildProcessError):  # every worker was waited for
         os.waitpid(-1, os.WNOHANG)
-    names = os.listdir(out)
+    names = outputs(out)
     assert not [name for name in names if name.endswith(".part")]
     assert 20 <= len(names) < 124
     for name in names:
@@ -365,12 +371,12 @@ def test_ctrl_c_stops_a_run_cleanly(plan, tmp_path):
     _, errors = process.communicate(timeout=60)
     assert process.returncode == 130, errors
     assert "interrupted after" in errors and "Traceback" not in errors
-    names = os.listdir(out)
+    names = outputs(out)
     assert not [name for name in names if name.endswith(".part")]
     assert 0 < len(names) < 1501
     again = cli("apply", str(tmp_path / "profile.yaml"), str(inputs), "-o", str(out))
     assert again.returncode == 0 and f"{len(names)} skipped" in again.stderr
-    assert len(os.listdir(out)) == 1501
+    assert len(outputs(out)) == 1501
 
 
 def cli(*args, cwd=None):
@@ -422,7 +428,7 @@ def test_progress_bar_on_a_terminal_with_workers(plan, tmp_path):
         os.close(controller)
     assert process.wait(timeout=120) == 0
     assert b"44 written, 0 unchanged, 0 skipped, 0 failed" in shown
-    assert len(os.listdir(tmp_path / "out")) == 44
+    assert len(outputs(tmp_path / "out")) == 44
 
 
 def test_applying_a_plan_does_not_import_pydicom(tmp_path):
@@ -571,7 +577,7 @@ def test_folder_structure_is_mirrored_in_the_output(plan, tmp_path, trailing):
                                                               jobs=1))
     assert summary.written == 2
     written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*")
-                     if p.is_file())
+                     if p.is_file() and p.name != JOURNAL_NAME)
     assert written == [os.path.join("a", "b", "deep.dcm"), "top.dcm"]
 
 

@@ -35,7 +35,8 @@ def apply(
     """De-identify DICOM files and folders with a profile or a compiled plan.
 
     Exit codes: 0 every file written (or unchanged/skipped), 1 some files failed, 2 usage or
-    profile errors, 130 interrupted (Ctrl-C; no partial outputs are left).
+    profile errors, 128 + the signal's number when stopped by one (130 Ctrl-C, 143 SIGTERM,
+    129 SIGHUP; no partial outputs are left, and the same command again finishes the job).
     """
     from .applying import apply_command
 

@@ -9,6 +9,7 @@ when a profile, not a plan, is given, and rich only when the output is a termina
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 
@@ -19,7 +20,8 @@ def apply_command(policy: str, inputs: list[str], *, output: str | None = None,
                   compat: str | None = None, verbose: bool = False,
                   fast_path: bool = True) -> int:
     """Run `deidc apply`; returns its exit code (0 all went through, 1 some files failed, 2
-    usage or profile errors, 130 interrupted)."""
+    usage or profile errors, 128 + the signal's number when stopped by one: 130 for Ctrl-C,
+    143 for SIGTERM, 129 for SIGHUP)."""
     from ..run.runner import RunError, RunOptions, expand_user, run
 
     if compat not in (None, "flywheel"):
@@ -41,18 +43,19 @@ def apply_command(policy: str, inputs: list[str], *, output: str | None = None,
         summary = run(plan, inputs, options, on_result=progress.update)
     except RunError as exc:
         progress.close()
-        from ..run.deidlog import LogError
-
-        if isinstance(exc, LogError) and progress.count:  # it stopped a run under way
+        if getattr(exc, "under_way", False):  # it stopped a run under way (a full disk)
             print(f"deidc apply: {exc}", file=sys.stderr, flush=True)
             return 1
         return _usage(str(exc))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         progress.close()
-        print(f"deidc apply: interrupted after {progress.count} files; every output written "
-              "is whole (no partial files). Run the same command again to finish: it skips the "
-              "outputs that exist.", file=sys.stderr, flush=True)
-        return 130
+        signum = getattr(stop, "signum", signal.SIGINT)
+        by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+        print(f"deidc apply: interrupted{by} after {progress.count} files; every output written "
+              "is whole (no partial files). Run the same command again to finish: its journal "
+              "says which files are done, and they are not done again.", file=sys.stderr,
+              flush=True)
+        return 128 + signum
     progress.close()
     elapsed = time.perf_counter() - started
     verb = "would write" if dry_run else "written"

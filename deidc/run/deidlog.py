@@ -94,17 +94,49 @@ class DeidLog:
         # a file name that is not UTF-8 stays readable, as \x.. escapes, not a stopped run
         return text.getvalue().encode("utf-8", "backslashreplace")
 
-    def write(self, rows, what: str) -> None:
-        """Append one file's rows, whole or not at all; ``what`` names the file in a message."""
+    def write(self, rows, what: str, announce=None) -> None:
+        """Append one file's rows, whole or not at all; ``what`` names the file in a message.
+        ``announce(offset, length)`` is called under the lock, just before the write, with
+        where the rows will be: the run journal records it, so that a re-run can tell whether
+        they were written."""
         if rows:
-            self._append(self._encode(rows), what)
+            self._append(self._encode(rows), what, announce)
 
-    def _append(self, data: bytes, what: str) -> None:
+    def holds(self, offset: int, length: int, path: str) -> bool:
+        """Are the ``length`` bytes at ``offset`` rows of the file logged as ``path``?"""
+        try:
+            with open(self.path, "rb") as log:
+                log.seek(offset)
+                data = log.read(length)
+        except OSError:
+            return False
+        if len(data) != length or not data.endswith(b"\n"):
+            return False
+        expected = next(csv.reader([self._encode([{"path": path}]).decode("utf-8")]))[0]
+        try:
+            rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+        except (UnicodeDecodeError, csv.Error):
+            return False
+        return bool(rows) and all(row[:1] == [expected] and row[1:2] in (["before"], ["after"])
+                                  for row in rows)
+
+    def sync(self) -> None:
+        """To disk: an in-place original is replaced only once its rows are safe."""
+        try:
+            os.fsync(self.descriptor)
+        except OSError as exc:
+            raise LogError(f"the deid log {self.path} cannot be flushed to disk "
+                           f"({exc.strerror or exc}): free space, then run the same command "
+                           "again") from None
+
+    def _append(self, data: bytes, what: str, announce=None) -> None:
         import fcntl
 
         fcntl.flock(self.descriptor, fcntl.LOCK_EX)
         try:
             start = os.fstat(self.descriptor).st_size
+            if announce is not None:
+                announce(start, len(data))
             view = memoryview(data)
             try:
                 while view:

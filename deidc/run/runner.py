@@ -34,17 +34,26 @@ from ..plan.ir import Plan
 DEFAULT_FILE_FILTER = ("*.dcm", "*.DCM", "*.ima", "*.IMA")
 
 
-class Job(namedtuple("Job", "source relative target")):
-    """One input file and where its output goes (``None`` in a dry run)."""
+class Job(namedtuple("Job", "source relative target earlier journal key",
+                     defaults=["", None, ""])):
+    """One input file and where its output goes (``None`` in a dry run).  ``earlier``: what
+    the run journal says of it, ``"done"`` (finished by an earlier run: nothing to do) or
+    ``"ours"`` (its target is an earlier run's output, of an input that changed since: it is
+    replaced); ``journal``: the :class:`deidc.run.journal.Journal` it is recorded in, under
+    ``key`` (its target's path under the journal's folder)."""
 
     __slots__ = ()
     source: str
     relative: str
     target: str | None
+    earlier: str
+    journal: object
+    key: str
 
 
-class FileResult(namedtuple("FileResult", "job status reason size log_rows fallback",
-                            defaults=["", 0, (), ""])):
+class FileResult(namedtuple("FileResult", "job status reason size log_rows fallback "
+                                          "temporary identity",
+                            defaults=["", 0, (), "", "", ()])):
     __slots__ = ()
     job: Job
     status: str  # "written", "unchanged", "skipped", "failed"
@@ -52,6 +61,10 @@ class FileResult(namedtuple("FileResult", "job status reason size log_rows fallb
     size: int
     log_rows: tuple[dict, ...]
     fallback: str  # why the fast path declined and the Dataset path did the work
+    # The output, written whole but not yet renamed over its target: the main process commits
+    # it (journal, log, rename; :func:`_commit`), so that a worker never replaces a file.
+    temporary: str
+    identity: tuple  # (input [size, mtime_ns, sha256], output [size, mtime_ns, inode, sha256])
 
 
 class Summary:
@@ -100,7 +113,10 @@ class RunError(DeidcError):
 
 def discover(inputs: list[str], options: RunOptions) -> Iterator[Job]:
     """Every file under the inputs, lazily, with its output path: an input file goes to
-    OUTDIR/name, a folder's files to OUTDIR/<path relative to the folder>."""
+    OUTDIR/name, a folder's files to OUTDIR/<path relative to the folder>.  deidc's own
+    files (run journals, temporary outputs) are not inputs."""
+    from .journal import JOURNAL_NAME
+
     for argument in inputs:
         if os.path.isfile(argument):
             yield _job(argument, os.path.basename(argument), options)
@@ -109,6 +125,8 @@ def discover(inputs: list[str], options: RunOptions) -> Iterator[Job]:
                 subfolders.sort()
                 inside = os.path.relpath(folder, argument)  # once per folder, not per file
                 for name in sorted(files):
+                    if name == JOURNAL_NAME or is_temporary(name):
+                        continue
                     yield _job(os.path.join(folder, name),
                                name if inside == "." else os.path.join(inside, name), options)
         else:
@@ -189,6 +207,8 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
     """De-identify one file into its target, atomically; never raises for a bad file."""
     from ..execute.outcome import ExecutionError
 
+    if job.earlier == "done":
+        return FileResult(job, "skipped", "finished by an earlier run (its journal says so)")
     try:
         info = os.stat(job.source)
     except OSError as exc:
@@ -203,7 +223,7 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
         return FileResult(job, "skipped", "not DICOM (no DICM preamble, not matched by "
                                           "file-filter)")
     if job.target and not options.in_place and not options.overwrite \
-            and os.path.lexists(job.target):
+            and job.earlier != "ours" and os.path.lexists(job.target):
         return FileResult(job, "skipped", "output exists (use --overwrite)")
     log = bool(options.log_path)
 
@@ -230,12 +250,15 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
         outcome.fallback = reason
         return outcome
 
+    temporary, identity = "", ()
     try:
         size = len(data) if data is not None else info.st_size
         if job.target is None:
             outcome = deidentify(io.BytesIO())
         else:
-            outcome = _write_atomically(job.target, deidentify)
+            outcome, temporary, written = _write_temporary(job.target, deidentify)
+            identity = _identity(job.source, info, data if options.in_place else None,
+                                 temporary, written, options.in_place)
     except ExecutionError as exc:
         return FileResult(job, "failed", str(exc))
     except OSError as exc:
@@ -246,7 +269,32 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
              {"path": job.relative, "type": "after", **outcome.log_after})
             if log else ())
     return FileResult(job, "written" if outcome.changed else "unchanged", size=size,
-                      log_rows=rows, fallback=outcome.fallback)
+                      log_rows=rows, fallback=outcome.fallback, temporary=temporary,
+                      identity=identity)
+
+
+def _identity(source: str, info: os.stat_result, data: bytes | None, temporary: str,
+              written: list, original: bool) -> tuple:
+    """What the run journal records of a file (see :mod:`deidc.run.journal`): its input as
+    stat-ed before it was read, with a digest when it is an ``original`` about to be replaced
+    in place (from the bytes already read, if they were), and its output."""
+    from .journal import digest, file_digest
+
+    try:
+        sha = (digest(data) if data is not None else file_digest(source, info.st_size)) \
+            if original else None
+        return ([info.st_size, info.st_mtime_ns, sha],
+                [*written, file_digest(temporary, written[0])])
+    except BaseException:
+        _remove(temporary)
+        raise
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _read_small(path: str, size: int) -> bytes | None:
@@ -271,6 +319,11 @@ def _temporary_name(target: str, pid: int) -> str:
     return os.path.join(folder, f".deidc-{pid}-{name}.part")
 
 
+def is_temporary(name: str) -> bool:
+    """A temporary file deidc writes an output to before renaming it into place."""
+    return name.startswith(".deidc-") and name.endswith(".part")
+
+
 def _create_unique(folder: str, name: str) -> tuple[int, str]:
     """A new temporary file under a random name.  Created with mode 0o666, like the usual
     name, so the process umask gives the output ordinary permissions as cp's would (mkstemp's
@@ -284,6 +337,20 @@ def _create_unique(folder: str, name: str) -> tuple[int, str]:
 
 
 def _write_atomically(target: str, write: Callable[[io.BufferedWriter], object]) -> object:
+    result, temporary, _ = _write_temporary(target, write)
+    try:
+        os.replace(temporary, target)
+    except BaseException:
+        _remove(temporary)
+        raise
+    return result
+
+
+def _write_temporary(target: str, write: Callable[[io.BufferedWriter], object]
+                     ) -> tuple[object, str, list[int]]:
+    """Write a temporary file beside ``target``, whole; returns what ``write`` returned, the
+    temporary's name and its [size, mtime_ns, inode] (which the rename keeps).  A failure
+    removes it."""
     folder = os.path.dirname(target) or "."
     if folder not in _made_folders:
         os.makedirs(folder, exist_ok=True)
@@ -304,14 +371,12 @@ def _write_atomically(target: str, write: Callable[[io.BufferedWriter], object])
             handle, temporary = _create_unique(folder, os.path.basename(target))
         with os.fdopen(handle, "wb") as out:
             result = write(out)
-        os.replace(temporary, target)
+            out.flush()
+            written = os.fstat(out.fileno())
     except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
+        _remove(temporary)
         raise
-    return result
+    return result, temporary, [written.st_size, written.st_mtime_ns, written.st_ino]
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -332,21 +397,72 @@ def run(plan: Plan, inputs: list[str], options: RunOptions,
         if not os.path.exists(argument):
             raise RunError(f"{argument}: no such file or folder")
 
+    from .signals import Stopping
+
     summary = Summary()
     log = _open_log(plan, options)
+    journals = None
+    ended = False
     try:
-        for result in _results(plan, inputs, options):
-            summary.add(result)
-            if log:
-                _log_rows(log, result, options)
-            if on_result:
-                on_result(result)
+        if not options.dry_run:
+            from .journal import Journals
+
+            journals = Journals(plan, inputs, options, log)
+        with Stopping() as stopping:
+            jobs = journals.jobs(inputs, discover) if journals else discover(inputs, options)
+            _run_jobs(plan, jobs, options, log, stopping, summary, on_result)
+        ended = True
     finally:
+        if journals:
+            journals.close(sweep=not ended)
         if log:
             log.close()
         if not options.dry_run:
             os.sync()
     return summary
+
+
+GROUP = 16  # files committed together: one flush of the journal and the log for them all
+GROUP_WAIT = 0.2  # seconds a finished file waits at most for its group to fill
+
+
+def _run_jobs(plan, jobs, options, log, stopping, summary, on_result) -> None:
+    """Each job's result, committed in groups (:func:`deidc.run.journal.commit`), counted
+    and shown."""
+    import time
+
+    from .journal import commit
+
+    def report(result: FileResult) -> None:
+        summary.add(result)
+        if on_result:
+            on_result(result)
+
+    group: list[FileResult] = []
+    started = 0.0
+    results = _results(plan, jobs, options)
+    try:
+        for result in results:
+            if not result.temporary:
+                report(result)
+                continue
+            if not group:
+                started = time.monotonic()
+            group.append(result)
+            if len(group) >= GROUP or time.monotonic() - started > GROUP_WAIT:
+                committing, group = group, []
+                for finished in stopping.deferred(commit, committing, log, options.in_place):
+                    report(finished)
+        committing, group = group, []
+        for finished in stopping.deferred(commit, committing, log, options.in_place):
+            report(finished)
+    except RunError as exc:  # a full disk, say: it stopped a run under way
+        exc.under_way = True
+        raise
+    finally:
+        for result in group:  # not committed: the run stopped
+            _remove(result.temporary)
+        results.close()
 
 
 def _open_log(plan: Plan, options: RunOptions):
@@ -359,33 +475,11 @@ def _open_log(plan: Plan, options: RunOptions):
                    exact_cells=options.compat_flywheel)
 
 
-def _log_rows(log, result: FileResult, options: RunOptions) -> None:
-    """A file's rows, or, if the log cannot take them, no output either where the input is
-    still there to redo it from (the run stops; the re-run writes both)."""
-    from .deidlog import LogError
-
-    try:
-        log.write(result.log_rows, result.job.source)
-    except LogError as exc:
-        if result.log_rows and not options.in_place and result.job.target:
-            try:
-                os.unlink(result.job.target)
-            except OSError:
-                pass
-            raise LogError(f"{exc}; its output was removed, to be written again with its "
-                           "rows") from None
-        if result.log_rows:
-            raise LogError(f"{exc}; it was de-identified in place, so its original values "
-                           "are not in the log") from None
-        raise
-
-
 def _inside(child: str, parent: str) -> bool:
     return child == parent or child.startswith(parent.rstrip(os.sep) + os.sep)
 
 
-def _results(plan: Plan, inputs: list[str], options: RunOptions) -> Iterator[FileResult]:
-    jobs = discover(inputs, options)
+def _results(plan: Plan, jobs: Iterator[Job], options: RunOptions) -> Iterator[FileResult]:
     if options.jobs > 1:
         from . import workers
 
@@ -437,13 +531,12 @@ def _parallel_results(plan: Plan, batches: Iterator[list[Job]],
             yield from _returned(jobs_of.pop(key), results, pool.ended)
     except BaseException:  # Ctrl-C, or the caller stopped: the workers stop too
         pool.close(abort=True)
-        for pid in pool.killed:  # its half-written file is one of the batches still out
+        # a killed worker's half-written file, and the files of batches done but not yet
+        # returned, are among the batches still out
+        for pid in pool.ended:
             for job in itertools.chain.from_iterable(jobs_of.values()):
                 if job.target is not None:
-                    try:
-                        os.unlink(_temporary_name(job.target, pid))
-                    except OSError:
-                        pass
+                    _remove(_temporary_name(job.target, pid))
         raise
     pool.close()
 
@@ -454,7 +547,7 @@ def _queue(pool, batch: list[Job], jobs_of: dict[int, list[Job]]) -> list[Job]:
     pieces, left = [batch], []
     while pieces:
         piece = pieces.pop()
-        key = pool.put([(job.source, job.relative) for job in piece])
+        key = pool.put([(job.source, job.relative, job.earlier) for job in piece])
         if key is not None:
             jobs_of[key] = piece
         elif len(piece) > 1:
@@ -464,21 +557,28 @@ def _queue(pool, batch: list[Job], jobs_of: dict[int, list[Job]]) -> list[Job]:
     return left
 
 
-def _work(plan: Plan, options: RunOptions, items: list[tuple[str, str]]) -> list[tuple]:
-    """A worker's part: the results of a batch, without the jobs (the main process has them)."""
-    return [process_file(plan, _job(source, relative, options), options)[1:]
-            for source, relative in items]
+def _work(plan: Plan, options: RunOptions, items: list[tuple[str, str, str]]) -> list[tuple]:
+    """A worker's part: the results of a batch, without the jobs (the main process has them).
+    Stopped in the middle, it removes the outputs it wrote for the batch (none is committed)."""
+    results = []
+    try:
+        for source, relative, earlier in items:
+            job = _job(source, relative, options)._replace(earlier=earlier)
+            results.append(process_file(plan, job, options))
+    except BaseException:
+        for result in results:
+            if result.temporary:
+                _remove(result.temporary)
+        raise
+    return [result[1:] for result in results]
 
 
 def _returned(batch: list[Job], results: list[tuple] | None,
               ended: list[int] = ()) -> Iterator[FileResult]:
-    if results is None:  # lost with a worker that died: its files fail, its half-written one goes
+    if results is None:  # lost with a worker that died: its files fail, its written ones go
         for job in batch:
             for pid in ended if job.target is not None else ():
-                try:
-                    os.unlink(_temporary_name(job.target, pid))
-                except OSError:
-                    pass
+                _remove(_temporary_name(job.target, pid))
             yield FileResult(job, "failed", "the worker process de-identifying this file ended "
                                             "unexpectedly; run the command again to redo it")
         return
