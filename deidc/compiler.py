@@ -31,7 +31,7 @@ from .profile.source import Source, load_source
 UNSUPPORTED_ACTIONS = ("encrypt", "decrypt")
 UNSUPPORTED_OPTIONS = ("alter_pixels", "retain", "asymmetric-encryption", "public-key",
                        "private-key", "force-nonce")
-LOG_IDENTITY = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+LOG_UID_COLUMNS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 
 
 def effect_of(action: Action) -> Effect:
@@ -291,7 +291,7 @@ class _Compiler:
         """Flywheel's deid-log columns: the three UIDs, then each rule's name or regex text in
         profile order, repeats not repeated."""
         columns: dict[str, LogColumn] = {}
-        for keyword in LOG_IDENTITY:
+        for keyword in LOG_UID_COLUMNS:
             columns[keyword] = LogColumn(keyword, dictionary.by_keyword(keyword).hex, None)
         for rule in self.profile.fields:
             if rule.selector is None or rule.selector.text in columns:

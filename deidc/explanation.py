@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 
 from .errors import DeidcError
+from .plan import targets
 from .plan.ir import Action, Entry, Plan
 
 
@@ -108,8 +109,8 @@ def explain_tag(plan: Plan, name: str) -> Report:
         raise ExplainError(f"{name!r} is not a keyword or tag{hint}")
     table = plan.table()
     entry = table.get(target.key)
-    if entry is None and target.kind == "tag" and target.key[:2] in ("50", "60"):
-        entry = table.get(f"{target.key[:2]}XX{target.key[4:]}")  # a repeater rule's group
+    if entry is None and target.kind == "tag" and targets.repeater_of(target.key):
+        entry = table.get(targets.repeater_of(target.key))  # a repeater rule's group
     report = Report(f"{target.label} {target.key}", policy=policy_sentence(plan))
     if entry is not None:
         report.rows = [_row(plan, entry)]
@@ -164,11 +165,9 @@ def preview(plan: Plan, path: str) -> Report:
 def _why(plan: Plan, table: dict[str, Entry], row: dict) -> str:
     """Which part of the plan decided a previewed element's fate."""
     tag, path = row["tag"], row.get("path", row["tag"])
-    steps = path.split(".")
-    wildcard = ".".join("*" if i % 2 else step for i, step in enumerate(steps))
-    entry = table.get(path) or table.get(wildcard) or (
+    entry = table.get(path) or table.get(targets.wildcard(path)) or (
         table.get(tag) if "." not in path or plan.policy.recurse_sequences else None) or (
-        table.get(f"{tag[:2]}XX{tag[4:]}") if tag[:2] in ("50", "60") else None)
+        table.get(targets.repeater_of(tag)))
     if entry is not None and entry.actions:
         lines = ", ".join(sorted({str(a.origin.line) for a in entry.actions}, key=int))
         return f"line{'s' if ',' in lines else ''} {lines}"

@@ -29,8 +29,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "deidc"
 DICTIONARY = "profile.dictionary"  # DICOM names and tags, which every consumer may show
 ALLOWED: dict[str, set[str]] = {
     "plan": set(),
-    "profile": set(),
-    "lint": {"profile"},
+    "profile": {"plan.targets"},  # a rule's meaning is said in the plan's target grammar
+    "lint": {"profile", "plan.targets"},
     "compiler": {"profile", "lint", "plan"},
     "execute": {"plan"},
     "run": {"plan", "execute"},

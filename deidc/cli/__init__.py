@@ -1,7 +1,7 @@
 """The ``deidc`` command line: a thin typer shell over :mod:`deidc.api`.
 
 ``deidc apply`` on a compiled plan is the command people run on data, and typer alone takes
-half of its start-up (about 45 of 90 ms, measured): so :func:`main` first offers the arguments
+half of its start-up: so :func:`main` first offers the arguments
 to :mod:`deidc.cli.quick`, which reads the plain forms of ``apply`` with argparse and runs the
 same code as the typer command (:mod:`deidc.cli.applying`).  Anything else, ``--help`` and any
 argument it does not know included, goes to the typer application (:mod:`deidc.cli.typer_app`).
@@ -35,8 +35,8 @@ def __getattr__(name: str):
 
 def _leave(code: int) -> None:
     """End ``deidc apply`` without the interpreter's clean-up: tearing down its modules and
-    objects, which the operating system frees anyway, took 25-35 ms of every run (measured on
-    1000 small files: 5% of a --jobs 2 run).  By now every output and the log are closed and
+    objects, which the operating system frees anyway, is a noticeable share of a short run.  By
+    now every output and the log are closed and
     flushed to disk (the runner's os.sync); only the standard streams are left to flush."""
     try:
         sys.stdout.flush()

@@ -1,8 +1,8 @@
 """`deidc apply` read without typer, for its plain forms.
 
-Importing typer is about 45 ms, half of `deidc apply plan.json`'s start-up and a tenth of a run
-over a thousand small files; argparse, with the shutil, gettext and locale it loads, is another
-25 ms on a slow machine.  So this reads the plain forms of the same arguments itself and runs
+Importing typer is half of `deidc apply plan.json`'s start-up, and argparse, with the shutil,
+gettext and locale it loads, much of the rest (the README's Speed section has the figures).  So
+this reads the plain forms of the same arguments itself and runs
 the same code (:func:`deidc.cli.applying.apply_command`).  Whatever it is not sure of
 (``--help``, an option it does not know, an abbreviation, combined short flags, a missing or
 malformed value), it leaves to the typer command, which then reports it in its usual words.

@@ -11,15 +11,8 @@ from datetime import datetime
 
 from . import transforms
 from .dicom import REPEATER_GROUPS, REPEATER_MASK
+from ..plan import targets
 from ..plan.ir import Action, Entry, Plan
-
-
-def private_target_key(target: str) -> tuple[int, str, int]:
-    """``'(0009,"GEMS_IDEN_01",04)'`` → ``(0x0009, "GEMS_IDEN_01", 0x04)``."""
-    inner = target.strip()[1:-1]
-    group, rest = inner.split(",", 1)
-    creator, offset = rest.rsplit(",", 1)
-    return int(group, 16), creator.strip().strip('"'), int(offset, 16)
 
 
 def private_key_of(tag: int, creators: dict) -> tuple[int, str, int] | None:
@@ -32,17 +25,25 @@ def private_key_of(tag: int, creators: dict) -> tuple[int, str, int] | None:
     return (group, creator, number & 0xFF) if creator is not None else None
 
 
+_DERIVED: dict[tuple, tuple] = {}
+
+
+def derived(plan: Plan, kind, build):
+    """What an executor derives from ``plan`` (``kind`` names it), built once per plan and
+    process by ``build()``.  Plans are keyed by identity: the entry holds the plan itself, so an
+    id reused by a later plan is never mistaken for it."""
+    found = _DERIVED.get((id(plan), kind))
+    if found is None or found[0] is not plan:
+        found = _DERIVED[(id(plan), kind)] = (plan, build())
+    return found[1]
+
+
 class Dispatch:
     """Dispatch tables of one plan, built once per plan and process."""
 
-    _cache: dict[int, "Dispatch"] = {}
-
     @classmethod
     def for_plan(cls, plan: Plan) -> "Dispatch":
-        dispatch = cls._cache.get(id(plan))
-        if dispatch is None or dispatch.plan is not plan:
-            dispatch = cls._cache[id(plan)] = cls(plan)
-        return dispatch
+        return derived(plan, cls, lambda: cls(plan))
 
     def __init__(self, plan: Plan):
         self.plan = plan
@@ -54,18 +55,16 @@ class Dispatch:
             if entry.kind == "tag":
                 self.public[int(entry.target, 16)] = entry
             elif entry.kind == "private":
-                self.private[private_target_key(entry.target)] = entry
+                self.private[targets.parse_private(entry.target)] = entry
             elif entry.kind == "repeater":
-                self.repeaters[int(entry.target.upper().replace("XX", "00"), 16)] = entry
+                self.repeaters[targets.repeater_base(entry.target)] = entry
             else:
-                steps = entry.target.split(".")
-                self.paths.append(([int(s, 16) if i % 2 == 0 else s
-                                    for i, s in enumerate(steps)], entry))
+                self.paths.append((targets.parse_path(entry.target), entry))
         self.patterns = [(re.compile(rule.pattern), rule) for rule in plan.patterns]
         policy = plan.policy
         self.recurse = policy.recurse_sequences
         self.keep = {int(tag, 16) for tag in policy.keep}
-        self.private_keep = {private_target_key(target) for target in policy.private_keep}
+        self.private_keep = {targets.parse_private(target) for target in policy.private_keep}
         self.kept_creators = {(group, creator) for group, creator, _ in self.private_keep}
 
     def actions_for(self, tag: int, key, top: bool) -> list[Action]:

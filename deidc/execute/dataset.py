@@ -30,11 +30,12 @@ from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
 from . import transforms
-from .actions import Actor, Dispatch, private_key_of, private_target_key
+from .actions import Actor, Dispatch, derived, private_key_of
 from .outcome import ExecutionError, FileOutcome
 from .dicom import (FILE_META_GROUP, MEDIA_STORAGE_SOP_INSTANCE_UID, PATIENT_AGE,
                     PATIENT_BIRTH_DATE, REPEATER_GROUPS, REPEATER_MASK, SOP_INSTANCE_UID,
                     STUDY_DATE, UNDEFINED_LENGTH)
+from ..plan import targets
 from ..plan.ir import Action, Plan
 
 
@@ -466,15 +467,13 @@ class _Run:
                 self.changed = True
 
 
-_GROUP_NAMES: dict[int, tuple] = {}
-
-
 def element_group_names(plan: Plan) -> dict[str, int]:
     """regex-sub groups named after an element rather than a group of their regex
     (``{PatientID}`` with a ``hash`` group): name → tag of the element they read."""
-    cached = _GROUP_NAMES.get(id(plan))
-    if cached is not None and cached[0] is plan:
-        return cached[1]
+    return derived(plan, element_group_names, lambda: _element_group_names(plan))
+
+
+def _element_group_names(plan: Plan) -> dict[str, int]:
     names = {}
     actions = [a for e in plan.entries for a in e.actions] + \
         [a for rule in plan.patterns for a in rule.actions]
@@ -491,7 +490,6 @@ def element_group_names(plan: Plan) -> dict[str, int]:
                         tag = int(name, 16)
                     if tag is not None:
                         names[name] = tag
-    _GROUP_NAMES[id(plan)] = (plan, names)
     return names
 
 
@@ -580,28 +578,28 @@ def log_values(plan: Plan, ds: Dataset) -> dict[str, str]:
             cells[column.title] = json.dumps({path: value for path, value in hex_paths(ds)
                                               if shape.match(path)})
         else:
-            cells[column.title] = _cell(ds, target)
+            cells[column.title] = _log_cell(ds, target)
     return cells
 
 
-def _cell(ds: Dataset, target: str) -> str:
+def _log_cell(ds: Dataset, target: str) -> str:
     """One element's value as Flywheel logs it: a tag (file meta included), a private
     element by creator, or a nested path; '' when absent."""
-    if target.startswith("("):
-        group, creator, offset = private_target_key(target)
+    if targets.is_private(target):
+        group, creator, offset = targets.parse_private(target)
         tag = private_tag(ds, group, creator, offset, creators_of(ds))
         holder = ds
     else:
-        steps = target.split(".")
-        holder = ds.file_meta if len(steps) == 1 and steps[0].startswith("0002") and \
+        steps = targets.parse_path(target)
+        holder = ds.file_meta if len(steps) == 1 and steps[0] >> 16 == FILE_META_GROUP and \
             getattr(ds, "file_meta", None) is not None else ds
         for position in range(0, len(steps) - 1, 2):
-            tag, index = int(steps[position], 16), int(steps[position + 1])
+            tag, index = steps[position], int(steps[position + 1])
             if tag not in holder or not is_sequence(holder, tag) or \
                     index >= len(holder[tag].value):
                 return ""
             holder = holder[tag].value[index]
-        tag = int(steps[-1], 16)
+        tag = steps[-1]
     if tag is None or tag not in holder:
         return ""
     return transforms.value_as_text(holder[tag].value) or ""

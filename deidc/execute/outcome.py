@@ -3,7 +3,7 @@ work (kept apart from both paths so that the fast path does not import pydicom).
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing itself is not imported: 7 ms of start-up
+TYPE_CHECKING = False  # typing itself is not imported: it weighs on start-up
 
 if TYPE_CHECKING:
     from ..plan.ir import Origin

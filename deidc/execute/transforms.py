@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-try:  # the interpreter's own SHA-256: importing hashlib first loads OpenSSL, 10 ms of start-up
+try:  # the interpreter's own SHA-256: importing hashlib first loads OpenSSL, slow to start
     from _sha2 import sha256  # Python 3.12 and later
 except ImportError:
     try:
@@ -28,7 +28,7 @@ except ImportError:
     except ImportError:  # a Python built without them
         from hashlib import sha256
 
-TYPE_CHECKING = False  # typing itself is not imported: 7 ms of start-up
+TYPE_CHECKING = False  # typing itself is not imported: it weighs on start-up
 if TYPE_CHECKING:
     import random
 
@@ -453,7 +453,7 @@ def whole_months_between(earlier: datetime, later: datetime) -> int:
 
 
 def _add_months(moment: datetime, months: int) -> datetime:
-    import calendar  # here, not at the top: it loads locale, 3 ms of every run's start-up
+    import calendar  # here, not at the top: it loads locale, which few runs need
 
     year, month_index = divmod(moment.month - 1 + months, 12)
     year += moment.year

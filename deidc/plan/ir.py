@@ -6,12 +6,8 @@ settled, per-field options folded into each action's arguments.  The executor re
 (never a profile), so this module imports nothing heavier than :mod:`json`: applying a compiled
 plan must start without pydicom or the linter.
 
-Targets are canonical strings, which keep the JSON readable and make lookups plain dict hits:
-
-* ``"00100020"``                  a public (or concrete private) tag, 8 upper-case hex digits;
-* ``'(0009,"GEMS_IDEN_01",04)'``  a private element by creator and offset in its block;
-* ``"00081110.*.00081155"``       a nested path: tags and item indices (``*`` = every item);
-* ``"60XX3000"``                  a repeater: every group 6000-60FE (or 5000-50FE).
+Entries name their element by a target string; :mod:`deidc.plan.targets` writes and parses
+them (and documents their grammar).
 
 Action ``op`` values and their ``args`` (everything the transform needs, resolved at compile
 time):
@@ -35,10 +31,10 @@ rules to the front); when several sources act on one element (a dispatch entry a
 rule), the executor applies them sorted by ``order``.
 
 The plan's types are named tuples (:func:`collections.namedtuple`, fields annotated in the
-class body), not frozen dataclasses or ``typing.NamedTuple``, for start-up's sake: defining ten
-dataclasses (and importing :mod:`dataclasses`, which imports :mod:`inspect`) took 33 ms, and
-importing :mod:`typing` 7 ms, of applying a plan to a handful of files on this project's 2-core
-machines.  The runner and the stream reader follow suit.
+class body), not frozen dataclasses or ``typing.NamedTuple``, for start-up's sake: defining
+dataclasses imports :mod:`dataclasses` and :mod:`inspect`, and ``NamedTuple`` :mod:`typing`,
+which together cost more than a small run's work (the README's Speed section has the
+figures).  The runner and the stream reader follow suit.
 """
 
 from __future__ import annotations

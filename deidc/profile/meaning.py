@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..plan import targets
 from . import dictionary
 from .model import FieldRule, Selector
 from .regex_safety import backtracking_risk
@@ -93,10 +94,6 @@ def effective_order(fields: tuple[FieldRule, ...]) -> list[FieldRule]:
     return list(reversed(regex_sub)) + [rule for rule in fields if rule.action != "regex-sub"]
 
 
-def private_key(group: int, creator: str, offset: int) -> str:
-    return f'({group:04X},"{creator}",{offset:02X})'
-
-
 def selector_target(selector: Selector | None) -> Target | None:
     """The target a ``name:`` selector names, or ``None`` if it is invalid or a regex."""
     if selector is None:
@@ -106,16 +103,15 @@ def selector_target(selector: Selector | None) -> Target | None:
         return Target(attribute.hex, "tag", attribute.keyword, attribute.vr) if attribute else None
     if selector.kind == "tag":
         attribute = dictionary.attribute(selector.tag)
-        return Target(f"{selector.tag:08X}", "tag", attribute.keyword if attribute else None,
+        return Target(targets.tag(selector.tag), "tag", attribute.keyword if attribute else None,
                       attribute.vr if attribute else None)
     if selector.kind == "private":
-        return Target(private_key(selector.group, selector.creator, selector.offset), "private",
+        return Target(targets.private(selector.group, selector.creator, selector.offset), "private",
                       None, dictionary.private_vr(selector.group, selector.creator,
                                                   selector.offset))
     if selector.kind == "repeater":
         attribute = dictionary.attribute(selector.tag)
-        key = f"{selector.tag >> 24:02X}XX{selector.tag & 0xFFFF:04X}"
-        return Target(key, "repeater", attribute.keyword if attribute else None,
+        return Target(targets.repeater(selector.tag), "repeater", attribute.keyword if attribute else None,
                       attribute.vr if attribute else None)
     if selector.kind == "nested":
         steps = []
@@ -128,7 +124,7 @@ def selector_target(selector: Selector | None) -> Target | None:
             else:
                 steps.append(str(step))
         last = steps[-1]
-        return Target(".".join(s.key if isinstance(s, Target) else s for s in steps), "path",
+        return Target(targets.path(s.key if isinstance(s, Target) else s for s in steps), "path",
                       last.keyword, last.vr)
     return None
 

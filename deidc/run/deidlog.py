@@ -23,7 +23,7 @@ import os
 
 from .runner import RunError
 
-LOG_IDENTITY = ("path", "type")
+FILE_COLUMNS = ("path", "type")
 FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -43,7 +43,7 @@ class DeidLog:
 
     def __init__(self, path: str, columns: list[str], exact_cells: bool = False):
         self.path = path
-        self.fields = list(dict.fromkeys([*LOG_IDENTITY, *columns]))
+        self.fields = list(dict.fromkeys([*FILE_COLUMNS, *columns]))
         self.exact_cells = exact_cells
         if os.path.isdir(path):
             raise LogError(f"the deid log {path} is a folder: give a file name "
@@ -81,7 +81,7 @@ class DeidLog:
             header = next(csv.reader([first.decode("utf-8")]))
         except (UnicodeDecodeError, StopIteration, csv.Error):
             header = []
-        if b"\0" in head or header[:2] != list(LOG_IDENTITY):
+        if b"\0" in head or header[:2] != list(FILE_COLUMNS):
             raise LogError(f"{self.path} exists and is not a deid log (its first line is not "
                            "'path,type,...'): give another --log file")
 

@@ -1,21 +1,21 @@
 """Helper processes for ``--jobs N``: forked workers and the main process share one queue.
 
-Why not :mod:`concurrent.futures`: importing it costs 13 ms, a quarter of a run's start-up,
-and every batch travels through two helper threads of the main process, which must win the GIL
-from the main thread while it de-identifies its own share.  On 1000 small files that made a
-``--jobs 2`` run phase 1.45x faster than ``--jobs 1``, where two forked processes splitting the
-same files reach 1.9x.  A forked worker also inherits what the main process has loaded (the
-plan, imported modules, the fast path's tables), so it starts working within a millisecond.
+Why not :mod:`concurrent.futures`: importing it is a large share of a run's start-up, and
+every batch travels through two helper threads of the main process, which must win the GIL
+from the main thread while it de-identifies its own share, so ``--jobs 2`` gained much less
+than two forked processes splitting the same files.  A forked worker also inherits what the
+main process has loaded (the plan, imported modules, the fast path's tables), so it starts
+working at once.
 
 Why one shared queue: with a queue per worker, the main process must decide up front who does
 a batch, and at the end of a run it sits idle while a worker finishes the batches queued for it
-(on files of 20-50 MB, 15% of a run).  Here every process, the main one included, takes the
+(on large files, a large share of a run).  Here every process, the main one included, takes the
 next batch when it is free, so no process waits while another has work not yet started.
 
 The queue is a pipe whose messages are all exactly :data:`MESSAGE` (``PIPE_BUF``) bytes: POSIX
 makes such a write atomic, so every read of that size, by whichever process gets it first,
 takes exactly one whole batch.  A message holds a key and the batch's items (:mod:`marshal`
-data: built into the interpreter, where importing :mod:`pickle` costs 6 ms); a batch too big
+data: built into the interpreter, where :mod:`pickle` must be imported); a batch too big
 for one is the caller's to split.  Results come back on one pipe per worker, length-prefixed,
 as marshal data or, when they hold more than plain values, a pickle.
 

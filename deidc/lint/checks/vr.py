@@ -43,7 +43,7 @@ REGEX_EXAMPLES = 3
 
 
 @dataclass(frozen=True)
-class Target:
+class TypedAttribute:
     """One attribute a rule acts on, as the data dictionary describes it."""
 
     label: str
@@ -61,31 +61,31 @@ class Verdict:
     hint: str
 
 
-Judge = Callable[[LintContext, "object", Target], "Verdict | None"]
+Judge = Callable[[LintContext, "object", TypedAttribute], "Verdict | None"]
 
 
-def _target(attribute: dictionary.Attribute) -> Target:
-    return Target(attribute.keyword or dictionary.tag_text(attribute.tag),
+def _typed(attribute: dictionary.Attribute) -> TypedAttribute:
+    return TypedAttribute(attribute.keyword or dictionary.tag_text(attribute.tag),
                   attribute.vr.split(" or ")[0], attribute.vm)
 
 
-def named_target(selector) -> Target | None:
+def named_attribute(selector) -> TypedAttribute | None:
     """The attribute a ``name:`` selector names, if the dictionaries know its VR."""
     if selector.kind == "private":
         vr = dictionary.private_vr(selector.group, selector.creator, selector.offset)
-        return Target(selector.text, vr.split(" or ")[0], None, private=True) if vr else None
+        return TypedAttribute(selector.text, vr.split(" or ")[0], None, private=True) if vr else None
     attribute = dictionary.resolve(selector)
-    return _target(attribute) if attribute is not None and attribute.vr else None
+    return _typed(attribute) if attribute is not None and attribute.vr else None
 
 
 @lru_cache(maxsize=256)
-def regex_targets(pattern: str) -> tuple[Target, ...]:
+def regex_attributes(pattern: str) -> tuple[TypedAttribute, ...]:
     """The dictionary attributes a ``regex:`` rule reaches (none for a pattern that does not
     compile or could backtrack catastrophically: the R family reports those)."""
     compiled = compile_regex(pattern)
     if compiled is None:
         return ()
-    return tuple(_target(a) for a in dictionary.regex_matches(compiled) if a.vr)
+    return tuple(_typed(a) for a in dictionary.regex_matches(compiled) if a.vr)
 
 
 def _findings(ctx: LintContext, actions: tuple[str, ...], judge: Judge) -> Iterator[Finding]:
@@ -98,7 +98,7 @@ def _findings(ctx: LintContext, actions: tuple[str, ...], judge: Judge) -> Itera
         if selector.kind == "regex":
             yield from _regex_finding(ctx, field_rule, judge)
             continue
-        target = named_target(selector)
+        target = named_attribute(selector)
         verdict = judge(ctx, field_rule, target) if target is not None else None
         if verdict is not None:
             yield Finding(field_rule.action_pointer(), verdict.message, verdict.hint,
@@ -106,7 +106,7 @@ def _findings(ctx: LintContext, actions: tuple[str, ...], judge: Judge) -> Itera
 
 
 def _regex_finding(ctx: LintContext, field_rule, judge: Judge) -> Iterator[Finding]:
-    reached = regex_targets(field_rule.selector.pattern)
+    reached = regex_attributes(field_rule.selector.pattern)
     bad = [(t, v) for t in reached if (v := judge(ctx, field_rule, t)) is not None]
     if not bad:
         return
@@ -154,7 +154,7 @@ def parses(value: str, fmt: str, datetime_action: bool) -> bool:
     return True
 
 
-def _judge_date_shift(ctx: LintContext, field_rule, target: Target) -> Verdict | None:
+def _judge_date_shift(ctx: LintContext, field_rule, target: TypedAttribute) -> Verdict | None:
     action = field_rule.action
     meant = "DA" if action == "increment-date" else "DT"
     key, fmt = _date_format(ctx, field_rule)
@@ -225,7 +225,7 @@ def date_shift_wrong_vr(ctx: LintContext):
     yield from _findings(ctx, ("increment-date", "increment-datetime"), _judge_date_shift)
 
 
-def _judge_jitter(ctx: LintContext, field_rule, target: Target) -> Verdict | None:
+def _judge_jitter(ctx: LintContext, field_rule, target: TypedAttribute) -> Verdict | None:
     vr = target.vr
     if vr in ("DA", "DT"):
         shift = "increment-date" if vr == "DA" else "increment-datetime"
@@ -295,7 +295,7 @@ def _invalid(vr: str, value: object) -> str | None:
     return None
 
 
-def _judge_hash(ctx: LintContext, field_rule, target: Target) -> Verdict | None:
+def _judge_hash(ctx: LintContext, field_rule, target: TypedAttribute) -> Verdict | None:
     vr = target.vr
     if vr in TEXT:
         sample = _hash_sample(ctx)
@@ -346,7 +346,7 @@ def hash_wrong_vr(ctx: LintContext):
     yield from _findings(ctx, ("hash",), _judge_hash)
 
 
-def _judge_hashuid(ctx: LintContext, field_rule, target: Target) -> Verdict | None:
+def _judge_hashuid(ctx: LintContext, field_rule, target: TypedAttribute) -> Verdict | None:
     vr = target.vr
     if vr == "UI":
         return None
@@ -391,7 +391,7 @@ def hashuid_not_uid(ctx: LintContext):
     yield from _findings(ctx, ("hashuid",), _judge_hashuid)
 
 
-def _judge_replacement(ctx: LintContext, field_rule, target: Target) -> Verdict | None:
+def _judge_replacement(ctx: LintContext, field_rule, target: TypedAttribute) -> Verdict | None:
     vr, value = target.vr, field_rule.action_value
     if value in (None, "") or vr in ("SQ",) or vr in BINARY:
         return None
@@ -449,9 +449,9 @@ def replacement_refused(ctx: LintContext, field_rule) -> bool:
     if field_rule.action != "replace-with" or selector is None:
         return False
     if selector.kind == "regex":
-        targets = regex_targets(selector.pattern)
+        targets = regex_attributes(selector.pattern)
     else:
-        target = named_target(selector)
+        target = named_attribute(selector)
         targets = (target,) if target is not None else ()
     return any(_judge_replacement(ctx, field_rule, target) for target in targets)
 
@@ -483,7 +483,7 @@ def replace_invalid_for_vr(ctx: LintContext):
     yield from _findings(ctx, ("replace-with",), _judge_replacement)
 
 
-def _judge_sequence_replacement(ctx: LintContext, field_rule, target: Target) -> Verdict | None:
+def _judge_sequence_replacement(ctx: LintContext, field_rule, target: TypedAttribute) -> Verdict | None:
     if target.vr != "SQ":
         return None
     value = field_rule.action_value
@@ -548,7 +548,7 @@ def replace_unknown_vr(ctx: LintContext):
         if field_rule.action != "replace-with" or selector is None or \
                 selector.kind not in ("tag", "private") or field_rule.action_value is None:
             continue
-        if named_target(selector) is None and \
+        if named_attribute(selector) is None and \
                 field_rule.options.get("replace-with-insert", ctx.option("replace-with-insert")):
             yield Finding(field_rule.action_pointer(),
                           f"{selector}: the dictionaries do not know its VR, so it cannot be "
