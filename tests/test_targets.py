@@ -1,5 +1,6 @@
-"""The plan's target grammar: every target the compiler writes for the real profiles and the
-examples parses back to what it was written from, and the readers agree with the writers."""
+"""The plan's target grammar: every target the compiler writes for the real profiles, the
+examples and a profile of every target kind parses back to what it was written from, and the
+readers agree with the writers."""
 
 from __future__ import annotations
 
@@ -16,8 +17,25 @@ PROFILES = sorted([*REAL_PROFILES.glob("*.y*ml"),
                    *(Path(__file__).resolve().parents[1] / "examples").rglob("*.y*ml")])
 
 
-def compiled_targets() -> list[tuple[str, str]]:
-    found = []
+EVERY_KIND = """\
+dicom:
+  fields:
+    - name: PatientName
+      remove: true
+    - name: (0009, "GEMS_IDEN_01", 04)
+      replace-with: X
+    - name: ReferencedImageSequence.*.ReferencedSOPInstanceUID
+      hashuid: true
+    - name: BeamSequence.*.ControlPointSequence.*.GantryAngle
+      remove: true
+    - name: 60XX3000
+      remove: true
+"""
+
+
+def compiled_targets(every_kind: Path) -> list[tuple[str, str]]:
+    plan = compile_profile(every_kind)
+    found = [(entry.kind, entry.target) for entry in plan.entries]
     for path in PROFILES:
         try:
             plan = compile_profile(path)
@@ -29,9 +47,11 @@ def compiled_targets() -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def written():
-    found = compiled_targets()
-    assert {kind for kind, _ in found} >= {"tag", "private", "path"}, "the profiles cover too little"
+def written(tmp_path_factory):
+    every_kind = tmp_path_factory.mktemp("targets") / "every_kind.yaml"
+    every_kind.write_text(EVERY_KIND)
+    found = compiled_targets(every_kind)
+    assert {kind for kind, _ in found} >= {"tag", "private", "path", "repeater"}, "the profiles cover too little"
     return found
 
 
