@@ -310,7 +310,9 @@ def test_a_worker_that_dies_fails_only_its_own_files(plan, tmp_path, monkeypatch
     def dies_in_a_worker(plan, options, batch):
         if os.getpid() != main_process:  # dies writing its first file, as if killed
             (tmp_path / "out").mkdir(exist_ok=True)
-            open(runner._temporary_name(batch[0][2], os.getpid()), "wb").close()
+            source, relative, _earlier = batch[0]
+            target = str(tmp_path / "out" / relative)
+            open(runner._temporary_name(target, os.getpid()), "wb").close()
             os._exit(9)
         return real_work(plan, options, batch)
 
@@ -323,7 +325,7 @@ def test_a_worker_that_dies_fails_only_its_own_files(plan, tmp_path, monkeypatch
     assert all("ended unexpectedly" in result.reason for result in failed)
     written = {result.job.relative for result in results if result.status == "written"}
     assert failed and written  # the worker's first batch failed, this process did the rest
-    assert written == set(outputs(tmp_path / "out"))
+    assert written == set(outputs(tmp_path / "out"))  # the dead worker's .part is gone too
 
 
 def test_an_interrupted_parallel_run_leaves_whole_outputs_and_no_workers(plan, tmp_path):

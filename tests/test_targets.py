@@ -51,7 +51,8 @@ def written(tmp_path_factory):
     every_kind = tmp_path_factory.mktemp("targets") / "every_kind.yaml"
     every_kind.write_text(EVERY_KIND)
     found = compiled_targets(every_kind)
-    assert {kind for kind, _ in found} >= {"tag", "private", "path", "repeater"}, "the profiles cover too little"
+    kinds = {kind for kind, _ in found}
+    assert kinds >= {"tag", "private", "path", "repeater"}, "the profile covers too little"
     return found
 
 
