@@ -605,6 +605,21 @@ def _log_cell(ds: Dataset, target: str) -> str:
     return transforms.value_as_text(holder[tag].value) or ""
 
 
+def sequence_log_cell(elements: bytes, tag: int, implicit: bool) -> str:
+    """The deid-log cell of a sequence that has items, read from its encoded bytes (preceded
+    by the file's SpecificCharacterSet, which decodes its text): Flywheel logs each item as
+    pydicom prints a dataset, which only pydicom reproduces.  The fast path calls this for
+    the few sequences a log shows, and so keeps the rest of the file."""
+    from io import BytesIO
+
+    from pydicom.filereader import read_dataset as read_elements
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = read_elements(BytesIO(elements), implicit, True)
+        return transforms.value_as_text(ds[tag].value) or ""
+
+
 def keyword_paths(ds: Dataset, prefix: str = ""):
     """(keyword path, value) of every element with a keyword, keywords in alphabetical
     order at each level, each sequence followed by its items' elements (Flywheel's walk)."""

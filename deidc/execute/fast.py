@@ -328,11 +328,15 @@ class _Walk:
         self.changed = False
         self.reencode = False  # something pydicom would drop when re-encoding (group lengths)
         self.anchored = False
+        self.charset = b""  # the SpecificCharacterSet element, as stored
         self.before: dict[int, object] = {}
         self.after: dict[int, object] = {}
 
     def raw(self, element: Element) -> bytes:
         return bytes(self.buffer[element.value:element.end])
+
+    def raw_element(self, element: Element) -> bytes:
+        return bytes(self.buffer[element.start:element.end])
 
     @staticmethod
     def copy(out: list, start: int, end: int) -> None:
@@ -520,6 +524,8 @@ class _Walk:
             value = self.read(element)
             self.before[tag] = value
             self.after[tag] = value
+            if tag == SPECIFIC_CHARACTER_SET:
+                self.charset = self.raw_element(element)
             if tag == SPECIFIC_CHARACTER_SET and not set(
                     value if isinstance(value, list) else [value]) <= ASCII_SAFE_CHARSETS:
                 raise Unsupported(f"character set {value!r}")
@@ -587,7 +593,10 @@ class _Walk:
             if element.value == element.end or (element.length == UNDEFINED_LENGTH and
                                                 element.end - element.value == 8):
                 return ""  # Flywheel logs an empty sequence as ''
-            raise Unsupported("logging a sequence that has items")
+            from .dataset import sequence_log_cell  # pydicom, for the files that need it
+
+            return sequence_log_cell(self.charset + self.raw_element(element), element.tag,
+                                     self.implicit)
         if vr not in TEXT_VRS | NUMBER_STRING_VRS and vr not in BINARY_NUMBERS:
             raise Unsupported(f"logging or reading a {vr} value")
         return decode(self.raw(element), vr)
@@ -631,6 +640,9 @@ class _Walk:
             self.dataset(value, stop, False, inner)
             pieces.append((length, inner))
         inner_changed = self.changed or self.reencode
+        if inner_changed and top and element.tag in self.fast.tracked:
+            # the log would show its items as pydicom holds them once changed
+            raise Unsupported("logging a sequence changed inside")
         self.changed = before or self.changed
         self.reencode = before_reencode
         if not inner_changed:
