@@ -62,9 +62,9 @@ class DeidLog:
                 from None
         try:
             self._check_existing()
-            if os.fstat(self.descriptor).st_size == 0:
-                self._append(self._encode([dict(zip(self.fields, self.fields))], header=True),
-                             "its header")
+            # under the lock: two runs starting on one new log must not both write a header
+            self._append(self._encode([dict(zip(self.fields, self.fields))], header=True),
+                         "its header", only_if_empty=True)
         except BaseException:
             os.close(self.descriptor)
             raise
@@ -129,12 +129,14 @@ class DeidLog:
                            f"({exc.strerror or exc}): free space, then run the same command "
                            "again") from None
 
-    def _append(self, data: bytes, what: str, announce=None) -> None:
+    def _append(self, data: bytes, what: str, announce=None, only_if_empty: bool = False) -> None:
         import fcntl
 
         fcntl.flock(self.descriptor, fcntl.LOCK_EX)
         try:
             start = os.fstat(self.descriptor).st_size
+            if only_if_empty and start:
+                return
             if announce is not None:
                 announce(start, len(data))
             view = memoryview(data)
