@@ -23,8 +23,8 @@ from .profile import dictionary
 from .lint import LintConfig, Severity, lint_source
 from .plan.ir import (PLAN_FORMAT, Action, Entry, LogColumn, Origin, Override, PatientAge,
                    PatternRule, Plan, Policy, ProfileRef)
-from .profile.meaning import (Effect, Target, compile_regex, effective_order, rule_targets,
-                         selector_target, settle)
+from .profile.meaning import (Effect, Target, compile_regex, effective_order, renames_files,
+                              rule_targets, selector_target, settle)
 from .profile.model import FILE_TYPE_SECTIONS, FieldRule, Profile, profiles_in
 from .profile.source import Source, load_source
 
@@ -165,6 +165,16 @@ class _Compiler:
         if unresolved:
             raise CompileError(f"{self.source.path}: rules name no attribute deidc can resolve "
                                f"({'; '.join(unresolved)}); run `deidc lint` for details")
+        templates = self.dicom.options.get("filenames") if self.dicom else None
+        renaming = [f"line {self.source.span(f'{self.dicom.pointer}/filenames/{i}').line}"
+                    for i, t in enumerate(templates if isinstance(templates, list) else [])
+                    if renames_files(t)]
+        if renaming:
+            raise CompileError(f"{self.source.path}: the dicom `filenames` template(s) at "
+                               f"{', '.join(renaming)} rename outputs, which deidc apply does "
+                               "not do (it keeps each input's name, and any PHI in it). Run "
+                               "this profile in Flywheel, or delete the templates and rename "
+                               "the files yourself.")
         if problems:
             raise CompileError(f"{self.source.path}: deidc cannot execute encryption or pixel "
                                f"scrubbing: {'; '.join(problems)}. Run this profile in "
@@ -173,9 +183,6 @@ class _Compiler:
             if section != "dicom" and section in self.profile.data:
                 self.notes.append(f"the `{section}` section is validated but not executed by "
                                   "deidc apply (DICOM only)")
-        if self.dicom and self.dicom.options.get("filenames"):
-            self.notes.append("dicom `filenames` (output name templates) is not executed: "
-                              "deidc apply keeps each input's relative path and name")
         if self.profile.data.get("map-subjects"):
             self.notes.append("`map-subjects` is used by Flywheel's uploader, not by field "
                               "rules: deidc apply ignores it")

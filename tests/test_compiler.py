@@ -456,16 +456,86 @@ def test_the_schema_rejects_malformed_plans(compile_text, spoil):
         jsonschema.Draft202012Validator(PLAN_SCHEMA).validate(data)
 
 
-def test_output_name_templates_and_subject_maps_compile_to_notes(compile_text):
+def test_subject_maps_compile_to_a_note(compile_text):
     plan = compile_text("""
         map-subjects: subjects.csv
         dicom:
-          filenames:
-            - output: '{SOPInstanceUID}.dcm'
-              input-regex: '.*'
           fields:
             - name: PatientName
               remove: true
     """)
-    assert any(note.startswith("dicom `filenames`") for note in plan.notes)
     assert any(note.startswith("`map-subjects`") for note in plan.notes)
+
+
+RENAMING = """
+    dicom:
+      filenames:
+        - output: '{file_name}'
+          input-regex: '^(?P<file_name>.*)$'
+        - output: '{subject}.dcm'
+          input-regex: '^(?P<notused>\\w+)-(?P<subject>\\d{4}-\\d{2}-\\d{2}).dcm$'
+      fields:
+        - name: PatientName
+          remove: true
+"""
+
+
+def test_a_template_that_renames_outputs_is_refused_even_with_its_check_ignored(tmp_path):
+    """Flywheel would take the date out of `site-2024-01-02.dcm`; deidc would keep it, so the
+    profile does not compile, whatever the lint settings say."""
+    from deidc.lint import LintConfig
+
+    path = tmp_path / "renames.yaml"
+    path.write_text(textwrap.dedent(RENAMING))
+    with pytest.raises(CompileError) as caught:
+        compile_profile(str(path))
+    assert {d.code for d in caught.value.diagnostics} == {"C011"}
+    assert [d.line for d in caught.value.diagnostics] == [6]  # the second template only
+    with pytest.raises(CompileError, match=r"template\(s\) at line 6 rename outputs"):
+        compile_profile(str(path), config=LintConfig(ignore=("C011",)))
+
+
+@pytest.mark.parametrize("regex, output, groups, renames", [
+    ("^(?P<file_name>.*)$", "{file_name}", [], False),
+    ("(?P<n>.+)", "{n}", [{"name": "n"}], False),        # a group rule that only names keeps
+    ("^(?P<n>.*)$", "{n}", [{"name": "n", "replace-with": "X"}], True),
+    ("^(?P<n>.*)$", "{n}.dcm", [], True),
+    ("^(?P<n>.*)\\.dcm$", "{n}", [], True),               # drops the extension
+    (".*", "{SOPInstanceUID}.dcm", [], True),
+    ("^(?P<a>.*)$", "{b}", [], True),
+])
+def test_only_the_template_that_keeps_the_whole_name_is_not_a_rename(regex, output, groups,
+                                                                     renames):
+    from deidc.profile.meaning import renames_files
+
+    assert renames_files({"input-regex": regex, "output": output, "groups": groups}) is renames
+
+
+def test_the_keep_the_name_template_compiles_and_apply_keeps_the_name(tmp_path):
+    """The Penn BSC profiles' template: compiled with no note, and deidc apply's outputs carry
+    their inputs' names, which is what Flywheel does with it."""
+    import shutil
+
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    from deidc.api import apply
+
+    profile = tmp_path / "keep-name.yaml"
+    profile.write_text(textwrap.dedent("""
+        dicom:
+          filenames:
+            - output: '{file_name}'
+              input-regex: '^(?P<file_name>.*)$'
+          fields:
+            - name: PatientName
+              remove: true
+    """))
+    plan = compile_profile(str(profile))
+    assert not any("filenames" in note for note in plan.notes)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(get_testdata_file("CT_small.dcm", download=False), inputs / "site-2024-01-02.dcm")
+    apply(plan, [str(inputs)], str(tmp_path / "out"))
+    written = tmp_path / "out" / "site-2024-01-02.dcm"
+    assert "PatientName" not in pydicom.dcmread(written)

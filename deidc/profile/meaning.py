@@ -153,3 +153,25 @@ def rule_targets(rule: FieldRule) -> list[Target]:
         return regex_targets(compiled) if compiled else []
     target = selector_target(rule.selector)
     return [target] if target else []
+
+
+# `input-regex: '^(?P<name>.*)$'` with `output: '{name}'`: the whole input name, unchanged.
+_WHOLE_NAME = re.compile(r"\^?\(\?P<(?P<group>\w+)>\.[*+]\)\$?")
+
+
+def renames_files(template: object) -> bool:
+    """Whether a `filenames` template can give an output another name than its input's.
+
+    deidc apply writes every output under its input's relative path and name.  The one
+    template that does the same captures the whole name in a group and outputs that group
+    untouched (the Penn BSC profiles use it "to keep the original name"); any other template
+    renames, usually to take a date or a name out of the file name, which deidc would leave in.
+    """
+    if not isinstance(template, dict):
+        return False  # a malformed entry is lint's schema finding, not a rename
+    whole = _WHOLE_NAME.fullmatch(str(template.get("input-regex", "")))
+    if whole is None or template.get("output") != "{%s}" % whole["group"]:
+        return True
+    groups = template.get("groups") or []
+    return any(isinstance(g, dict) and g.get("name") == whole["group"] and set(g) != {"name"}
+               for g in (groups if isinstance(groups, list) else [groups]))

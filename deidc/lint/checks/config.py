@@ -7,6 +7,7 @@ import re
 from datetime import datetime, timedelta
 from functools import cache
 
+from ...profile.meaning import renames_files
 from ...profile.model import FILE_TYPE_SECTIONS
 from ...profile.source import escape
 from ..diagnostic import Finding, LintContext, Severity, rule
@@ -469,3 +470,39 @@ def regex_sub_placeholder(ctx: LintContext):
                                   "nor defined in groups: Flywheel refuses the profile",
                                   f"add (?P<{placeholder}>...) to input-regex, or a group named "
                                   f"{placeholder}")
+
+
+@rule("C011", "filenames-rename", Severity.ERROR,
+      fail="""
+      dicom:
+        filenames:
+          - output: '{subject}.dcm'
+            input-regex: '^(?P<notused>\\w+)-(?P<subject>\\d{4}-\\d{2}-\\d{2}).dcm$'
+      """,
+      passes="""
+      dicom:
+        filenames:
+          - output: '{file_name}'
+            input-regex: '^(?P<file_name>.*)$'
+      """)
+def filenames_rename(ctx: LintContext):
+    """A `filenames` template that renames outputs, which `deidc apply` does not do.
+
+    Flywheel names each output from the first template whose `input-regex` matches the input's
+    name (placeholders take the de-identified values and the transformed groups) and skips
+    files no template matches.  deidc writes every output under its input's name, so where a
+    template exists to take a date or a name out of file names, that PHI would stay: deidc
+    compile refuses the profile rather than release it.  The template that keeps the whole
+    name (`output: '{name}'` from `input-regex: '^(?P<name>.*)$'`) is what deidc does anyway,
+    and passes.
+    """
+    templates = ctx.option("filenames") if ctx.profile.dicom else None
+    for index, template in enumerate(templates if isinstance(templates, list) else []):
+        if renames_files(template):
+            output = template.get("output") if isinstance(template, dict) else None
+            yield Finding(f"{ctx.profile.dicom.pointer}/filenames/{index}",
+                          f"this filenames template renames outputs ({output!r}): deidc apply "
+                          "keeps each input's name, so any PHI in it stays; "
+                          "`deidc compile`/`apply` refuse this profile",
+                          "run this profile in Flywheel, or delete the template and rename "
+                          "the files yourself")
