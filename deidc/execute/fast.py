@@ -27,7 +27,7 @@ from datetime import datetime
 from . import transforms
 from .outcome import FileOutcome
 from .actions import Actor, Dispatch, derived, value_decides
-from ..plan.ir import Entry, Plan
+from ..plan.ir import Plan
 from .dicom import (BINARY_NUMBERS, FILE_META_GROUP, ITEM, ITEM_END, LONG_HEADER_VRS,
                     LONG_LENGTH, MEDIA_STORAGE_SOP_INSTANCE_UID, META_GROUP_LENGTH, NUMBER_STRING_VRS,
                     PATIENT_AGE, PATIENT_BIRTH_DATE, SEQUENCE_END, SHORT_HEADER,
@@ -142,12 +142,34 @@ class FastPlan:
                                  if entry.vr and len(entry.vr) == 2)
         self.implicit_vrs.update((tag, b"SQ") for tag in self.sequences)
         self._actions: dict[tuple, tuple[list, bool, bool]] = {}
+        self._inserted: dict[tuple[int, int, bool], tuple | Unsupported] = {}
         # Top-level public attributes whose only business is their own actions (no log, no
         # file meta, no patient age, no remove-undefined): the walk handles them inline.
         self.lanes = {} if self.remove_undefined or self.patterns or self.repeaters else {
             tag: self.actions(tag, None, True) for tag in self.public
             if tag >> 16 != FILE_META_GROUP and not tag >> 16 & 1 and tag not in self.tracked
             and tag not in ANCHORS}
+
+    def inserted_run(self, first: int, count: int, implicit: bool) -> tuple[bytes, dict]:
+        """What replace-with inserts for ``count`` absent elements from ``self.inserts[first]``
+        on: their encoded elements, joined, and their values as pydicom holds them (of the
+        elements the walk tracks).  On an absent element a chain runs only its replace and
+        remove actions, so this is the same in every file: it is made once per run and
+        encoding (a Penn BSC profile inserts ~60 empty elements into every file)."""
+        found = self._inserted.get((first, count, implicit))
+        if found is None:
+            make_header = implicit_header if implicit else header
+            try:
+                found = _insertions(self.inserts[first:first + count], make_header,
+                                    self.tracked)
+            except Unsupported as declined:
+                found = declined
+            if len(self._inserted) >= _OUTCOMES_LIMIT:
+                self._inserted.clear()
+            self._inserted[(first, count, implicit)] = found
+        if isinstance(found, Unsupported):
+            raise Unsupported(*found.args)
+        return found
 
     def actions(self, tag: int, key, top: bool) -> tuple[list, bool, bool]:
         """The element's actions (Dispatch.actions_for, looked up once per tag and place),
@@ -167,6 +189,25 @@ class FastPlan:
 # Actions whose result depends only on the value (and the plan): their outcome can be reused.
 _OUTCOMES_LIMIT = 65536
 _LONGEST_REUSED = 256  # longer values are transformed each time, not kept as keys
+
+
+def _insertions(inserts: list, make_header, tracked) -> tuple[bytes, dict]:
+    """The elements (joined) the entries insert where absent, and the held values of the
+    tracked ones (a chain on an absent element draws nothing: no generator, no clock)."""
+    pieces, values = [], {}
+    for tag, entry in inserts:
+        present, value = Actor(None, False, None).run(list(entry.actions), False, None,
+                                                       entry.vr or "")
+        if not present:
+            continue
+        vr = entry.vr
+        if not vr or vr not in INSERTABLE:
+            raise Unsupported(f"inserting a {vr or 'unknown'} element")
+        data = encode(value, vr)
+        pieces.append(make_header(tag, vr, len(data)) + data)
+        if tag in tracked:
+            values[tag] = held(value, vr)
+    return b"".join(pieces), values
 
 
 def _deterministic(actions) -> bool:
@@ -500,7 +541,12 @@ class _Walk:
                     inserts.pop(0)  # the age computed is PatientAge: nothing to insert
                 continue
             if insert_tag < tag:
-                self.insert(*inserts.pop(0), out)
+                limit = min(tag, PATIENT_AGE) if age_pending else tag
+                count = 1
+                while count < len(inserts) and inserts[count][0] < limit:
+                    count += 1
+                self.insert_run(len(self.fast.inserts) - len(inserts), count, out)
+                del inserts[:count]
                 continue
             if inserts and insert_tag == tag:
                 inserts.pop(0)  # present: its rule changes it where it is
@@ -719,17 +765,14 @@ class _Walk:
         data = encode(value, vr)
         return self.header(element.tag, vr, len(data)) + data, held(value, vr)
 
-    def insert(self, tag: int, entry: Entry, out: list) -> None:
-        present, value = self.run_chain(list(entry.actions), False, None, entry.vr or "")
-        if not present:
-            return
-        vr = entry.vr
-        if not vr or vr not in INSERTABLE:
-            raise Unsupported(f"inserting a {vr or 'unknown'} element")
-        data = encode(value, vr)
-        out.append(self.header(tag, vr, len(data)) + data)
-        self.after[tag] = held(value, vr)
-        self.changed = True
+    def insert_run(self, first: int, count: int, out: list) -> None:
+        """Insert ``count`` of the plan's inserts from the ``first``: absent elements with no
+        stored element between them, so their bytes are joined once per plan and encoding."""
+        piece, values = self.fast.inserted_run(first, count, self.implicit)
+        if piece:
+            out.append(piece)
+            self.changed = True
+        self.after.update(values)
 
     def patient_age(self, element: Element | None, out: list) -> bool:
         """Mirrors the executor: age from the original dates, set before remove-undefined.
