@@ -15,6 +15,7 @@ from deidc.compiler import compile_profile
 from deidc.execute.dataset import ExecutionError, deidentify_file
 from deidc.execute.fast import FastPlan, deidentify_fast
 from deidc.execute.stream import Unsupported
+from deidc.execute.inputs import READ_WHOLE
 
 TEST_FILES = sorted(glob.glob(os.path.join(os.path.dirname(__import__("pydicom").__file__),
                                            "data", "test_files", "**", "*.dcm"), recursive=True))
@@ -379,7 +380,7 @@ def large_file(tmp_path_factory):
     ds.PixelData = bytes(range(256)) * (1536 * 3072 * 2 // 256)
     path = tmp_path_factory.mktemp("large") / "large.dcm"
     ds.save_as(path, enforce_file_format=True)
-    assert path.stat().st_size > fastpath.READ_WHOLE
+    assert path.stat().st_size > READ_WHOLE
     return str(path)
 
 

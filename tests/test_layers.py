@@ -51,8 +51,8 @@ LEAVES = {"", "errors"}  # deidc itself (the version string) and the shared erro
 # Modules on the path of `deidc apply plan.json`: none may import these at module level.
 APPLY_PATH = ["__init__", "__main__", "cli/__init__", "cli/quick", "cli/applying",
               "plan/ir", "run/runner", "run/workers", "run/deidlog", "execute/fast",
-              "execute/stream", "execute/actions", "execute/transforms", "execute/outcome",
-              "execute/dicom", "errors"]
+              "execute/inputs", "execute/stream", "execute/actions", "execute/transforms",
+              "execute/outcome", "execute/dicom", "errors"]
 HEAVY = {"pydicom", "typer", "rich", "yaml", "jsonschema", "click"}
 
 

@@ -17,6 +17,7 @@ written back byte for byte; that is also what lets the streaming fast path
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import warnings
@@ -31,6 +32,7 @@ from pydicom.tag import Tag
 
 from . import transforms
 from .actions import Actor, Dispatch, derived, private_key_of
+from .inputs import Input
 from .outcome import ExecutionError, FileOutcome
 from .dicom import (FILE_META_GROUP, MEDIA_STORAGE_SOP_INSTANCE_UID, PATIENT_AGE,
                     PATIENT_BIRTH_DATE, REPEATER_GROUPS, REPEATER_MASK, SOP_INSTANCE_UID,
@@ -531,11 +533,18 @@ def _reason(exc: Exception) -> str:
     return f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
-def read_dataset(path: str) -> Dataset:
+def read_dataset(path: str, data=None) -> Dataset:
+    """The dataset of the file at ``path``, every value read at once: none is deferred, since
+    a deferred value is read again by the file's name, from whatever file has it by then.
+    ``data``: the file's bytes (or a map of them), when the caller has opened it."""
+    if data is None:
+        with Input(path) as opened:
+            return read_dataset(path, opened.data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, force=True, defer_size="1 MB")
+            ds = pydicom.dcmread(io.BytesIO(data) if isinstance(data, bytes) else data,
+                                 force=True)
             keys = list(ds.keys())
     except Exception as exc:
         raise ExecutionError(f"cannot read as DICOM: {_reason(exc)}", path=path) from None
@@ -643,12 +652,20 @@ def hex_paths(ds: Dataset, prefix: str = ""):
 
 
 def deidentify_file(plan: Plan, source_path: str, output, *, rng,
-                    compat_flywheel: bool = False, log: bool = False) -> FileOutcome:
+                    compat_flywheel: bool = False, log: bool = False,
+                    opened: Input | None = None) -> FileOutcome:
     """Read ``source_path``, apply the plan, write the result to the binary file object
     ``output``.  When nothing changed, the input bytes are written verbatim: unlike Flywheel,
     which rewrites every file through pydicom and so loses retired group lengths (README,
-    "Where deidc deliberately differs from Flywheel")."""
-    ds = read_dataset(source_path)
+    "Where deidc deliberately differs from Flywheel").  ``opened``: the input, when the caller
+    has opened it already (:mod:`deidc.execute.inputs`)."""
+    if opened is None:
+        with Input(source_path) as opened:
+            return deidentify_file(plan, source_path, output, rng=rng,
+                                   compat_flywheel=compat_flywheel, log=log, opened=opened)
+    if opened.mapped:
+        opened.data.seek(0)
+    ds = read_dataset(source_path, opened.data)
     before = log_values(plan, ds) if log else {}
     try:
         with warnings.catch_warnings():
@@ -661,9 +678,7 @@ def deidentify_file(plan: Plan, source_path: str, output, *, rng,
         raise ExecutionError(f"cannot de-identify: {_reason(exc)}", path=source_path) from None
     after = log_values(plan, ds) if log else {}
     if not changed:
-        with open(source_path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                output.write(chunk)
+        output.write(opened.data)
         return FileOutcome(False, before, after)
     try:
         with warnings.catch_warnings():

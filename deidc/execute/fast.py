@@ -25,6 +25,7 @@ import struct
 from datetime import datetime
 
 from . import transforms
+from .inputs import Input, InputChanged
 from .outcome import FileOutcome
 from .actions import Actor, Dispatch, derived, value_decides
 from ..plan.ir import Plan
@@ -37,7 +38,6 @@ from .stream import (IMPLICIT_LITTLE, LONG_VRS, UNKNOWN_VR, Element, Unsupported
                      check_no_un_sequence, items, may_hold_items,
                      read_element, read_layout)
 
-READ_WHOLE = 8 * 2**20  # files up to this size are read in one call, larger ones mapped
 KERNEL_COPY = 2**20  # runs of unchanged bytes this long are copied by the kernel
 
 INSERTABLE = TEXT_VRS | NUMBER_STRING_VRS | set(BINARY_NUMBERS) | {"SQ"}
@@ -808,34 +808,27 @@ def fast_plan(plan: Plan, log: bool) -> FastPlan:
 
 
 def deidentify_fast(fast: FastPlan, source: str, output, *, rng, compat_flywheel=False,
-                    data: bytes | None = None):
+                    opened: Input | None = None):
     """De-identify ``source`` into the binary file object ``output``; raises Unsupported (having
-    written nothing) when the file must go through the Dataset path.  ``data``: the whole file,
-    when the caller has read it already (small files)."""
+    written nothing) when the file must go through the Dataset path.  ``opened``: the input,
+    when the caller has opened it already (:mod:`deidc.execute.inputs`)."""
     if fast.unsupported:
         raise Unsupported(fast.unsupported)
-    if data is not None:
-        try:
-            return _walk_file(fast, None, data, len(data), output, rng, compat_flywheel)
-        except (struct.error, IndexError, UnicodeError) as exc:
-            raise Unsupported(f"malformed file ({exc.__class__.__name__})") from None
-    with open(source, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size > READ_WHOLE:
-            buffer = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        else:
-            buffer = handle.read()
-        try:
-            return _walk_file(fast, handle, buffer, size, output, rng, compat_flywheel)
-        except (struct.error, IndexError, UnicodeError) as exc:
-            # malformed structure the walk did not foresee: the Dataset path decides
-            raise Unsupported(f"malformed file ({exc.__class__.__name__})") from None
-        finally:
-            if isinstance(buffer, mmap.mmap):
-                buffer.close()
+    if opened is None:
+        with Input(source) as opened:
+            return deidentify_fast(fast, source, output, rng=rng,
+                                   compat_flywheel=compat_flywheel, opened=opened)
+    # a mapped file's long runs are copied from its descriptor; a file read whole is in memory
+    descriptor = opened.descriptor if opened.mapped else None
+    try:
+        return _walk_file(fast, descriptor, opened.data, len(opened.data), output, rng,
+                          compat_flywheel)
+    except (struct.error, IndexError, UnicodeError) as exc:
+        # malformed structure the walk did not foresee: the Dataset path decides
+        raise Unsupported(f"malformed file ({exc.__class__.__name__})") from None
 
 
-def _walk_file(fast, handle, buffer, size, output, rng, compat):
+def _walk_file(fast, descriptor, buffer, size, output, rng, compat):
     layout = read_layout(buffer, size)
     walk = _Walk(fast, buffer, size, rng, compat, layout.transfer_syntax == IMPLICIT_LITTLE)
     body: list = []
@@ -846,9 +839,9 @@ def _walk_file(fast, handle, buffer, size, output, rng, compat):
     log_before = {title: _log_cell(walk.before.get(tag)) for title, tag in fast.logged}
     log_after = {title: _log_cell(walk.after.get(tag)) for title, tag in fast.logged}
     if not walk.changed:
-        _copy_range(handle, buffer, output, 0, size)
+        _copy_range(descriptor, buffer, output, 0, size)
         return FileOutcome(False, log_before, log_after)
-    if handle is None:  # a small file, in memory: one write
+    if descriptor is None:  # a small file, in memory: one write
         view = memoryview(buffer)
         output.write(b"".join([view[:132], meta] + [
             view[piece[0]:piece[1]] if type(piece) is list else piece for piece in body]))
@@ -857,7 +850,7 @@ def _walk_file(fast, handle, buffer, size, output, rng, compat):
     output.write(meta)
     for piece in body:
         if type(piece) is list:
-            _copy_range(handle, buffer, output, piece[0], piece[1])
+            _copy_range(descriptor, buffer, output, piece[0], piece[1])
         else:
             output.write(piece)
     return FileOutcome(True, log_before, log_after)
@@ -867,7 +860,7 @@ def _log_cell(value) -> str:
     return transforms.value_as_text(value) or "" if value is not None else ""
 
 
-def _copy_range(handle, buffer, output, start: int, end: int) -> None:
+def _copy_range(source: int | None, buffer, output, start: int, end: int) -> None:
     """Copy input bytes to the output; long runs (pixel data) go file to file without passing
     through Python objects, in a fixed-size buffer whatever the file size.
 
@@ -875,20 +868,21 @@ def _copy_range(handle, buffer, output, start: int, end: int) -> None:
     in a page, but the kernel copies misaligned ranges (the usual case: the header before the
     pixel data changed length) at about half the speed of reading and writing them through one
     reused 1 MiB buffer, so that is used then."""
-    if end - start >= KERNEL_COPY and handle is not None and hasattr(output, "fileno"):
+    if end - start >= KERNEL_COPY and source is not None and hasattr(output, "fileno"):
         try:
             target = output.fileno()
         except (OSError, ValueError):
             target = None
         if target is not None:
             output.flush()
-            source = handle.fileno()
             if (os.lseek(target, 0, os.SEEK_CUR) - start) % mmap.PAGESIZE == 0:
                 start = _kernel_copy(source, target, start, end)
             else:
                 start = _buffered_copy(source, target, start, end)
             if start == end:
                 return
+            if os.fstat(source).st_size < end:  # read before the map would fault (SIGBUS)
+                raise InputChanged("it was truncated while it was read")
     output.write(buffer[start:end])
 
 

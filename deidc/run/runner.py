@@ -93,8 +93,9 @@ class Summary:
 
 
 class RunOptions(namedtuple("RunOptions", "output in_place overwrite jobs dry_run seed "
-                                          "compat_flywheel log_path fast_path",
-                            defaults=[None, False, False, 1, False, None, False, None, True])):
+                                          "compat_flywheel log_path fast_path memory_limit",
+                            defaults=[None, False, False, 1, False, None, False, None, True,
+                                      None])):
     __slots__ = ()
     output: str | None
     in_place: bool
@@ -105,6 +106,7 @@ class RunOptions(namedtuple("RunOptions", "output in_place overwrite jobs dry_ru
     compat_flywheel: bool
     log_path: str | None
     fast_path: bool
+    memory_limit: int | None  # bytes one file may take in memory (deidc.execute.inputs)
 
 
 class RunError(DeidcError):
@@ -200,11 +202,11 @@ class _LazyRandom:
         return getattr(generator, name)
 
 
-SMALL_FILE = 2**20  # inputs up to this size are read once, whole, by the runner
-
-
 def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
-    """De-identify one file into its target, atomically; never raises for a bad file."""
+    """De-identify one file into its target, atomically; never raises for a bad file.  The
+    input is opened once and read only from that descriptor (:mod:`deidc.execute.inputs`); a
+    file modified or replaced before its output is written fails alone."""
+    from ..execute.inputs import Input, InputChanged, InputError
     from ..execute.outcome import ExecutionError
 
     if job.earlier == "done":
@@ -216,19 +218,49 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
     if not stat.S_ISREG(info.st_mode):
         # a FIFO or device would block the run (or never end): never opened
         return FileResult(job, "skipped", "not a regular file")
-    data = _read_small(job.source, info.st_size) \
-        if options.fast_path and info.st_size <= SMALL_FILE else None
-    if not accepts(job.source, plan.options.get("file-filter"),
-                   data[:132] if data is not None else None):
-        return FileResult(job, "skipped", "not DICOM (no DICM preamble, not matched by "
-                                          "file-filter)")
-    if job.target and not options.in_place and not options.overwrite \
-            and job.earlier != "ours" and os.path.lexists(job.target):
-        return FileResult(job, "skipped", "output exists (use --overwrite)")
+    temporary = ""
+    try:
+        with Input(job.source, options.memory_limit) as opened:
+            if not accepts(job.source, plan.options.get("file-filter"), opened.data[:132]):
+                return FileResult(job, "skipped", "not DICOM (no DICM preamble, not matched by "
+                                                  "file-filter)")
+            if job.target and not options.in_place and not options.overwrite \
+                    and job.earlier != "ours" and os.path.lexists(job.target):
+                return FileResult(job, "skipped", "output exists (use --overwrite)")
+            outcome, temporary, identity = _deidentify(plan, job, options, opened)
+            opened.check_unchanged()
+    except InputChanged as exc:
+        _remove(temporary)
+        return FileResult(job, "failed", f"changed while deidc read it: {exc}; its output was "
+                                         "not written (run the same command again once the "
+                                         "file is complete)")
+    except InputError as exc:
+        return FileResult(job, "failed", str(exc))
+    except ExecutionError as exc:
+        return FileResult(job, "failed", str(exc))
+    except OSError as exc:
+        _remove(temporary)
+        return FileResult(job, "failed", f"{exc.strerror or exc}")
+    except Exception as exc:  # a bug or a file pydicom cannot handle: fail this file alone
+        _remove(temporary)
+        return FileResult(job, "failed", f"unexpected {exc.__class__.__name__}: {exc}")
+    except BaseException:
+        _remove(temporary)
+        raise
+    rows = (({"path": job.relative, "type": "before", **outcome.log_before},
+             {"path": job.relative, "type": "after", **outcome.log_after})
+            if options.log_path else ())
+    return FileResult(job, "written" if outcome.changed else "unchanged",
+                      size=opened.info.st_size, log_rows=rows, fallback=outcome.fallback,
+                      temporary=temporary, identity=identity)
+
+
+def _deidentify(plan: Plan, job: Job, options: RunOptions, opened) -> tuple:
+    """(outcome, temporary file, journal identity) of one opened input: the fast path when it
+    can, else the Dataset path (told apart in the outcome)."""
     log = bool(options.log_path)
 
     def deidentify(out):
-        """The fast path when it can, else the Dataset path (told apart in the outcome)."""
         if options.fast_path:
             from ..execute.fast import deidentify_fast, fast_plan
             from ..execute.stream import Unsupported
@@ -236,7 +268,7 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
             try:
                 return deidentify_fast(fast_plan(plan, log), job.source, out,
                                        rng=file_rng(options.seed, job),
-                                       compat_flywheel=options.compat_flywheel, data=data)
+                                       compat_flywheel=options.compat_flywheel, opened=opened)
             except Unsupported as declined:
                 out.seek(0)
                 out.truncate()
@@ -246,43 +278,26 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
         from ..execute.dataset import deidentify_file
 
         outcome = deidentify_file(plan, job.source, out, rng=file_rng(options.seed, job),
-                                  compat_flywheel=options.compat_flywheel, log=log)
+                                  compat_flywheel=options.compat_flywheel, log=log,
+                                  opened=opened)
         outcome.fallback = reason
         return outcome
 
-    temporary, identity = "", ()
-    try:
-        size = len(data) if data is not None else info.st_size
-        if job.target is None:
-            outcome = deidentify(io.BytesIO())
-        else:
-            outcome, temporary, written = _write_temporary(job.target, deidentify)
-            identity = _identity(job.source, info, data if options.in_place else None,
-                                 temporary, written, options.in_place)
-    except ExecutionError as exc:
-        return FileResult(job, "failed", str(exc))
-    except OSError as exc:
-        return FileResult(job, "failed", f"{exc.strerror or exc}")
-    except Exception as exc:  # a bug or a file pydicom cannot handle: fail this file alone
-        return FileResult(job, "failed", f"unexpected {exc.__class__.__name__}: {exc}")
-    rows = (({"path": job.relative, "type": "before", **outcome.log_before},
-             {"path": job.relative, "type": "after", **outcome.log_after})
-            if log else ())
-    return FileResult(job, "written" if outcome.changed else "unchanged", size=size,
-                      log_rows=rows, fallback=outcome.fallback, temporary=temporary,
-                      identity=identity)
+    if job.target is None:
+        return deidentify(io.BytesIO()), "", ()
+    outcome, temporary, written = _write_temporary(job.target, deidentify)
+    return outcome, temporary, _identity(opened, temporary, written, options.in_place)
 
 
-def _identity(source: str, info: os.stat_result, data: bytes | None, temporary: str,
-              written: list, original: bool) -> tuple:
+def _identity(opened, temporary: str, written: list, original: bool) -> tuple:
     """What the run journal records of a file (see :mod:`deidc.run.journal`): its input as
-    stat-ed before it was read, with a digest when it is an ``original`` about to be replaced
-    in place (from the bytes already read, if they were), and its output."""
+    it was opened, with a digest of the bytes read when it is an ``original`` about to be
+    replaced in place, and its output."""
     from .journal import digest, file_digest
 
     try:
-        sha = (digest(data) if data is not None else file_digest(source, info.st_size)) \
-            if original else None
+        sha = digest(opened.data) if original else None
+        info = opened.info
         return ([info.st_size, info.st_mtime_ns, sha],
                 [*written, file_digest(temporary, written[0])])
     except BaseException:
@@ -295,18 +310,6 @@ def _remove(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
-
-
-def _read_small(path: str, size: int) -> bytes | None:
-    """The whole of a small file of ``size`` bytes (one open, one read for the check and the
-    fast path); ``None`` if it is unreadable or has grown since, and is then opened where it is
-    used."""
-    try:
-        with open(path, "rb", buffering=0) as handle:
-            data = handle.read(size + 1)
-    except OSError:
-        return None
-    return data if len(data) <= size else None
 
 
 _made_folders: set[str] = set()

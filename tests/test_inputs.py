@@ -1,0 +1,211 @@
+"""Inputs are read once, by descriptor: a file replaced, grown or truncated while deidc works on
+it fails alone with a clear line (no patient mix-up, no SIGBUS), and the re-run does it.  Each
+test really changes the file at the moment named, through a hook on the path doing the work."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import textwrap
+import time
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from deidc.compiler import compile_profile
+from deidc.execute import dataset as dataset_path
+from deidc.execute import fast as fast_path
+from deidc.execute import inputs
+from deidc.execute.dataset import deidentify_file
+from deidc.run.journal import JOURNAL_NAME
+from deidc.run.runner import RunOptions, run
+
+PROFILE = """
+    dicom:
+      fields:
+        - name: PatientName
+          replace-with: ANON
+        - name: PatientID
+          hash: true
+"""
+
+
+@pytest.fixture
+def plan(tmp_path):
+    path = tmp_path / "profile.yaml"
+    path.write_text(textwrap.dedent(PROFILE))
+    return compile_profile(str(path))
+
+
+def patient_file(path, name: str, pixel_byte: int, frames: int = 1) -> str:
+    """CT_small as patient ``name``, its pixels all ``pixel_byte``; ``frames`` of 2 MiB each
+    (above pydicom's old deferral size, and above READ_WHOLE from 5 frames: mapped)."""
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    ds.PatientName, ds.PatientID = name, f"ID-{name}"
+    ds.Rows = ds.Columns = 1024
+    ds.NumberOfFrames = frames
+    ds.PixelData = bytes([pixel_byte]) * (1024 * 1024 * 2 * frames)
+    ds.save_as(path, enforce_file_format=True)
+    return str(path)
+
+
+def test_the_dataset_path_reads_pixels_from_the_file_it_opened(plan, tmp_path, monkeypatch):
+    """Patient B's file put in place of patient A's by name while the Dataset path works:
+    the output is all patient A's (pixels included), never A's header with B's pixels."""
+    a = patient_file(tmp_path / "a.dcm", "PATIENT^A", 0xAA)
+    b = patient_file(tmp_path / "b.dcm", "PATIENT^B", 0xBB)
+    original = dataset_path.apply_plan
+
+    def replace_then_apply(*args, **kwargs):
+        os.replace(b, a)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(dataset_path, "apply_plan", replace_then_apply)
+    with open(tmp_path / "out.dcm", "wb") as out:
+        deidentify_file(plan, a, out, rng=random.Random(0))
+    written = pydicom.dcmread(tmp_path / "out.dcm")
+    assert set(written.PixelData) == {0xAA}
+    assert written.PatientID != "ID-PATIENT^B" and written.PatientName == "ANON"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast path", "Dataset path"])
+def test_an_input_replaced_during_the_run_fails_alone_and_is_done_by_the_rerun(
+        plan, tmp_path, monkeypatch, fast):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for number, name in enumerate("ABC"):
+        patient_file(folder / f"{name}.dcm", f"PATIENT^{name}", number)
+    replacement = patient_file(tmp_path / "new.dcm", "PATIENT^NEW", 0xEE)
+    hook = fast_path if fast else dataset_path
+    name = "_walk_file" if fast else "apply_plan"
+    original = getattr(hook, name)
+    replaced = []
+
+    def replace_b(*args, **kwargs):
+        if not replaced and pydicom_name(args) == "PATIENT^B":
+            os.replace(replacement, folder / "B.dcm")
+            replaced.append(True)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(hook, name, replace_b)
+    options = RunOptions(output=str(tmp_path / "out"), fast_path=fast)
+    summary = run(plan, [str(folder)], options)
+    assert replaced and summary.written == 2 and summary.failed == 1
+    assert "B.dcm: changed while deidc read it: it was replaced by another file" in \
+        summary.failures[0]
+    assert sorted(os.listdir(tmp_path / "out")) == [JOURNAL_NAME, "A.dcm", "C.dcm"]
+    again = run(plan, [str(folder)], options)
+    assert (again.written, again.skipped, again.failed) == (1, 2, 0)
+    assert set(pydicom.dcmread(tmp_path / "out" / "B.dcm").PixelData) == {0xEE}
+
+
+def pydicom_name(args) -> str:
+    """The PatientName of the file a hooked function is working on (its dataset, or its
+    buffer), read with pydicom."""
+    import io
+
+    for arg in args:
+        if isinstance(arg, pydicom.Dataset):
+            return str(arg.PatientName)
+        if isinstance(arg, (bytes, bytearray)) or type(arg).__name__ == "mmap":
+            return str(pydicom.dcmread(io.BytesIO(bytes(arg[:4096])), force=True,
+                                       stop_before_pixels=True).PatientName)
+    return ""
+
+
+def test_an_input_growing_while_read_fails_then_the_complete_file_is_done(
+        plan, tmp_path, monkeypatch):
+    """A file still being received (it grows while deidc reads it) is not written half; the
+    re-run, once it is complete, does it (the journal has no record of it)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    path = patient_file(folder / "a.dcm", "PATIENT^A", 1)
+    whole = open(path, "rb").read()
+    with open(path, "r+b") as handle:
+        handle.truncate(len(whole) - 1000)
+    original = fast_path._walk_file
+    grown = []
+
+    def receive_the_rest(*args, **kwargs):
+        if not grown:
+            with open(path, "ab") as handle:
+                handle.write(whole[-1000:])
+            grown.append(True)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(fast_path, "_walk_file", receive_the_rest)
+    options = RunOptions(output=str(tmp_path / "out"))
+    summary = run(plan, [str(folder)], options)
+    assert grown and summary.failed == 1 and "it was modified while it was read" in \
+        summary.failures[0]
+    assert not (tmp_path / "out" / "a.dcm").exists()
+    again = run(plan, [str(folder)], options)
+    assert again.written == 1
+    assert pydicom.dcmread(tmp_path / "out" / "a.dcm").PixelData == \
+        pydicom.dcmread(path).PixelData
+
+
+TRUNCATE = "import os, sys; os.truncate(sys.argv[1], 4096)"
+
+
+def test_a_mapped_input_truncated_by_another_process_fails_alone_without_sigbus(
+        plan, tmp_path, monkeypatch):
+    """A file above READ_WHOLE is mapped under a read lease: another process truncating it
+    waits, deidc is told, fails that file and lets go; the truncation then happens, and the
+    run goes on with the next file."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    big = patient_file(folder / "a.dcm", "PATIENT^A", 1, frames=5)
+    patient_file(folder / "b.dcm", "PATIENT^B", 2)
+    assert os.path.getsize(big) > inputs.READ_WHOLE
+    original = fast_path._walk_file
+    truncating = []
+
+    def truncate_from_another_process(fast, descriptor, buffer, *args):
+        if not truncating and descriptor is not None:
+            truncating.append(subprocess.Popen([sys.executable, "-c", TRUNCATE, big]))
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:  # the lease break interrupts this wait
+                time.sleep(0.01)
+        return original(fast, descriptor, buffer, *args)
+
+    monkeypatch.setattr(fast_path, "_walk_file", truncate_from_another_process)
+    started = time.monotonic()
+    summary = run(plan, [str(folder)], RunOptions(output=str(tmp_path / "out")))
+    assert truncating and truncating[0].wait(timeout=60) == 0
+    assert time.monotonic() - started < 20  # told at once, not at the lease's timeout
+    assert os.path.getsize(big) == 4096  # the truncation did happen, after deidc let go
+    assert summary.failed == 1 and summary.written == 1
+    assert "a.dcm: changed while deidc read it: another process opened it to write it or " \
+           "truncated it" in summary.failures[0]
+    assert sorted(os.listdir(tmp_path / "out")) == [JOURNAL_NAME, "b.dcm"]
+
+
+def test_without_a_lease_a_large_input_is_read_whole_within_the_memory_bound(
+        plan, tmp_path, monkeypatch):
+    """No lease (another user's file, a filesystem without them): read whole, so a file
+    truncated meanwhile cannot fault; above the memory bound, refused with the reason."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    big = patient_file(folder / "a.dcm", "PATIENT^A", 1, frames=5)
+    monkeypatch.setattr(inputs, "_leases_available", lambda: False)
+    original = fast_path._walk_file
+
+    def truncate(*args):
+        os.truncate(big, 4096)
+        return original(*args)
+
+    monkeypatch.setattr(fast_path, "_walk_file", truncate)
+    summary = run(plan, [str(folder)], RunOptions(output=str(tmp_path / "out")))
+    assert summary.failed == 1 and "it was modified while it was read" in summary.failures[0]
+    patient_file(big, "PATIENT^A", 1, frames=5)
+    monkeypatch.setattr(fast_path, "_walk_file", original)
+    bounded = run(plan, [str(folder)], RunOptions(output=str(tmp_path / "out"),
+                                                  memory_limit=2**20))
+    assert bounded.failed == 1 and "more than the memory bound of 1048576 bytes" in \
+        bounded.failures[0] and "no read lease" in bounded.failures[0]
+    unbounded = run(plan, [str(folder)], RunOptions(output=str(tmp_path / "out")))
+    assert unbounded.written == 1
