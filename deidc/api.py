@@ -134,11 +134,12 @@ def compile_profile(path: str, config: LintConfig | None = None):
     return compile_(path, config=config)
 
 
-def compile_with_stats(path: str, config: LintConfig | None = None):
-    """:func:`compile_profile`, and what the compiler did (:class:`deidc.compiler.Stats`)."""
+def compile_with_stats(path: str, config: LintConfig | None = None, text: str | None = None):
+    """:func:`compile_profile`, and what the compiler did (:class:`deidc.compiler.Stats`);
+    ``text``, when given, is the profile's content (``path`` then only names it)."""
     from .compiler import compile_with_stats as compile_
 
-    return compile_(path, config=config)
+    return compile_(path, config=config, text=text)
 
 
 def explain(policy, tag: str | None = None, file: str | None = None):
@@ -171,3 +172,85 @@ def load_policy(policy, config: LintConfig | None = None):
     if not os.path.isfile(text):
         raise ProfileError(f"{text}: no such profile or plan")
     return compile_profile(text, config)
+
+
+class DiffError(DeidcError):
+    """A side of ``deidc diff`` that cannot be read (no such file, git or the revision fails)."""
+
+
+def diff(old, new, config: LintConfig | None = None):
+    """What changes in effect from ``old`` to ``new``: each a profile path, a plan file, a
+    :class:`deidc.plan.ir.Plan`, or ``REV:PATH`` (the file at a git revision, read with
+    ``git show``).  Returns a :class:`deidc.plandiff.compare.Diff`; raises :class:`DiffError`
+    for a side it cannot read, and the errors of :func:`load_policy` for one that does not
+    compile."""
+    from .plandiff.compare import compare
+
+    before, after = _diff_side(old, config), _diff_side(new, config)
+    return compare(before[0], after[0], old_name=before[1], new_name=after[1],
+                   new_file=after[2], old_lines=before[3], new_lines=after[3])
+
+
+def _diff_side(side, config):
+    """(plan, name, file, option lines) for one side of a diff."""
+    from .plan.ir import Plan
+
+    if isinstance(side, Plan):
+        return side, side.profile.path, side.profile.path, {}
+    name = str(side)
+    revision = _git_revision(name)
+    if revision is None:
+        if is_plan(name):
+            return load_policy(name), name, name, {}
+        return load_policy(name, config), name, name, _option_lines(name, None)
+    text = _git_show(name)
+    if text.lstrip().startswith("{") and '"deidc_version"' in text:
+        return Plan.from_json(text, name), name, revision[1], {}
+    plan = compile_with_stats(name, config, text=text)[0]
+    return plan, name, revision[1], _option_lines(name, text)
+
+
+def _git_revision(name: str) -> tuple[str, str] | None:
+    """``REV:PATH`` → (REV, PATH) when ``name`` is no file here and reads as one (a Windows
+    drive letter does not)."""
+    if os.path.exists(name) or ":" not in name:
+        return None
+    revision, path = name.split(":", 1)
+    if not revision or len(revision) == 1 and revision.isalpha():
+        return None
+    return revision, path
+
+
+def _git_show(name: str) -> str:
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "show", name], capture_output=True, timeout=60)
+    except FileNotFoundError:
+        raise DiffError(f"{name}: reading REV:PATH needs git, which is not installed (or not "
+                        "on PATH); check the file out and give its path instead") from None
+    except subprocess.TimeoutExpired:
+        raise DiffError(f"{name}: `git show` did not answer within 60 s") from None
+    if done.returncode != 0:
+        said = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise DiffError(f"{name}: `git show {name}` failed: "
+                        f"{said[-1] if said else f'exit {done.returncode}'} (is REV a commit or "
+                        "branch of this repository, and PATH relative to its root?)")
+    try:
+        return done.stdout.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DiffError(f"{name}: not valid UTF-8; save the profile as UTF-8") from None
+
+
+def _option_lines(path: str, text: str | None) -> dict[str, int]:
+    """The line of each dicom option the profile writes (plans do not keep them)."""
+    from .profile.model import profiles_in
+    from .profile.source import escape, load_source
+
+    source = load_source(path, text)
+    profiles = profiles_in(source)
+    dicom = profiles[0].dicom if len(profiles) == 1 else None
+    if dicom is None:
+        return {}
+    return {key: source.span(f"{dicom.pointer}/{escape(key)}", key=True).line
+            for key in dicom.options}

@@ -75,9 +75,11 @@ def compile_profile(path: str | Path, *, config: LintConfig | None = None) -> Pl
     return compile_with_stats(path, config=config)[0]
 
 
-def compile_with_stats(path: str | Path, *, config: LintConfig | None = None
-                       ) -> tuple[Plan, Stats]:
-    source = load_source(path)
+def compile_with_stats(path: str | Path, *, config: LintConfig | None = None,
+                       text: str | bytes | None = None) -> tuple[Plan, Stats]:
+    """Compile the profile at ``path``, or ``text`` named ``path`` (a file from another git
+    revision, which has no file of its own)."""
+    source = load_source(path, text)
     diagnostics = lint_source(source, config or LintConfig())
     errors = [d for d in diagnostics if d.severity is Severity.ERROR]
     if errors:

@@ -13,6 +13,9 @@ from .plan import targets
 from .plan.ir import Action, Entry, Plan
 
 
+PATIENT_AGE = "00101010"
+
+
 class ExplainError(DeidcError):
     """A request explain cannot answer (unknown attribute, unreadable file)."""
 
@@ -95,6 +98,32 @@ def explain_plan(plan: Plan) -> Report:
     return report
 
 
+def unnamed_fate(plan: Plan, key: str, kind: str) -> tuple[bool, str]:
+    """What the default policy does to an element no entry names (``key`` a target of
+    ``kind``, as in :class:`deidc.plan.ir.Entry`): (is it removed, why, for people).  The
+    per-file regex residue is left out: it depends on the file."""
+    leaf = targets.parse_path(key)[-1] if kind == "path" else None
+    private = kind == "private" or (kind == "tag" and int(key[:4], 16) & 1) or (
+        leaf is not None and (leaf >> 16) & 1)
+    if key.startswith("0002"):
+        fate = "kept: file meta, which only rules that name it change"
+        if key == "00020003" and plan.policy.sync_media_storage:
+            fate += "; it follows SOPInstanceUID when a rule changes that"
+        return False, fate
+    if private and plan.policy.remove_private:
+        return True, "removed: private, and remove-private-tags is on"
+    if kind == "path" and plan.policy.remove_undefined:
+        return True, "removed: no rule names it inside its sequence and remove-undefined is on"
+    if plan.policy.remove_undefined and key not in plan.policy.keep:
+        return True, "removed: no rule names it and remove-undefined is on"
+    if key == PATIENT_AGE and plan.policy.patient_age:
+        return False, "computed from PatientBirthDate and StudyDate " \
+                      "(patient-age-from-birthdate)"
+    if plan.policy.remove_undefined and kind == "tag":
+        return False, "kept: a rule names an element inside it"
+    return False, "kept: no rule names it and remove-undefined is off"
+
+
 def explain_tag(plan: Plan, name: str) -> Report:
     """One attribute, including attributes no rule names."""
     from .profile import dictionary
@@ -116,16 +145,7 @@ def explain_tag(plan: Plan, name: str) -> Report:
         report.rows = [_row(plan, entry)]
         return report
     tag_is_private = target.kind == "tag" and int(target.key[:4], 16) & 1
-    if target.key.startswith("0002"):
-        fate = "kept: file meta, which only rules that name it change"
-        if target.key == "00020003" and plan.policy.sync_media_storage:
-            fate += "; it follows SOPInstanceUID when a rule changes that"
-    elif tag_is_private and plan.policy.remove_private:
-        fate = "removed: private, and remove-private-tags is on"
-    elif plan.policy.remove_undefined and target.key not in plan.policy.keep:
-        fate = "removed: no rule names it and remove-undefined is on"
-    else:
-        fate = "kept: no rule names it and remove-undefined is off"
+    fate = unnamed_fate(plan, target.key, target.kind)[1]
     # a regex is expanded over the dictionary at compile time: its per-file residue can reach
     # only private, unknown and nested elements (never the file meta)
     residue_reaches = (target.kind != "tag" or tag_is_private or target.keyword is None) \

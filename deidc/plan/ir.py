@@ -48,6 +48,19 @@ PLAN_FORMAT = 1
 OPS = ("remove", "replace", "hash", "hashuid", "shift_date", "shift_datetime", "jitter",
        "regex_sub")
 
+# The file-level dicom option each action argument is resolved from unless the field overrides
+# it (the compiler's ``action_spec``): changing one of these options changes every action that
+# follows it, which is how ``deidc diff`` tells one option change from many rule changes.
+OPTION_ARGS = {
+    "hash": {"salt": "salt", "digits": "hash-digits"},
+    "hashuid": {"salt": "salt", "prefix_fields": "uid-prefix-fields",
+                "suffix_fields": "uid-suffix-fields", "numeric_name": "uid-numeric-name"},
+    "shift_date": {"days": "date-increment", "format": "date-format"},
+    "shift_datetime": {"days": "date-increment", "format": "datetime-format"},
+    "jitter": {"range": "jitter-range"},
+    "replace": {"insert": "replace-with-insert"},
+}
+
 
 class PlanError(DeidcError, ValueError):
     """A plan file that this executor cannot run (wrong format version, malformed JSON)."""

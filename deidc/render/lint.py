@@ -289,15 +289,15 @@ def github_line(d: Diagnostic) -> str:
         "endColumn": _sarif_end_column(d),
         "title": f"{d.code} {d.name}",
     }
-    joined = ",".join(f"{key}={_escape_property(str(value))}"
+    joined = ",".join(f"{key}={escape_property(str(value))}"
                       for key, value in properties.items())
     message = f"{d.message} ({d.hint})" if d.hint else d.message
-    return f"::{GITHUB_COMMAND[d.severity]} {joined}::{_escape_data(message)}"
+    return f"::{GITHUB_COMMAND[d.severity]} {joined}::{escape_data(message)}"
 
 
-def _escape_data(text: str) -> str:
+def escape_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
