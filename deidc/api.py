@@ -114,15 +114,18 @@ def load_profile(path: str) -> Profile:
     return profiles[0]
 
 
-def apply(policy, inputs: list[str] | str, output: str | None = None, **options):
+def apply(policy, inputs: list[str] | str, output: str | None = None, *, client=None,
+          **options):
     """De-identify DICOM files and folders with a compiled plan (a :class:`deidc.plan.ir.Plan` or a
     plan file) or a profile path (compiled first).  ``options`` are those of
     :class:`deidc.run.runner.RunOptions` (in_place, overwrite, jobs, dry_run, seed, compat_flywheel,
-    log_path).  Returns the run's :class:`deidc.run.runner.Summary`."""
+    log_path).  ``client``: a :class:`distributed.Client` whose workers do the files (inputs and
+    output on a filesystem they all see); ``jobs`` is then not used.  Returns the run's
+    :class:`deidc.run.runner.Summary`."""
     from .run.runner import RunOptions, run
 
     inputs = [inputs] if isinstance(inputs, str) else list(inputs)
-    return run(load_policy(policy), inputs, RunOptions(output=output, **options))
+    return run(load_policy(policy), inputs, RunOptions(output=output, **options), client=client)
 
 
 def compile_profile(path: str, config: LintConfig | None = None):

@@ -31,6 +31,11 @@ def apply(
                                  "which went through the Dataset path and why."),
     fast_path: bool = typer.Option(True, "--fast-path/--no-fast-path", help="Stream files "
                                    "through the fast path where it applies."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", metavar="ADDRESS", help="Run on a "
+                                          "Dask cluster: a scheduler (tcp://host:8786) or "
+                                          "local:N for N local worker processes; inputs and "
+                                          "output on a filesystem every worker sees. Needs "
+                                          "pip install 'deidc[dask]'."),
 ) -> None:
     """De-identify DICOM files and folders with a profile or a compiled plan.
 
@@ -43,4 +48,4 @@ def apply(
     raise typer.Exit(apply_command(policy, inputs, output=output, in_place=in_place,
                                    overwrite=overwrite, jobs=jobs, log=log, dry_run=dry_run,
                                    seed=seed, compat=compat, verbose=verbose,
-                                   fast_path=fast_path))
+                                   fast_path=fast_path, cluster=cluster))

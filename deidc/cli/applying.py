@@ -18,16 +18,20 @@ def apply_command(policy: str, inputs: list[str], *, output: str | None = None,
                   in_place: bool = False, overwrite: bool = False, jobs: int = 0,
                   log: str | None = None, dry_run: bool = False, seed: int | None = None,
                   compat: str | None = None, verbose: bool = False,
-                  fast_path: bool = True) -> int:
+                  fast_path: bool = True, cluster: str | None = None) -> int:
     """Run `deidc apply`; returns its exit code (0 all went through, 1 some files failed, 2
     usage or profile errors, 128 + the signal's number when stopped by one: 130 for Ctrl-C,
-    143 for SIGTERM, 129 for SIGHUP)."""
+    143 for SIGTERM, 129 for SIGHUP).  ``cluster``: the address of a Dask scheduler, or
+    ``local:N``, whose workers do the files (:mod:`deidc.run.cluster`)."""
     from ..run.runner import RunError, RunOptions, expand_user, run
 
     if compat not in (None, "flywheel"):
         return _usage(f"--compat takes only 'flywheel', not {compat!r}")
     if in_place and output:
         return _usage("give either -o OUTDIR or --in-place, not both")
+    if cluster is not None and jobs:
+        return _usage("give either --jobs or --cluster, not both (a cluster's workers are its "
+                      "processes)")
     try:
         plan = _load_policy(policy)
     except _Refused as refused:
@@ -40,7 +44,13 @@ def apply_command(policy: str, inputs: list[str], *, output: str | None = None,
     progress = _Progress(verbose, inputs)
     started = time.perf_counter()
     try:
-        summary = run(plan, inputs, options, on_result=progress.update)
+        if cluster is None:
+            summary = run(plan, inputs, options, on_result=progress.update)
+        else:
+            from ..run.cluster import connect
+
+            with connect(cluster) as client:
+                summary = run(plan, inputs, options, on_result=progress.update, client=client)
     except RunError as exc:
         progress.close()
         if getattr(exc, "under_way", False):  # it stopped a run under way (a full disk)

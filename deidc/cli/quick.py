@@ -22,6 +22,7 @@ OPTIONS = (
     ("seed", ("--seed",), int),
     ("compat", ("--compat",), str),
     ("verbose", ("-v", "--verbose"), bool),
+    ("cluster", ("--cluster",), str),
 )
 FAST_PATH = ("--fast-path", "--no-fast-path")
 DEFAULTS = {name: (0 if name == "jobs" else False if kind is bool else None)

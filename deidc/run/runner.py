@@ -93,9 +93,10 @@ class Summary:
 
 
 class RunOptions(namedtuple("RunOptions", "output in_place overwrite jobs dry_run seed "
-                                          "compat_flywheel log_path fast_path memory_limit",
+                                          "compat_flywheel log_path fast_path memory_limit "
+                                          "temporary_owner",
                             defaults=[None, False, False, 1, False, None, False, None, True,
-                                      None])):
+                                      None, None])):
     __slots__ = ()
     output: str | None
     in_place: bool
@@ -107,6 +108,9 @@ class RunOptions(namedtuple("RunOptions", "output in_place overwrite jobs dry_ru
     log_path: str | None
     fast_path: bool
     memory_limit: int | None  # bytes one file may take in memory (deidc.execute.inputs)
+    # What names a temporary output, in place of the writing process's pid: a cluster run's
+    # token (:mod:`deidc.run.cluster`), the same for every attempt at a file on any worker.
+    temporary_owner: str | None
 
 
 class RunError(DeidcError):
@@ -285,7 +289,8 @@ def _deidentify(plan: Plan, job: Job, options: RunOptions, opened) -> tuple:
 
     if job.target is None:
         return deidentify(io.BytesIO()), "", ()
-    outcome, temporary, written = _write_temporary(job.target, deidentify)
+    outcome, temporary, written = _write_temporary(job.target, deidentify,
+                                                   options.temporary_owner)
     return outcome, temporary, _identity(opened, temporary, written, options.in_place)
 
 
@@ -316,10 +321,11 @@ _made_folders: set[str] = set()
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
 
-def _temporary_name(target: str, pid: int) -> str:
-    """Where process ``pid`` writes ``target`` before renaming it into place."""
+def _temporary_name(target: str, owner: int | str) -> str:
+    """Where ``owner`` (a process id, or a cluster run's token) writes ``target`` before it is
+    renamed into place."""
     folder, name = os.path.split(target)
-    return os.path.join(folder, f".deidc-{pid}-{name}.part")
+    return os.path.join(folder, f".deidc-{owner}-{name}.part")
 
 
 def is_temporary(name: str) -> bool:
@@ -349,18 +355,18 @@ def _write_atomically(target: str, write: Callable[[io.BufferedWriter], object])
     return result
 
 
-def _write_temporary(target: str, write: Callable[[io.BufferedWriter], object]
-                     ) -> tuple[object, str, list[int]]:
+def _write_temporary(target: str, write: Callable[[io.BufferedWriter], object],
+                     owner: str | None = None) -> tuple[object, str, list[int]]:
     """Write a temporary file beside ``target``, whole; returns what ``write`` returned, the
     temporary's name and its [size, mtime_ns, inode] (which the rename keeps).  A failure
-    removes it."""
+    removes it.  ``owner`` names the file instead of this process's pid."""
     folder = os.path.dirname(target) or "."
     if folder not in _made_folders:
         os.makedirs(folder, exist_ok=True)
         _made_folders.add(folder)
-    # A name of our own (this process, this target) is one open; mkstemp's random names are
-    # the fallback when a crashed run left that name behind.
-    temporary = _temporary_name(target, os.getpid())
+    # A name of our own (this process or cluster run, this target) is one open; random names
+    # are the fallback when a crashed process, or a dead worker's attempt, left it behind.
+    temporary = _temporary_name(target, owner or os.getpid())
     # One try from the open on: Ctrl-C can land just after the file is created, before its
     # descriptor is even assigned, and the file must still go.
     try:
@@ -370,7 +376,7 @@ def _write_temporary(target: str, write: Callable[[io.BufferedWriter], object]
             except FileNotFoundError:  # the folder went away since this process made it
                 os.makedirs(folder, exist_ok=True)
                 handle = os.open(temporary, _CREATE, 0o666)
-        except FileExistsError:  # left by a crashed process that had this one's pid
+        except FileExistsError:  # left by a crashed process that had this one's pid or owner
             handle, temporary = _create_unique(folder, os.path.basename(target))
         with os.fdopen(handle, "wb") as out:
             result = write(out)
@@ -385,9 +391,11 @@ def _write_temporary(target: str, write: Callable[[io.BufferedWriter], object]
 # --- the run -----------------------------------------------------------------------------------
 
 def run(plan: Plan, inputs: list[str], options: RunOptions,
-        on_result: Callable[[FileResult], None] | None = None) -> Summary:
+        on_result: Callable[[FileResult], None] | None = None, client=None) -> Summary:
     """De-identify every file under ``inputs``; returns the counts.  ``on_result`` sees each
-    file's result as it completes (the CLI uses it for progress and failure lines)."""
+    file's result as it completes (the CLI uses it for progress and failure lines).
+    ``client``: a :class:`distributed.Client` whose workers do the files instead of this
+    machine's processes (:mod:`deidc.run.cluster`); this process still commits every file."""
     if not options.dry_run and not options.in_place and not options.output:
         raise RunError("give an output folder with -o OUTDIR (or --in-place, or --dry-run)")
     if options.output and not options.in_place:
@@ -404,7 +412,7 @@ def run(plan: Plan, inputs: list[str], options: RunOptions,
 
     summary = Summary()
     log = _open_log(plan, options)
-    journals = None
+    journals = cluster = None
     ended = False
     try:
         if not options.dry_run:
@@ -413,11 +421,19 @@ def run(plan: Plan, inputs: list[str], options: RunOptions,
             journals = Journals(plan, inputs, options, log)
         with Stopping() as stopping:
             jobs = journals.jobs(inputs, discover) if journals else discover(inputs, options)
-            _run_jobs(plan, jobs, options, log, stopping, summary, on_result)
+            if client is None:
+                results = _results(plan, jobs, options)
+            else:
+                from .cluster import ClusterRun
+
+                cluster = ClusterRun(client, plan, options)
+                results = cluster.results(jobs)
+            _run_jobs(results, options, log, stopping, summary, on_result)
         ended = True
     finally:
         if journals:
-            journals.close(sweep=not ended)
+            # a worker that died mid-batch left its temporary files where no result names them
+            journals.close(sweep=not ended or (cluster is not None and cluster.attempts_lost))
         if log:
             log.close()
         if not options.dry_run:
@@ -429,9 +445,9 @@ GROUP = 16  # files committed together: one flush of the journal and the log for
 GROUP_WAIT = 0.2  # seconds a finished file waits at most for its group to fill
 
 
-def _run_jobs(plan, jobs, options, log, stopping, summary, on_result) -> None:
-    """Each job's result, committed in groups (:func:`deidc.run.journal.commit`), counted
-    and shown."""
+def _run_jobs(results, options, log, stopping, summary, on_result) -> None:
+    """Each result, committed in groups (:func:`deidc.run.journal.commit`), counted and
+    shown."""
     import time
 
     from .journal import commit
@@ -443,7 +459,6 @@ def _run_jobs(plan, jobs, options, log, stopping, summary, on_result) -> None:
 
     group: list[FileResult] = []
     started = 0.0
-    results = _results(plan, jobs, options)
     try:
         for result in results:
             if not result.temporary:
