@@ -33,6 +33,7 @@ from pydicom.tag import Tag
 from . import transforms
 from .actions import Actor, Dispatch, derived, private_key_of
 from .inputs import Input
+from .stream import check_whole
 from .outcome import ExecutionError, FileOutcome
 from .dicom import (FILE_META_GROUP, MEDIA_STORAGE_SOP_INSTANCE_UID, PATIENT_AGE,
                     PATIENT_BIRTH_DATE, REPEATER_GROUPS, REPEATER_MASK, SOP_INSTANCE_UID,
@@ -540,6 +541,11 @@ def read_dataset(path: str, data=None) -> Dataset:
     if data is None:
         with Input(path) as opened:
             return read_dataset(path, opened.data)
+    try:
+        check_whole(data, len(data))
+    except ExecutionError as exc:
+        exc.path = path
+        raise
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import struct
 from collections import namedtuple
 
+from .outcome import ExecutionError
 from .dicom import (DELIMITER_GROUP, FILE_META_GROUP, ITEM, ITEM_END, LONG_HEADER_VRS, LONG_LENGTH,
                     PIXEL_DATA, SEQUENCE_END, SHORT_HEADER, TAG_LENGTH, TRANSFER_SYNTAX_UID,
                     UNDEFINED_LENGTH)
@@ -45,6 +46,16 @@ class Unsupported(Exception):
     """The file needs something the fast path does not do; the reason is shown in --verbose."""
 
 
+class Cut(Unsupported):
+    """A value, header or item runs past ``limit``: for the walk, something to hand to the
+    Dataset path; when ``limit`` is the end of the file, the file is truncated (``missing``:
+    how many bytes at least are missing)."""
+
+    def __init__(self, reason: str, missing: int):
+        super().__init__(reason)
+        self.missing = missing
+
+
 class Element(namedtuple("Element", "tag vr start value length end")):
     """Where one element is in the buffer.  ``length`` is the value length as written
     (``UNDEFINED_LENGTH`` for undefined-length sequences and encapsulated pixel data); ``end`` is
@@ -66,7 +77,7 @@ def read_element(buffer, offset: int, limit: int, sequences=None) -> Element:
     if sequences is not None:
         return read_implicit_element(buffer, offset, limit, sequences)
     if offset + 8 > limit:
-        raise Unsupported(f"truncated element header at byte {offset}")
+        raise Cut(f"truncated element header at byte {offset}", offset + 8 - limit)
     group, number, vr, short = SHORT_HEADER.unpack_from(buffer, offset)
     tag = group << 16 | number
     if group == DELIMITER_GROUP:
@@ -75,7 +86,7 @@ def read_element(buffer, offset: int, limit: int, sequences=None) -> Element:
         if short:
             raise Unsupported(f"reserved bytes set in the header of {tag:08X}")
         if offset + 12 > limit:
-            raise Unsupported(f"truncated element header at byte {offset}")
+            raise Cut(f"truncated element header at byte {offset}", offset + 12 - limit)
         length = LONG_LENGTH.unpack_from(buffer, offset + 8)[0]
         value = offset + 12
     elif vr.isalpha() and vr.isupper():
@@ -91,7 +102,7 @@ def read_element(buffer, offset: int, limit: int, sequences=None) -> Element:
     else:
         end = value + length
         if end > limit:
-            raise Unsupported(f"element {tag:08X} runs past the end of the file")
+            raise Cut(f"element {tag:08X} runs past the end of the file", end - limit)
         if length % 2:
             raise Unsupported(f"odd length {length} of element {tag:08X}")
     return Element(tag, vr, offset, value, length, end)
@@ -130,7 +141,7 @@ def read_implicit_element(buffer, offset: int, limit: int, sequences) -> Element
     starts with an item), ``UNKNOWN_VR`` otherwise.  Other undefined lengths, which pydicom
     reads by searching for a delimiter's bytes, are declined."""
     if offset + 8 > limit:
-        raise Unsupported(f"truncated element header at byte {offset}")
+        raise Cut(f"truncated element header at byte {offset}", offset + 8 - limit)
     group, number, length = TAG_LENGTH.unpack_from(buffer, offset)
     tag = group << 16 | number
     if group == DELIMITER_GROUP:
@@ -145,7 +156,7 @@ def read_implicit_element(buffer, offset: int, limit: int, sequences) -> Element
                        skip_undefined(buffer, value, limit, implicit=True))
     end = value + length
     if end > limit:
-        raise Unsupported(f"element {tag:08X} runs past the end of the file")
+        raise Cut(f"element {tag:08X} runs past the end of the file", end - limit)
     if length % 2:
         raise Unsupported(f"odd length {length} of element {tag:08X}")
     return Element(tag, b"SQ" if tag in sequences else UNKNOWN_VR, offset, value, length, end)
@@ -157,7 +168,7 @@ def skip_undefined(buffer, offset: int, limit: int, implicit: bool = False) -> i
     the items' elements are implicit VR."""
     while True:
         if offset + 8 > limit:
-            raise Unsupported("undefined-length value without its delimiter")
+            raise Cut("undefined-length value without its delimiter", offset + 8 - limit)
         group, number, length = TAG_LENGTH.unpack_from(buffer, offset)
         tag = group << 16 | number
         offset += 8
@@ -174,11 +185,11 @@ def skip_item(buffer, offset: int, length: int, limit: int, implicit: bool = Fal
     """Offset just past an item whose value starts at ``offset``."""
     if length != UNDEFINED_LENGTH:
         if offset + length > limit:
-            raise Unsupported("item runs past the end of the file")
+            raise Cut("item runs past the end of the file", offset + length - limit)
         return offset + length
     while True:
         if offset + 8 > limit:
-            raise Unsupported("undefined-length item without its delimiter")
+            raise Cut("undefined-length item without its delimiter", offset + 8 - limit)
         group, number, length = TAG_LENGTH.unpack_from(buffer, offset)
         if (group << 16 | number) == ITEM_END:
             if length:
@@ -245,3 +256,92 @@ def read_layout(buffer, limit: int) -> FileLayout:
         # pydicom reads (and so rewrites) such a body as explicit VR
         raise Unsupported("an Implicit VR file whose first element has an explicit VR")
     return FileLayout(tuple(meta), offset, syntax)
+
+
+# --- is the file whole? ----------------------------------------------------------------------
+
+
+def check_whole(buffer, size: int) -> None:
+    """Raise :class:`deidc.execute.outcome.ExecutionError` if a Part 10 file is truncated: an
+    element of its file meta or of its dataset's top level (a value, a header, or the items
+    and delimiter of an undefined length) runs past its end.  The message says which element
+    is cut and how many bytes at least are missing.  pydicom reads such a file without a word
+    (a value cut short is read short), so it would be written as if whole.  The Dataset path
+    calls this before pydicom reads; the fast path needs no call: its walk meets the cut and
+    hands the file over.  What this cannot walk (no preamble, big endian, a body deflated,
+    structure malformed otherwise) is pydicom's to judge.  A file cut exactly between two
+    top-level elements is a whole, shorter file: no format can tell it from one."""
+    if size < 132:
+        raise ExecutionError(f"not a DICOM file: {_bytes(size)}, shorter than the preamble "
+                             "of one (a file cut short, or not DICOM)")
+    if bytes(buffer[128:132]) != b"DICM":
+        return
+    offset, previous, syntax = 132, None, None
+    try:
+        while offset + 2 <= size and struct.unpack_from("<H", buffer, offset)[0] == \
+                FILE_META_GROUP:
+            previous = _whole_element(buffer, offset, size, False, previous)
+            if previous.tag == TRANSFER_SYNTAX_UID:
+                syntax = bytes(buffer[previous.value:previous.end]).rstrip(b"\0 ").decode(
+                    "ascii", "replace")
+            offset = previous.end
+        if syntax not in SUPPORTED_SYNTAXES:
+            return  # big endian, a deflated body, a private syntax
+        implicit = syntax == IMPLICIT_LITTLE
+        if offset >= size:
+            raise ExecutionError("truncated: the file ends after its file meta information, "
+                                 "before its dataset")
+        while offset < size:
+            previous = _whole_element(buffer, offset, size, implicit, previous)
+            offset = previous.end
+    except (Unsupported, struct.error, UnicodeError):
+        return
+
+
+def _whole_element(buffer, offset: int, size: int, implicit: bool, previous) -> Element:
+    if offset + 8 > size:
+        raise ExecutionError(f"truncated: the file ends {_bytes(size - offset)} into the "
+                             f"header of the {'next' if previous else 'first'} element (at "
+                             f"byte {offset}; at least {_bytes(offset + 8 - size)} missing)",
+                             tag=previous.tag if previous is not None else None)
+    group, number = struct.unpack_from("<HH", buffer, offset)
+    tag = group << 16 | number
+    try:
+        if implicit:
+            length = TAG_LENGTH.unpack_from(buffer, offset)[2]
+            value = offset + 8
+            if length == UNDEFINED_LENGTH:
+                return Element(tag, b"SQ", offset, value, length,
+                               skip_undefined(buffer, value, size, implicit=True))
+            if value + length > size:
+                raise Cut("", value + length - size)
+            return Element(tag, UNKNOWN_VR, offset, value, length, value + length)
+        return read_element(buffer, offset, size)
+    except Cut as cut:
+        length, value = _declared(buffer, offset, size, implicit)
+        if length is None:
+            what = f"the file ends inside its header (at least {_bytes(cut.missing)} missing)"
+        elif length == UNDEFINED_LENGTH:
+            what = (f"its value has an undefined length and the file ends before its sequence "
+                    f"delimiter (at least {_bytes(cut.missing)} missing)")
+        else:
+            what = (f"its value is {_bytes(length)} and the file holds {size - value} of them "
+                    f"({cut.missing} missing)")
+        raise ExecutionError(f"truncated: {what}", tag=tag) from None
+
+
+def _declared(buffer, offset: int, size: int, implicit: bool) -> tuple[int | None, int]:
+    """The value length an element's header declares, and where its value starts (``None``
+    when the header itself is cut)."""
+    if implicit:
+        return TAG_LENGTH.unpack_from(buffer, offset)[2], offset + 8
+    vr = bytes(buffer[offset + 4:offset + 6])
+    if vr in LONG_VRS:
+        if offset + 12 > size:
+            return None, size
+        return LONG_LENGTH.unpack_from(buffer, offset + 8)[0], offset + 12
+    return SHORT_HEADER.unpack_from(buffer, offset)[3], offset + 8
+
+
+def _bytes(count: int) -> str:
+    return "1 byte" if count == 1 else f"{count} bytes"

@@ -231,7 +231,11 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
             if job.target and not options.in_place and not options.overwrite \
                     and job.earlier != "ours" and os.path.lexists(job.target):
                 return FileResult(job, "skipped", "output exists (use --overwrite)")
-            outcome, temporary, identity = _deidentify(plan, job, options, opened)
+            try:
+                outcome, temporary, identity = _deidentify(plan, job, options, opened)
+            except ExecutionError:  # a file cut because it is being written: say that
+                opened.check_unchanged()
+                raise
             opened.check_unchanged()
     except InputChanged as exc:
         _remove(temporary)
