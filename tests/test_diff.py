@@ -343,3 +343,23 @@ def test_rev_path_reads_the_profile_at_a_git_revision(tmp_path, monkeypatch):
     bad = invoke("no-such-branch:site.yaml", "site.yaml")
     assert bad.exit_code == 2 and "no-such-branch:site.yaml" in bad.output
     assert "git show" in bad.output
+
+
+def test_jitter_narrowed_or_dropped_is_weaker_and_links_nothing(tmp_path):
+    """Jitter draws anew for every value: a change to it is weaker or stronger, but nothing
+    released links through it.  A hash inside a regex-sub group follows the salt too."""
+    regex_sub = {"name": "PatientID", "regex-sub": [{
+        "input-regex": "(?P<site>[A-Z]+)-(?P<n>\\d+)", "output": "{site}-{n}",
+        "groups": [{"name": "n", "hash": True}]}]}
+    old = {"dicom": {"date-increment": -5, "fields": [
+        {"name": "PatientWeight", "jitter": True, "jitter-range": 10},
+        {"name": "StudyDate", "increment-date": True, "jitter-date": True, "jitter-range": 5},
+        regex_sub]}}
+    new = {"dicom": {"date-increment": -5, "salt": "pepper", "fields": [
+        {"name": "PatientWeight", "jitter": True, "jitter-range": 2},
+        {"name": "StudyDate", "increment-date": True}, regex_sub]}}
+    found = by_name(diff_data(tmp_path, old, new))
+    assert set(found) == {"PatientWeight", "StudyDate", "salt"}
+    for name in ("PatientWeight", "StudyDate"):
+        assert (found[name].kind, found[name].released) == ("weaker", ""), name
+    assert (found["salt"].kind, found["salt"].affects) == ("stronger", ("PatientID",))

@@ -19,7 +19,7 @@ from ..plan import targets
 from ..plan.ir import OPTION_ARGS, Action, Entry, Plan
 from ..profile import dictionary
 from . import strength
-from .strength import CHANGED, DERIVED, DERIVING, GONE, KEPT, RANK, STRONGER, WEAKER
+from .strength import CHANGED, DERIVED, LINKING, GONE, KEPT, RANK, STRONGER, WEAKER
 
 POLICY_OPTIONS = ("remove-private-tags", "remove-undefined", "recurse-sequence",
                   "patient-age-from-birthdate", "patient-age-units")
@@ -106,14 +106,14 @@ def _attribute_changes(old: Plan, new: Plan) -> list[Change]:
         after = _fate(new, key, kinds[key], entries[1])
         if before.same_as == after.same_as:
             continue
-        kind, why = _judge(before, after, old, new)
+        kind, why, released = _judge(before, after, old, new)
         if kind is None:
             continue
         named = next(e for e in entries if e is not None) if any(entries) else None
         keyword = named.keyword if named else _keyword(key, kinds[key])
         changes.append(Change("attribute", _label(key, kinds[key], keyword), key, keyword,
                               before.text, after.text, kind, why,
-                              _released(before, after), before.line, after.line))
+                              released, before.line, after.line))
     return changes
 
 
@@ -141,22 +141,29 @@ def _fate(plan: Plan, key: str, kind: str, entry: Entry | None) -> Fate:
                 ("chain", tuple(_normalised(plan, a) for a in actions)), actions, line)
 
 
-def _judge(before: Fate, after: Fate, old: Plan, new: Plan) -> tuple[str | None, str]:
-    if before.rank != after.rank:
-        kind = strength.by_rank(before.rank, after.rank)
-        return kind, ("more of the original value reaches the release" if kind == WEAKER
-                      else "less of the original value reaches the release")
-    if [a.op for a in before.actions] != [a.op for a in after.actions] or not before.actions:
-        if before.rank == GONE:
-            return CHANGED, "the value is gone either way; whether the element stays differs"
-        return CHANGED, "another transformation of the value"
+def _judge(before: Fate, after: Fate, old: Plan, new: Plan) -> tuple[str | None, str, str]:
+    """(kind, why, what it means for released data) of a change of fate; kind ``None`` when
+    the fates differ only in arguments that follow a changed option (the option's row)."""
+    if before.rank != after.rank or [a.op for a in before.actions] != \
+            [a.op for a in after.actions] or not before.actions:
+        if before.rank != after.rank:
+            kind = strength.by_rank(before.rank, after.rank)
+            why = ("more of the original value reaches the release" if kind == WEAKER
+                   else "less of the original value reaches the release")
+        elif before.rank == GONE:
+            kind, why = CHANGED, "the value is gone either way; whether the element stays differs"
+        else:
+            kind, why = CHANGED, "another transformation of the value"
+        return kind, why, _released(before, after)
     found = []
     for was, now in zip(before.actions, after.actions):
         for name, old_value, new_value in _differing_args(was, now, old, new):
-            found.append(strength.setting(name, old_value, new_value))
+            found.append((*strength.setting(name, old_value, new_value),
+                          strength.RELEASED.get(name, "")))
     if not found:
-        return None, ""
-    return strength.combined(kind for kind, _ in found), "; ".join(why for _, why in found)
+        return None, "", ""
+    return (strength.combined(kind for kind, _, _ in found), "; ".join(w for _, w, _ in found),
+            "; ".join(dict.fromkeys(r for _, _, r in found if r)))
 
 
 def _differing_args(was: Action, now: Action, old: Plan, new: Plan):
@@ -174,16 +181,17 @@ def _differing_args(was: Action, now: Action, old: Plan, new: Plan):
 
 
 def _released(before: Fate, after: Fate) -> str:
-    """What the change means for data released under the old plan, when it means more than
-    "from now on": a pseudonym or shifted value that no longer matches."""
-    deriving = {a.op for a in before.actions} & DERIVING
-    if not deriving:
+    """What another chain means for data released under the old plan, when it means more than
+    "from now on": a pseudonym or shifted date that earlier uploads hold and new ones will not
+    match.  (Jitter draws anew for every value: nothing released links through it.)"""
+    linked = {a.op for a in before.actions} & LINKING
+    if not linked:
         return ""
-    kept = deriving & {a.op for a in after.actions}
+    kept = linked & {a.op for a in after.actions}
     if not kept:
-        return "uploads from now on lack the pseudonym or shifted value earlier uploads hold"
-    dates = kept & {"shift_date", "shift_datetime", "jitter"}
-    return strength.LINKS_DATES if dates else strength.LINKS_HASHES
+        return "uploads from now on lack the pseudonym or shifted date that earlier uploads hold"
+    return strength.LINKS_DATES if kept & {"shift_date", "shift_datetime"} else \
+        strength.LINKS_HASHES
 
 
 def _normalised(plan: Plan, action: Action) -> str:
@@ -265,12 +273,12 @@ def _pattern_changes(old: Plan, new: Plan) -> list[Change]:
         was, now = before.get(pattern, nothing), after.get(pattern, nothing)
         if was.same_as == now.same_as:
             continue
-        kind, why = _judge(was, now, old, new)
+        kind, why, released = _judge(was, now, old, new)
         if kind is None:
             continue
         changes.append(Change("regex", f"regex {pattern}", None, None, was.text, now.text, kind,
                               f"{why} (private, unknown and nested elements, matched per file)",
-                              _released(was, now), was.line, now.line))
+                              released, was.line, now.line))
     return changes
 
 

@@ -18,7 +18,7 @@ GONE, DERIVED, EDITED, KEPT = 3, 2, 1, 0
 RANK = {"remove": GONE, "replace": GONE, "hash": DERIVED, "hashuid": DERIVED,
         "shift_date": DERIVED, "shift_datetime": DERIVED, "jitter": DERIVED,
         "regex_sub": EDITED}
-DERIVING = {op for op, rank in RANK.items() if rank == DERIVED}
+LINKING = {"hash", "hashuid", "shift_date", "shift_datetime"}  # same input, same output
 
 LINKS_HASHES = ("hashes and hashed UIDs differ from those released before: the same subject, "
                 "study or instance no longer links across uploads")
@@ -26,7 +26,7 @@ LINKS_DATES = ("dates are shifted differently from those released before: a subj
                "no longer line up across uploads")
 RELEASED = {"salt": LINKS_HASHES, "hash-digits": LINKS_HASHES, "uid-prefix-fields": LINKS_HASHES,
             "uid-suffix-fields": LINKS_HASHES, "uid-numeric-name": LINKS_HASHES,
-            "date-increment": LINKS_DATES, "jitter": LINKS_DATES, "jitter-range": LINKS_DATES,
+            "date-increment": LINKS_DATES,
             "date-format": "dates are written in another format than in earlier uploads",
             "datetime-format": "date-times are written in another format than in earlier "
                                "uploads"}
