@@ -301,3 +301,59 @@ def test_a_file_cut_between_elements_then_completed_is_done_again(plan, tmp_path
     assert again.written == 1 and again.skipped == 0
     assert pydicom.dcmread(tmp_path / "out" / "a.dcm").PixelData == \
         pydicom.dcmread(path).PixelData
+
+
+# --- bounded memory on the Dataset path -------------------------------------------------------
+
+def test_a_deflate_bomb_is_refused_before_it_inflates(plan, tmp_path):
+    """20 MB of zeros deflate to a few KB; with a bound of 8 MiB the file is refused with the
+    reason, inflated no further than the bound; under the default bound it is de-identified."""
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    ds.Rows = ds.Columns = 2048
+    ds.NumberOfFrames = 2
+    ds.PixelData = bytes(2048 * 2048 * 2 * 2)
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ds.save_as(folder / "bomb.dcm", enforce_file_format=True)
+    assert os.path.getsize(folder / "bomb.dcm") < 200_000
+    bounded = run(plan, [str(folder)], RunOptions(output=str(tmp_path / "bounded"),
+                                                  memory_limit=8 * 2**20))
+    assert bounded.failed == 1 and "bomb.dcm: refused: its deflated dataset inflates to more " \
+        "than the memory bound of 8388608 bytes for one file" in bounded.failures[0]
+    unbounded = run(plan, [str(folder)], RunOptions(output=str(tmp_path / "unbounded")))
+    assert unbounded.written == 1
+    assert pydicom.dcmread(tmp_path / "unbounded" / "bomb.dcm").PatientName == "ANON"
+
+
+def test_a_length_larger_than_the_file_and_a_sparse_file_of_zeros_are_refused(plan, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    raw = bytearray(open(get_testdata_file("CT_small.dcm", download=False), "rb").read())
+    pixels = raw.index(b"\xe0\x7f\x10\x00OW")
+    raw[pixels + 8:pixels + 12] = (0xFFFFFFF0).to_bytes(4, "little")
+    (folder / "inflated.dcm").write_bytes(raw)
+    with open(folder / "sparse.dcm", "wb") as sparse:
+        sparse.truncate(64 * 2**20)  # no data written: a hole of zeros
+    for fast in (True, False):
+        summary = run(plan, [str(folder)], RunOptions(output=str(tmp_path / f"out{fast}"),
+                                                      fast_path=fast))
+        lines = sorted(summary.failures)
+        assert summary.failed == 2
+        assert lines[0].endswith("inflated.dcm: PixelData (7FE0,0010): truncated: its value is "
+                                 "4294967280 bytes and the file holds 32906 of them "
+                                 "(4294934374 missing)")
+        assert lines[1].endswith("sparse.dcm: not a DICOM file: no DICM preamble, and it "
+                                 "starts with a group 0000 element, which no stored dataset "
+                                 "holds")
+
+
+def test_a_file_too_large_for_the_dataset_path_is_refused(plan, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    patient_file(folder / "a.dcm", "PATIENT^A", 1, frames=2)
+    summary = run(plan, [str(folder)], RunOptions(output=str(tmp_path / "out"),
+                                                  fast_path=False, memory_limit=5 * 2**20))
+    assert summary.failed == 1 and "a.dcm: refused: the Dataset path would hold about" in \
+        summary.failures[0] and "more than the bound of 5242880 bytes for one file" in \
+        summary.failures[0]

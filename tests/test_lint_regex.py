@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.conftest import codes
 
 
@@ -67,3 +69,33 @@ def test_unbalanced_paren_is_r001_and_nothing_else_about_the_pattern(lint_text):
 def test_transform_matching_keyword_and_hex_path_is_r005_but_remove_is_not(lint_text):
     assert "R005" in codes(lint_text(_profile(".*", "hash: true")))
     assert "R005" not in codes(lint_text(_profile(".*", "remove: true")))
+
+
+REGEX_SUB = """
+dicom:
+  fields:
+    - name: PatientName
+      regex-sub:
+        - input-regex: '{pattern}'
+          output: '{{last}}'
+"""
+
+
+def test_a_backtracking_regex_sub_input_regex_is_r002_and_does_not_compile(lint_text, tmp_path):
+    """The issue's name-splitting pattern: `(\\w+\\s?)+` matches one name in many ways."""
+    risky = r"(?P<last>(\w+\s?)+)\^(?P<first>.*)"
+    found = [d for d in lint_text(REGEX_SUB.format(pattern=risky)) if d.code == "R002"]
+    assert len(found) == 1 and found[0].message.startswith(
+        "PatientName: regex-sub input-regex `(?P<last>(\\w+\\s?)+)\\^(?P<first>.*)` is not safe")
+    assert found[0].line == 6  # the input-regex itself
+    path = tmp_path / "risky.yaml"
+    path.write_text(REGEX_SUB.format(pattern=risky))
+    from deidc.compiler import CompileError, compile_profile
+
+    with pytest.raises(CompileError):
+        compile_profile(str(path))
+
+
+def test_a_plain_regex_sub_input_regex_is_not_r002(lint_text):
+    safe = r"(?P<last>\w+( \w+)*)\^(?P<first>.*)"
+    assert "R002" not in codes(lint_text(REGEX_SUB.format(pattern=safe)))

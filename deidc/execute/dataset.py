@@ -32,7 +32,7 @@ from pydicom.tag import Tag
 
 from . import transforms
 from .actions import Actor, Dispatch, derived, private_key_of
-from .inputs import Input
+from .inputs import MEMORY_LIMIT, Input
 from .stream import check_whole
 from .outcome import ExecutionError, FileOutcome
 from .dicom import (FILE_META_GROUP, MEDIA_STORAGE_SOP_INSTANCE_UID, PATIENT_AGE,
@@ -534,15 +534,20 @@ def _reason(exc: Exception) -> str:
     return f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
-def read_dataset(path: str, data=None) -> Dataset:
+def read_dataset(path: str, data=None, memory_limit: int = MEMORY_LIMIT) -> Dataset:
     """The dataset of the file at ``path``, every value read at once: none is deferred, since
     a deferred value is read again by the file's name, from whatever file has it by then.
-    ``data``: the file's bytes (or a map of them), when the caller has opened it."""
+    ``data``: the file's bytes (or a map of them), when the caller has opened it;
+    ``memory_limit``: the bytes this may take, which a file is refused if it would exceed."""
     if data is None:
-        with Input(path) as opened:
-            return read_dataset(path, opened.data)
+        with Input(path, memory_limit) as opened:
+            return read_dataset(path, opened.data, memory_limit)
     try:
-        check_whole(data, len(data))
+        held = check_whole(data, len(data), memory_limit)
+        if 2 * held > memory_limit:  # the bytes read, and pydicom's values
+            raise ExecutionError(f"refused: the Dataset path would hold about {2 * held} bytes "
+                                 f"of it in memory, more than the bound of {memory_limit} "
+                                 "bytes for one file")
     except ExecutionError as exc:
         exc.path = path
         raise
@@ -671,7 +676,7 @@ def deidentify_file(plan: Plan, source_path: str, output, *, rng,
                                    compat_flywheel=compat_flywheel, log=log, opened=opened)
     if opened.mapped:
         opened.data.seek(0)
-    ds = read_dataset(source_path, opened.data)
+    ds = read_dataset(source_path, opened.data, opened.memory_limit)
     before = log_values(plan, ds) if log else {}
     try:
         with warnings.catch_warnings():

@@ -79,7 +79,7 @@ class Input:
 
     def __init__(self, path: str, memory_limit: int | None = None):
         self.path = path
-        memory_limit = memory_limit or MEMORY_LIMIT
+        memory_limit = self.memory_limit = memory_limit or MEMORY_LIMIT
         self.data = b""
         self._map = None
         # O_NONBLOCK: a FIFO put in place of a file since it was looked at must not block

@@ -261,21 +261,29 @@ def read_layout(buffer, limit: int) -> FileLayout:
 # --- is the file whole? ----------------------------------------------------------------------
 
 
-def check_whole(buffer, size: int) -> None:
+def check_whole(buffer, size: int, memory_limit: int) -> int:
     """Raise :class:`deidc.execute.outcome.ExecutionError` if a Part 10 file is truncated: an
     element of its file meta or of its dataset's top level (a value, a header, or the items
     and delimiter of an undefined length) runs past its end.  The message says which element
     is cut and how many bytes at least are missing.  pydicom reads such a file without a word
     (a value cut short is read short), so it would be written as if whole.  The Dataset path
     calls this before pydicom reads; the fast path needs no call: its walk meets the cut and
-    hands the file over.  What this cannot walk (no preamble, big endian, a body deflated,
-    structure malformed otherwise) is pydicom's to judge.  A file cut exactly between two
-    top-level elements is a whole, shorter file: no format can tell it from one."""
+    hands the file over.  What this cannot walk (big endian, a private syntax, structure
+    malformed otherwise) is pydicom's to judge.  A file cut exactly between two top-level
+    elements is a whole, shorter file: no format can tell it from one.
+
+    Returns the bytes of the dataset as pydicom will hold them: the file's size, or what its
+    deflated dataset inflates to, inflated here no further than ``memory_limit`` (a deflate
+    bomb of 522 KB took pydicom 2.1 GB)."""
     if size < 132:
         raise ExecutionError(f"not a DICOM file: {_bytes(size)}, shorter than the preamble "
                              "of one (a file cut short, or not DICOM)")
     if bytes(buffer[128:132]) != b"DICM":
-        return
+        if struct.unpack_from("<H", buffer, 0)[0] == 0:
+            # (pydicom's reading of a megabyte of zeros, as elements (0000,0000), took minutes)
+            raise ExecutionError("not a DICOM file: no DICM preamble, and it starts with a "
+                                 "group 0000 element, which no stored dataset holds")
+        return size
     offset, previous, syntax = 132, None, None
     try:
         while offset + 2 <= size and struct.unpack_from("<H", buffer, offset)[0] == \
@@ -285,8 +293,11 @@ def check_whole(buffer, size: int) -> None:
                 syntax = bytes(buffer[previous.value:previous.end]).rstrip(b"\0 ").decode(
                     "ascii", "replace")
             offset = previous.end
+        if syntax == DEFLATED:
+            body = _inflate(buffer, offset, memory_limit)
+            buffer, offset, size, syntax = body, 0, len(body), EXPLICIT_LITTLE
         if syntax not in SUPPORTED_SYNTAXES:
-            return  # big endian, a deflated body, a private syntax
+            return size  # big endian, a private syntax
         implicit = syntax == IMPLICIT_LITTLE
         if offset >= size:
             raise ExecutionError("truncated: the file ends after its file meta information, "
@@ -295,7 +306,29 @@ def check_whole(buffer, size: int) -> None:
             previous = _whole_element(buffer, offset, size, implicit, previous)
             offset = previous.end
     except (Unsupported, struct.error, UnicodeError):
-        return
+        pass
+    return size
+
+
+DEFLATED = "1.2.840.10008.1.2.1.99"
+
+
+def _inflate(buffer, offset: int, memory_limit: int) -> bytes:
+    import zlib
+
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        body = inflater.decompress(buffer[offset:], memory_limit + 1)
+    except zlib.error as exc:
+        raise ExecutionError(f"its deflated dataset cannot be inflated: {exc}") from None
+    if len(body) > memory_limit:
+        raise ExecutionError(f"refused: its deflated dataset inflates to more than the memory "
+                             f"bound of {_bytes(memory_limit)} for one file (a deflate bomb, or "
+                             "a file too large for the Dataset path)")
+    if not inflater.eof:
+        raise ExecutionError("truncated: its deflated dataset ends before the deflate stream "
+                             "does")
+    return body
 
 
 def _whole_element(buffer, offset: int, size: int, implicit: bool, previous) -> Element:

@@ -107,11 +107,15 @@ def regex_invalid(ctx: LintContext):
             remove: true
       """)
 def regex_backtracking(ctx: LintContext):
-    """A `regex:` shaped for catastrophic backtracking.
+    """A regex shaped for catastrophic backtracking: a `regex:` selector, or a `regex-sub`
+    `input-regex`.
 
     Patterns like `(a+)+`, `(\\w|\\w)*` or `.*.*.*x` can take exponential or high-polynomial
     time on a long element path, and Flywheel runs them against every path of every file: the job
-    hangs.  deidc judges the pattern from its structure, never runs it, and refuses to compile it.
+    hangs.  A `regex-sub` `input-regex` runs against a value an outside party wrote (a name
+    split with `(\\w+\\s?)+` took a second on a 24-letter name, twice as long per letter
+    more).  deidc judges the pattern from its structure, never runs it, and refuses to compile
+    it.
     """
     for field_rule, pattern in _regex_rules(ctx):
         if _compile_error(pattern) is not None:
@@ -122,6 +126,27 @@ def regex_backtracking(ctx: LintContext):
                           f"regex `{pattern}` is not safe to run: {risk}",
                           "remove the inner or the outer repeat, or use `[^.]*` instead of `.*` "
                           "between the words you look for")
+    for field_rule, pointer, pattern in _input_regexes(ctx):
+        if _compile_error(pattern) is not None:
+            continue
+        risk = backtracking_risk(pattern)
+        if risk is not None:
+            yield Finding(pointer, f"{field_rule.selector}: regex-sub input-regex `{pattern}` is "
+                                   f"not safe to run on a value: {risk}",
+                          "remove the inner or the outer repeat (`\\w+( \\w+)*` rather than "
+                          "`(\\w+\\s?)+`)")
+
+
+def _input_regexes(ctx: LintContext):
+    """(rule, pointer, pattern) of every `regex-sub` item's `input-regex`."""
+    for field_rule in ctx.fields:
+        items = field_rule.raw.get("regex-sub")
+        if field_rule.action != "regex-sub" or not isinstance(items, list):
+            continue
+        for index, item in enumerate(items):
+            if isinstance(item, dict) and isinstance(item.get("input-regex"), str):
+                yield (field_rule, f"{field_rule.pointer}/regex-sub/{index}/input-regex",
+                       item["input-regex"])
 
 
 @rule("R003", "regex-matches-nothing", Severity.WARNING,
