@@ -127,7 +127,9 @@ def discover(inputs: list[str], options: RunOptions) -> Iterator[Job]:
         if os.path.isfile(argument):
             yield _job(argument, os.path.basename(argument), options)
         elif os.path.isdir(argument):
-            for folder, subfolders, files in os.walk(argument):
+            unreadable: list[OSError] = []
+            for folder, subfolders, files in os.walk(argument, onerror=unreadable.append):
+                yield from _unreadable(unreadable, argument)
                 subfolders.sort()
                 inside = os.path.relpath(folder, argument)  # once per folder, not per file
                 for name in sorted(files):
@@ -135,8 +137,17 @@ def discover(inputs: list[str], options: RunOptions) -> Iterator[Job]:
                         continue
                     yield _job(os.path.join(folder, name),
                                name if inside == "." else os.path.join(inside, name), options)
+            yield from _unreadable(unreadable, argument)
         else:
             raise RunError(f"{argument}: no such file or folder")
+
+
+def _unreadable(errors: list[OSError], argument: str) -> Iterator[Job]:
+    """A job for each folder the walk could not read, which fails with the reason: skipped
+    without a word, its files would be missing from the outputs unseen."""
+    while errors:
+        folder = errors.pop(0).filename
+        yield Job(folder, os.path.relpath(folder, argument), None, "unreadable")
 
 
 def measure_inputs(inputs: list[str]) -> tuple[int, int]:
@@ -215,6 +226,18 @@ def process_file(plan: Plan, job: Job, options: RunOptions) -> FileResult:
 
     if job.earlier == "done":
         return FileResult(job, "skipped", "finished by an earlier run (its journal says so)")
+    if job.earlier == "unreadable":
+        try:
+            os.listdir(job.source)
+        except OSError as exc:
+            return FileResult(job, "failed", f"this folder cannot be read ({exc.strerror or exc}"
+                                             "): the files in it were not de-identified")
+        return FileResult(job, "failed", "this folder could not be read during the run: the "
+                                         "files in it were not de-identified")
+    if options.in_place and os.path.islink(job.source):
+        return FileResult(job, "failed", "a symbolic link: --in-place replaces files, not links "
+                                         "(the link would go and the file it points to keep its "
+                                         "PHI); give the file itself")
     try:
         info = os.stat(job.source)
     except OSError as exc:
@@ -295,7 +318,24 @@ def _deidentify(plan: Plan, job: Job, options: RunOptions, opened) -> tuple:
         return deidentify(io.BytesIO()), "", ()
     outcome, temporary, written = _write_temporary(job.target, deidentify,
                                                    options.temporary_owner)
+    if options.in_place:
+        _keep_mode_and_owner(temporary, opened.info)
     return outcome, temporary, _identity(opened, temporary, written, options.in_place)
+
+
+def _keep_mode_and_owner(temporary: str, original: os.stat_result) -> None:
+    """A file replaced in place keeps its permissions (a 0600 file came back 0644) and, where
+    this process may give them (root, or the owner already), its owner and group."""
+    try:
+        os.chmod(temporary, stat.S_IMODE(original.st_mode))
+        if (original.st_uid, original.st_gid) != (os.getuid(), os.getgid()):
+            try:
+                os.chown(temporary, original.st_uid, original.st_gid)
+            except PermissionError:
+                pass
+    except BaseException:
+        _remove(temporary)
+        raise
 
 
 def _identity(opened, temporary: str, written: list, original: bool) -> tuple:
@@ -402,15 +442,13 @@ def run(plan: Plan, inputs: list[str], options: RunOptions,
     machine's processes (:mod:`deidc.run.cluster`); this process still commits every file."""
     if not options.dry_run and not options.in_place and not options.output:
         raise RunError("give an output folder with -o OUTDIR (or --in-place, or --dry-run)")
-    if options.output and not options.in_place:
-        out = os.path.abspath(options.output)
-        for argument in inputs:
-            if os.path.isdir(argument) and _inside(out, os.path.abspath(argument)):
-                raise RunError(f"the output folder {options.output} is inside the input "
-                               f"{argument}: choose a folder outside it")
     for argument in inputs:
         if not os.path.exists(argument):
             raise RunError(f"{argument}: no such file or folder")
+    if options.output and not options.in_place:
+        _check_output(inputs, options.output)
+    if not options.dry_run and len(inputs) > 1:
+        _check_one_output_each(inputs, options)
 
     from .signals import Stopping
 
@@ -495,6 +533,52 @@ def _open_log(plan: Plan, options: RunOptions):
 
     return DeidLog(path, [column.title for column in plan.log_columns],
                    exact_cells=options.compat_flywheel)
+
+
+def _check_output(inputs: list[str], output: str) -> None:
+    """The output folder apart from the inputs, real paths compared (a symlink leads nowhere
+    else): outputs written inside an input are de-identified again by the next run, and an
+    input inside the output folder, or an input file that is its own output, would be replaced
+    by its output, which only ``--in-place`` may do."""
+    if os.path.lexists(output) and not os.path.isdir(output):
+        raise RunError(f"the output {output} exists and is not a folder: give a folder with -o")
+    out = os.path.realpath(output)
+    for argument in inputs:
+        real = os.path.realpath(argument)
+        if os.path.isdir(real):
+            if _inside(out, real):
+                raise RunError(f"the output folder {output} is inside the input {argument}"
+                               f"{_via(output, out)}: choose a folder outside it")
+            if _inside(real, out):
+                raise RunError(f"the input {argument} is inside the output folder {output}"
+                               f"{_via(argument, real)}: its outputs would replace inputs; "
+                               "choose an output folder apart (or --in-place)")
+        elif os.path.realpath(os.path.join(out, os.path.basename(argument))) == real:
+            raise RunError(f"the output of {argument} would be {argument} itself: use "
+                           "--in-place to replace inputs, or another output folder")
+
+
+def _via(given: str, real: str) -> str:
+    return f" (it is {real})" if os.path.abspath(given) != real else ""
+
+
+def _check_one_output_each(inputs: list[str], options: RunOptions) -> None:
+    """Refuse, before anything is written, inputs that would share an output (two folders
+    holding the same relative path: one patient's output would replace the other's), or a
+    file given twice (in place, de-identified twice).  One walk of the inputs."""
+    seen: dict[str, str] = {}
+    for job in discover(inputs, options):
+        key = os.path.realpath(job.source) if options.in_place else job.relative
+        other = seen.get(key)
+        if other is None:
+            seen[key] = job.source
+            continue
+        if options.in_place or os.path.realpath(other) == os.path.realpath(job.source):
+            raise RunError(f"{job.source} is given twice (also as {other}): give each input "
+                           "once")
+        raise RunError(f"{other} and {job.source} would both be written to {job.target}: "
+                       "give inputs whose paths under their folders differ, or run them into "
+                       "separate output folders")
 
 
 def _inside(child: str, parent: str) -> bool:
