@@ -1,6 +1,7 @@
-"""`deidc apply --cluster`: a real Dask scheduler and worker processes on loopback
-(:class:`distributed.LocalCluster` with processes) give the bytes and the deid log of a
-``--jobs 1`` run, fail a corrupt file alone, and lose nothing to a worker killed mid-batch."""
+"""`deidc apply --cluster`: a real Dask scheduler and worker processes on loopback (the
+`dask scheduler` and `dask worker` commands; `local:N`, a LocalCluster, in a command of its
+own) give the bytes and the deid log of a ``--jobs 1`` run, fail a corrupt file alone, lose
+nothing to a worker killed mid-batch, and stop on Ctrl-C with whole outputs only."""
 
 from __future__ import annotations
 
@@ -54,18 +55,43 @@ def distributed_or_skip():
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    distributed = distributed_or_skip()
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as local:
-        yield local
+def scheduler(tmp_path_factory):
+    """The address of a scheduler and two single-threaded workers (each under a nanny, which
+    restarts it if it dies), started with the `dask scheduler` and `dask worker` commands on
+    loopback: a LocalCluster in this process would leave a child process and Dask's settings
+    in its environment (MALLOC_TRIM_THRESHOLD_ and others) to the tests that run after."""
+    distributed_or_skip()
+    dask = [sys.executable, "-m", "dask"]
+    address_file = tmp_path_factory.mktemp("dask") / "scheduler.json"
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                                 "--dashboard-address", ":0", "--scheduler-file",
+                                 str(address_file)], **quiet)]
+    try:
+        deadline = time.monotonic() + 60
+        while not address_file.exists() or not address_file.read_text().strip():
+            assert time.monotonic() < deadline, "the scheduler did not start"
+            time.sleep(0.05)
+        time.sleep(0.05)  # written whole
+        address = json.loads(address_file.read_text())["address"]
+        started.append(subprocess.Popen([*dask, "worker", address, "--nworkers", "2",
+                                         "--nthreads", "1", "--no-dashboard"], **quiet))
+        yield address
+    finally:
+        for process in reversed(started):
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 @pytest.fixture
-def client(cluster):
+def client(scheduler):
     import distributed
 
-    with distributed.Client(cluster) as connected:
+    with distributed.Client(scheduler) as connected:
         connected.wait_for_workers(2, timeout=60)
         yield connected
 
@@ -133,7 +159,7 @@ def test_the_dataset_path_and_another_seed_give_the_jobs_1_bytes(plan, client, t
     assert len(weights) > 1  # a draw per file, not one per worker or per batch
 
 
-def test_a_corrupt_file_fails_alone_and_existing_outputs_stay(plan, cluster, tmp_path):
+def test_a_corrupt_file_fails_alone_and_existing_outputs_stay(plan, client, tmp_path):
     inputs = copies(tmp_path / "in", 6)
     good = (inputs / "series0" / "000.dcm").read_bytes()
     (inputs / "series0" / "corrupt.dcm").write_bytes(good[:132] + b"\xff" * 500)
@@ -142,7 +168,7 @@ def test_a_corrupt_file_fails_alone_and_existing_outputs_stay(plan, cluster, tmp
     (out / "series1").mkdir(parents=True)
     (out / "series1" / "001.dcm").write_bytes(b"someone else's file")
     command = [sys.executable, "-m", "deidc", "apply", str(tmp_path / "profile.yaml"),
-               str(inputs), "-o", str(out), "--cluster", cluster.scheduler_address]
+               str(inputs), "-o", str(out), "--cluster", client.scheduler.address]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, result.stderr
     failed = [line for line in result.stderr.splitlines() if line.startswith("FAILED")]
@@ -220,12 +246,12 @@ def test_a_worker_killed_mid_batch_costs_nothing(plan, client, tmp_path):
     assert any(not part.startswith(".deidc-c") for part in parts)
 
 
-def test_ctrl_c_cancels_the_rest_and_leaves_whole_outputs_only(plan, cluster, tmp_path):
+def test_ctrl_c_cancels_the_rest_and_leaves_whole_outputs_only(plan, client, tmp_path):
     inputs = copies(tmp_path / "in", 160)
     out = tmp_path / "out"
     run = subprocess.Popen([sys.executable, "-m", "deidc", "apply",
                             str(tmp_path / "profile.yaml"), str(inputs), "-o", str(out),
-                            "--no-fast-path", "--cluster", cluster.scheduler_address],
+                            "--no-fast-path", "--cluster", client.scheduler.address],
                            stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(list(out.rglob("*.dcm"))) < 16:
