@@ -246,17 +246,25 @@ def test_a_worker_killed_mid_batch_costs_nothing(plan, client, tmp_path):
     assert any(not part.startswith(".deidc-c") for part in parts)
 
 
-def test_ctrl_c_cancels_the_rest_and_leaves_whole_outputs_only(plan, client, tmp_path):
+@pytest.mark.parametrize("where", ["scheduler", "local:2"])
+def test_ctrl_c_cancels_the_rest_and_leaves_whole_outputs_only(where, plan, request, tmp_path):
+    """SIGINT to the client of a running scheduler; and, for ``local:2``, to the whole process
+    group, as a terminal's Ctrl-C sends it (the client's own workers must not die of it)."""
+    if where == "scheduler":
+        where = request.getfixturevalue("client").scheduler.address
     inputs = copies(tmp_path / "in", 160)
     out = tmp_path / "out"
     run = subprocess.Popen([sys.executable, "-m", "deidc", "apply",
                             str(tmp_path / "profile.yaml"), str(inputs), "-o", str(out),
-                            "--no-fast-path", "--cluster", client.scheduler.address],
-                           stderr=subprocess.PIPE, text=True)
+                            "--no-fast-path", "--cluster", where],
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(list(out.rglob("*.dcm"))) < 16:
         time.sleep(0.005)
-    run.send_signal(signal.SIGINT)
+    if where.startswith("local:"):
+        os.killpg(run.pid, signal.SIGINT)
+    else:
+        run.send_signal(signal.SIGINT)
     _, stderr = run.communicate(timeout=60)
     assert run.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr

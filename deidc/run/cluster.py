@@ -67,11 +67,13 @@ def connect(address: str):
                            "such as local:4")
         import logging
 
-        # One thread a worker: the work is CPU-bound Python, which threads would share.
-        with distributed.LocalCluster(n_workers=int(count), threads_per_worker=1,
-                                      processes=True, dashboard_address=":0",
-                                      silence_logs=logging.ERROR) as cluster, \
-                distributed.Client(cluster) as client:
+        # One thread a worker: the work is CPU-bound Python, which threads would share.  The
+        # dashboard on a free port: 8787 may be another cluster's.
+        with _deaf_to_the_terminal():
+            cluster = distributed.LocalCluster(n_workers=int(count), threads_per_worker=1,
+                                               processes=True, dashboard_address=":0",
+                                               silence_logs=logging.ERROR)
+        with cluster, distributed.Client(cluster) as client:
             yield client
         return
     try:
@@ -83,6 +85,27 @@ def connect(address: str):
                        "or check the address") from None
     with client:
         yield client
+
+
+@contextlib.contextmanager
+def _deaf_to_the_terminal():
+    """SIGINT and SIGHUP ignored while the worker processes of a ``local:N`` cluster start, so
+    that they inherit it: Ctrl-C in a terminal (or its closing) signals every process of the
+    foreground group, and workers killed by it in mid-batch would leave temporary files
+    behind after the run has swept them.  This process, the client, stops them itself."""
+    import signal
+
+    previous = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGHUP):
+            previous[signum] = signal.signal(signum, signal.SIG_IGN)
+    except ValueError:  # not the main thread: nothing to inherit from it
+        pass
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class ClusterRun:
