@@ -136,3 +136,29 @@ def test_in_place_refuses_a_symbolic_link_and_leaves_both_alone(plan, tmp_path):
         "the file it points to keep its PHI); give the file itself")
     assert os.path.islink(folder / "a.dcm") and target.read_bytes() == before
     assert sorted(os.listdir(folder)) == [JOURNAL_NAME, "a.dcm"]
+
+
+def test_a_fifo_given_as_input_is_named_as_such(plan, tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(RunError, match="pipe is neither a regular file nor a folder"):
+        run(plan, [str(tmp_path / "pipe")], RunOptions(output=str(tmp_path / "out")))
+
+
+def test_a_run_piped_into_head_finishes_its_work(plan, tmp_path):
+    """`deidc apply -v ... 2>&1 | head -1`: once head has read its line and gone, the lines
+    still to come go nowhere, and every file is done (the run stopped after 16 files)."""
+    import subprocess
+    import sys
+
+    source = files(tmp_path / "in", *(f"{number:02d}.dcm" for number in range(60)))
+    (tmp_path / "plan.yaml").write_text(textwrap.dedent(PROFILE))
+    process = subprocess.Popen([sys.executable, "-m", "deidc", "apply", str(tmp_path / "plan.yaml"),
+                                str(source), "-o", str(tmp_path / "out"), "-v", "-j", "1"],
+                               stderr=subprocess.PIPE)
+    assert process.stderr.readline().startswith(b"written ")
+    process.stderr.close()
+    assert process.wait(timeout=120) == 0
+    outputs = sorted(os.listdir(tmp_path / "out"))
+    assert outputs == sorted([JOURNAL_NAME] + os.listdir(source))
+    assert all(pydicom.dcmread(tmp_path / "out" / name).PatientName == "ANON"
+               for name in outputs if name != JOURNAL_NAME)

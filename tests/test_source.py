@@ -159,6 +159,23 @@ def test_deep_nesting_is_placed_where_the_limit_is_crossed(tmp_path):
     assert (error.span.line, error.span.column) == (2, 11 + MAX_DEPTH)
 
 
+def test_a_number_of_5000_digits_is_an_error_at_its_place_not_a_traceback(tmp_path):
+    path = tmp_path / "number.yaml"
+    path.write_text("dicom:\n  date-increment: " + "9" * 5000 + "\n")
+    error = load_source(path).error
+    assert error.kind == "too-large" and error.message == \
+        "a number of 5000 characters, too long to read"
+    assert (error.span.line, error.span.column) == (2, 19)
+
+
+def test_an_impossible_date_is_an_error_at_its_place(tmp_path):
+    path = tmp_path / "date.yaml"
+    path.write_text("dicom:\n  date-increment: 2024-02-30\n")
+    error = load_source(path).error
+    assert error.kind == "syntax" and error.message == \
+        "a timestamp YAML cannot read: day is out of range for month"
+
+
 def test_undecodable_byte_is_placed_on_its_line(tmp_path):
     path = tmp_path / "latin.yaml"
     path.write_bytes(b"dicom:\n  fields:\n    - name: Jos\xe9\n")

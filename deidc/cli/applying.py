@@ -159,12 +159,27 @@ class _Progress:
                 self.bar.refresh()
 
     def _line(self, text: str) -> None:
-        if self.bar is not None:
-            self.bar.console.print(text, markup=False, highlight=False)
-        else:
-            print(text, file=sys.stderr, flush=True)
+        try:
+            if self.bar is not None:
+                self.bar.console.print(text, markup=False, highlight=False)
+            else:
+                print(text, file=sys.stderr, flush=True)
+        except BrokenPipeError:  # `| head` has read enough: the work goes on, unreported
+            _discard(sys.stderr)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
+
+
+def _discard(stream) -> None:
+    """Point a closed pipe's descriptor at the null device, so that what is still written to
+    it (later lines, the summary, the interpreter's last flush) goes nowhere instead of
+    raising and stopping the run (a run piped into `head` stopped after a few files)."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, stream.fileno())
+        os.close(null)
+    except (OSError, ValueError):
+        pass

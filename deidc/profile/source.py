@@ -328,5 +328,11 @@ class _Builder:
             return [self.build(item, f"{pointer}/{index}", depth + 1)
                     for index, item in enumerate(node.value)]
         self.source.scalars[pointer] = Scalar(node.value, node.style, node.tag)
-        value = self.constructor.construct_object(node, deep=True)
-        return value
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except ValueError as exc:  # an integer of thousands of digits, a date like 2024-02-30
+            kind = node.tag.rsplit(":", 1)[-1]
+            message = (f"a number of {len(node.value)} characters, too long to read"
+                       if kind == "int" else f"a {kind} YAML cannot read: {exc}")
+            raise _LimitExceeded(LoadError(message, span, "quote it if it is meant as text",
+                                           "too-large" if kind == "int" else "syntax")) from None

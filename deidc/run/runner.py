@@ -139,7 +139,15 @@ def discover(inputs: list[str], options: RunOptions) -> Iterator[Job]:
                                name if inside == "." else os.path.join(inside, name), options)
             yield from _unreadable(unreadable, argument)
         else:
-            raise RunError(f"{argument}: no such file or folder")
+            _check_input(argument)
+
+
+def _check_input(argument: str) -> None:
+    if not os.path.exists(argument):
+        raise RunError(f"{argument}: no such file or folder")
+    if not os.path.isfile(argument) and not os.path.isdir(argument):
+        raise RunError(f"{argument} is neither a regular file nor a folder (a FIFO, a socket or "
+                       "a device): give DICOM files or folders")
 
 
 def _unreadable(errors: list[OSError], argument: str) -> Iterator[Job]:
@@ -443,8 +451,7 @@ def run(plan: Plan, inputs: list[str], options: RunOptions,
     if not options.dry_run and not options.in_place and not options.output:
         raise RunError("give an output folder with -o OUTDIR (or --in-place, or --dry-run)")
     for argument in inputs:
-        if not os.path.exists(argument):
-            raise RunError(f"{argument}: no such file or folder")
+        _check_input(argument)
     if options.output and not options.in_place:
         _check_output(inputs, options.output)
     if not options.dry_run and len(inputs) > 1:
