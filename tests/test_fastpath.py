@@ -134,6 +134,34 @@ PROFILES = {
             - name: SourceApplicationEntityTitle
               replace-with: DEIDC
     """,
+    # Nested paths: wildcards, item numbers, deeper paths, and the inserts of concrete ones
+    # (the element, the items before it, the sequences leading to it), as a real profile has
+    "nested": """
+        dicom:
+          fields:
+            - name: AnatomicRegionSequence.0.CodeValue
+              replace-with: 'new SH value'
+            - name: '00082218.0.00080102'
+              replace-with: 'new SH value'
+            - name: AnatomicRegionSequence.0.00080104
+              remove: true
+            - name: AnatomicRegionSequence.*.CodeValue
+              replace-with: 'new SH value'
+            - name: ReferencedSeriesSequence.*.SeriesInstanceUID
+              hashuid: true
+            - name: ReferencedSeriesSequence.0.ReferencedImageSequence.*.ReferencedSOPInstanceUID
+              hashuid: true
+            - name: SourceImageSequence.2.ReferencedSOPInstanceUID
+              replace-with: 1.2.3.4
+            - name: DerivationCodeSequence.*.CodeMeaning
+              remove: true
+            - name: ConceptNameCodeSequence.0.CodeMeaning
+              replace-with: REDACTED
+            - name: RequestAttributesSequence.1.ScheduledProtocolCodeSequence.0.CodeValue
+              replace-with: P1
+            - name: PatientName
+              replace-with: NOBODY
+    """,
     # Every rule is a deid-log column: sequences with items are logged as pydicom prints them
     "logged-sequences": """
         dicom:
@@ -795,3 +823,42 @@ def test_logged_sequences_with_items_stay_on_the_fast_path(tmp_path):
                         rng=random.Random(1))
     fast, fast_bytes, slow, slow_bytes = both_paths(plan, str(changed_inside), log=False)
     assert fast not in (None, "error") and fast_bytes == slow_bytes  # the fast path, unlogged
+
+
+# --- nested path rules -------------------------------------------------------------------------
+
+def test_nested_path_rules_stay_on_the_fast_path(tmp_path):
+    """The walk enters the sequences nested paths go through, acts on what they name, and
+    inserts what replace-with on a concrete path needs (read back here with pydicom)."""
+    import pydicom
+
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(textwrap.dedent(PROFILES["nested"]))
+    plan = compile_profile(str(profile))
+    taken = []
+    for path in TEST_FILES:
+        fast, fast_bytes, slow, slow_bytes = both_paths(plan, path)
+        if fast not in (None, "error"):
+            assert fast_bytes == slow_bytes, path
+            taken.append((path, fast_bytes))
+    assert len(taken) >= len(TEST_FILES) // 2
+    for path, written in taken:
+        ds = pydicom.dcmread(io.BytesIO(written))
+        region = ds.AnatomicRegionSequence[0]
+        assert (region.CodeValue, region.CodingSchemeDesignator) == ("new SH value",) * 2
+        assert "CodeMeaning" not in region
+        assert all(item.CodeValue == "new SH value" for item in ds.AnatomicRegionSequence)
+        assert len(ds.SourceImageSequence) >= 3
+        assert ds.SourceImageSequence[2].ReferencedSOPInstanceUID == "1.2.3.4"
+        assert ds.RequestAttributesSequence[1].ScheduledProtocolCodeSequence[0].CodeValue == "P1"
+        for item in ds.get("DerivationCodeSequence", []):
+            assert "CodeMeaning" not in item
+    padded = 0  # files whose own SourceImageSequence got items added
+    for path, written in taken:
+        before = pydicom.dcmread(path, stop_before_pixels=True)
+        if "SourceImageSequence" in before:
+            padded += 1
+            after = pydicom.dcmread(io.BytesIO(written)).SourceImageSequence
+            assert len(after) == max(3, len(before.SourceImageSequence))
+            assert after[0] == before.SourceImageSequence[0]  # named by no rule
+    assert padded

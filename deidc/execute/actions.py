@@ -123,6 +123,25 @@ class Dispatch:
         return key in self.private_keep
 
 
+def path_matches(steps: list, here) -> bool:
+    """Does a nested path's ``steps`` (plan/targets.parse_path) name the element at ``here``
+    (its tags and item indices, numbers all)?"""
+    if len(steps) != len(here):
+        return False
+    for position, (step, actual) in enumerate(zip(steps, here)):
+        if position % 2:
+            if step != "*" and int(step) != actual:
+                return False
+        elif step != actual:
+            return False
+    return True
+
+
+def inserts_when_absent(entry: Entry) -> bool:
+    """Does the entry's replace-with insert the element where it is absent?"""
+    return any(a.op == "replace" and a.args.get("insert") for a in entry.actions)
+
+
 def value_decides(op: str, args: dict) -> bool:
     """Does the action's result depend on the value alone (and the plan)?  Then it can be
     looked up instead of recomputed: no draw from the generator, no clock."""

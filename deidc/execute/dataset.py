@@ -31,7 +31,8 @@ from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
 from . import transforms
-from .actions import Actor, Dispatch, derived, private_key_of
+from .actions import (Actor, Dispatch, derived, inserts_when_absent, path_matches,
+                      private_key_of)
 from .inputs import MEMORY_LIMIT, Input
 from .stream import check_whole
 from .outcome import ExecutionError, FileOutcome
@@ -496,27 +497,11 @@ def _element_group_names(plan: Plan) -> dict[str, int]:
     return names
 
 
-def inserts_when_absent(entry) -> bool:
-    return any(a.op == "replace" and a.args.get("insert") for a in entry.actions)
-
-
 def dictionary_vr(tag: int) -> str | None:
     try:
         return dictionary_VR(tag)
     except KeyError:
         return None
-
-
-def path_matches(steps: list, here: list) -> bool:
-    if len(steps) != len(here):
-        return False
-    for position, (step, actual) in enumerate(zip(steps, here)):
-        if position % 2:
-            if step != "*" and int(step) != actual:
-                return False
-        elif step != actual:
-            return False
-    return True
 
 
 def private_tag(ds: Dataset, group: int, creator: str, offset: int, creators: dict):

@@ -27,7 +27,8 @@ from datetime import datetime
 from . import transforms
 from .inputs import Input, InputChanged
 from .outcome import FileOutcome
-from .actions import Actor, Dispatch, derived, value_decides
+from .actions import (Actor, Dispatch, derived, inserts_when_absent, path_matches,
+                      value_decides)
 from ..plan.ir import Plan
 from .dicom import (BINARY_NUMBERS, FILE_META_GROUP, ITEM, ITEM_END, LONG_HEADER_VRS,
                     LONG_LENGTH, MEDIA_STORAGE_SOP_INSTANCE_UID, META_GROUP_LENGTH, NUMBER_STRING_VRS,
@@ -86,7 +87,7 @@ class FastPlan:
         self.repeaters, self.patterns = dispatch.repeaters, dispatch.patterns
         self.keep = dispatch.keep
         self.kept_groups = {group for group, _ in dispatch.kept_creators}
-        self.unsupported: str | None = "nested path rules" if dispatch.paths else None
+        self.unsupported: str | None = None
         if any(action.op == "regex_sub" for entry in plan.entries for action in entry.actions):
             self.unsupported = "regex-sub rules"
         policy = plan.policy
@@ -98,15 +99,29 @@ class FastPlan:
         self.inserts = sorted(
             (tag, entry) for tag, entry in self.public.items()
             if tag >> 16 != FILE_META_GROUP
-            and any(a.op == "replace" and a.args.get("insert") for a in entry.actions))
-        if any(any(a.op == "replace" and a.args.get("insert") for a in entry.actions)
-               for entry in self.private.values()):
+            and inserts_when_absent(entry))
+        if any(inserts_when_absent(entry) for entry in self.private.values()):
             self.unsupported = "private replace-with with insert"
+        # Nested path rules (Seq.0.Keyword, Seq.*.Keyword): the walk enters the sequences
+        # they go through and acts on the elements they name; replace-with on a path of item
+        # numbers inserts what is missing (the element, the items before it, its sequences).
+        self.paths = dispatch.paths
+        self.path_tags = {step for steps, _ in self.paths for step in steps[0::2]}
+        self.nested_inserts = {
+            tuple(int(step) if place % 2 else step for place, step in enumerate(steps)): entry
+            for steps, entry in self.paths
+            if "*" not in steps[1::2] and inserts_when_absent(entry)
+            and Actor(None, False, None).run(list(entry.actions), False, None, "")[0]}
+        if self.paths and policy.remove_undefined:
+            self.unsupported = "nested path rules with remove-undefined"
+        if any(tag >> 16 & 1 for tag in self.path_tags):
+            self.unsupported = "nested path rules through private elements"
+        self.inserts = _merge_nested_roots(self.inserts, {path[0] for path in self.nested_inserts},
+                                           self)
         self.meta_entries = {tag: entry for tag, entry in self.public.items()
                              if tag >> 16 == FILE_META_GROUP}
         self.meta_inserts = {tag for tag, entry in self.meta_entries.items()
-                             if any(a.op == "replace" and a.args.get("insert")
-                                    for a in entry.actions)}
+                             if inserts_when_absent(entry)}
         self.logged = []  # (title, tag) of the deid log's columns; file meta tags included
         for column in plan.log_columns if log else ():
             if column.pattern is not None or not column.target or len(column.target) != 8:
@@ -124,8 +139,8 @@ class FastPlan:
         # What makes an element worth a closer look in the walk (anything else is copied).
         # Regexes and repeaters may hit any element: then every element is looked at.
         self.top_special = _EVERY_TAG if self.patterns or self.repeaters else \
-            set(self.public) | self.tracked | ANCHORS
-        self.nested_special = set(self.public) if self.recurse else set()
+            set(self.public) | self.tracked | ANCHORS | {steps[0] for steps, _ in self.paths}
+        self.nested_special = (set(self.public) if self.recurse else set()) | self.path_tags
         self.top_odd_plain = not (self.remove_private or self.private or self.patterns
                                   or self.remove_undefined)
         self.nested_odd_plain = not (self.remove_private or (self.recurse and self.private))
@@ -140,9 +155,12 @@ class FastPlan:
         self.implicit_vrs = {tag: vr.encode() for tag, vr in TRACKED_VRS.items()}
         self.implicit_vrs.update((tag, entry.vr.encode()) for tag, entry in self.public.items()
                                  if entry.vr and len(entry.vr) == 2)
+        self.implicit_vrs.update((steps[-1], entry.vr.encode()) for steps, entry in self.paths
+                                 if entry.vr and len(entry.vr) == 2)
         self.implicit_vrs.update((tag, b"SQ") for tag in self.sequences)
         self._actions: dict[tuple, tuple[list, bool, bool]] = {}
         self._inserted: dict[tuple[int, int, bool], tuple | Unsupported] = {}
+        self._created: dict[tuple, bytes | list] = {}
         # Top-level public attributes whose only business is their own actions (no log, no
         # file meta, no patient age, no remove-undefined): the walk handles them inline.
         self.lanes = {} if self.remove_undefined or self.patterns or self.repeaters else {
@@ -158,10 +176,8 @@ class FastPlan:
         encoding (a Penn BSC profile inserts ~60 empty elements into every file)."""
         found = self._inserted.get((first, count, implicit))
         if found is None:
-            make_header = implicit_header if implicit else header
             try:
-                found = _insertions(self.inserts[first:first + count], make_header,
-                                    self.tracked)
+                found = _insertions(self.inserts[first:first + count], implicit, self.tracked)
             except Unsupported as declined:
                 found = declined
             if len(self._inserted) >= _OUTCOMES_LIMIT:
@@ -171,18 +187,82 @@ class FastPlan:
             raise Unsupported(*found.args)
         return found
 
-    def actions(self, tag: int, key, top: bool) -> tuple[list, bool, bool]:
-        """The element's actions (Dispatch.actions_for, looked up once per tag and place),
-        whether they always remove it, and whether their outcome depends on the value alone."""
-        found = self._actions.get((tag, key, top))
+    def actions(self, tag: int, key, top: bool, here: tuple = ()) -> tuple[list, bool, bool]:
+        """The element's actions (Dispatch.actions_for, and the nested paths that name it in
+        the item at ``here``; looked up once per tag and place), whether they always remove
+        it, and whether their outcome depends on the value alone."""
+        here = here if self.paths else ()
+        found = self._actions.get((tag, key, top, here))
         if found is None:
             actions = self.dispatch.actions_for(tag, key, top)
+            if here:
+                at = here + (tag,)
+                named = [action for steps, entry in self.paths if path_matches(steps, at)
+                         for action in entry.actions]
+                if named:
+                    actions = sorted(actions + named, key=lambda action: action.order)
             removes = bool(actions) and actions[0].op == "remove" and \
                 not any(action.op == "replace" for action in actions)
             found = (actions, removes, _deterministic(actions))
             if len(self._actions) >= _OUTCOMES_LIMIT:
                 self._actions.clear()
-            self._actions[(tag, key, top)] = found
+            self._actions[(tag, key, top, here)] = found
+        return found
+
+    def reaches_into(self, path: tuple) -> bool:
+        """Does a nested path rule go below the sequence at ``path`` (its tags and item
+        numbers)?"""
+        found = self._created.get(("reaches", path))
+        if found is None:
+            depth = len(path)
+            found = self._created[("reaches", path)] = any(
+                len(steps) > depth and path_matches(steps[:depth], path)
+                for steps, _ in self.paths)
+        return found
+
+    def items_wanted(self, path: tuple) -> int:
+        """How many items nested inserts need the sequence at ``path`` to have."""
+        depth = len(path)
+        return max((steps[depth] + 1 for steps in self.nested_inserts
+                    if len(steps) > depth and steps[:depth] == path), default=0)
+
+    def item_inserts(self, path: tuple, implicit: bool) -> list:
+        """(tag, element) of what nested inserts add to the item at ``path`` where the tag is
+        absent: named elements, and sequences that lead to one, as pydicom writes them."""
+        key = ("item", path, implicit)
+        found = self._created.get(key)
+        if found is None:
+            depth = len(path)
+            pieces = {}
+            for steps, entry in self.nested_inserts.items():
+                if len(steps) <= depth or steps[:depth] != path or steps[depth] in pieces:
+                    continue
+                tag = steps[depth]
+                if len(steps) == depth + 1:
+                    pieces[tag] = _insertions([(tag, entry)], implicit, ())[0]
+                else:
+                    pieces[tag] = self.new_sequence(path + (tag,), implicit)
+            found = self._created[key] = sorted(pieces.items())
+        return found
+
+    def new_item(self, path: tuple, implicit: bool) -> bytes:
+        """An item nested inserts create at ``path``, as pydicom writes a new Dataset in a
+        sequence: a defined length, its elements in tag order."""
+        content = b"".join(piece for _, piece in self.item_inserts(path, implicit))
+        return delimiter(ITEM, len(content)) + content
+
+    def new_sequence(self, path: tuple, implicit: bool) -> bytes:
+        """A sequence nested inserts create at ``path`` (with the items they need), as pydicom
+        writes a new sequence: a defined length."""
+        key = ("sequence", path, implicit)
+        found = self._created.get(key)
+        if found is None:
+            if path[-1] not in self.sequences:
+                raise Unsupported(f"a nested insert through {path[-1]:08X}, not a sequence")
+            data = b"".join(self.new_item(path + (index,), implicit)
+                            for index in range(self.items_wanted(path)))
+            make_header = implicit_header if implicit else header
+            found = self._created[key] = make_header(path[-1], "SQ", len(data)) + data
         return found
 
 
@@ -191,11 +271,32 @@ _OUTCOMES_LIMIT = 65536
 _LONGEST_REUSED = 256  # longer values are transformed each time, not kept as keys
 
 
-def _insertions(inserts: list, make_header, tracked) -> tuple[bytes, dict]:
+class _NestedRoot:
+    """In FastPlan.inserts: a top-level sequence that nested inserts create where absent."""
+
+    def __init__(self, fast: "FastPlan"):
+        self.fast = fast
+
+
+def _merge_nested_roots(inserts: list, roots: set, fast: "FastPlan") -> list:
+    """The top-level inserts with the sequences nested inserts create: such a sequence
+    replaces its own replace-with insert (an empty sequence the nested inserts then fill,
+    or none at all, comes to the same)."""
+    return inserts if not roots else sorted(
+        [(tag, entry) for tag, entry in inserts if tag not in roots]
+        + [(tag, _NestedRoot(fast)) for tag in roots], key=lambda insert: insert[0])
+
+
+def _insertions(inserts: list, implicit: bool, tracked) -> tuple[bytes, dict]:
     """The elements (joined) the entries insert where absent, and the held values of the
     tracked ones (a chain on an absent element draws nothing: no generator, no clock)."""
     pieces, values = [], {}
     for tag, entry in inserts:
+        if isinstance(entry, _NestedRoot):
+            if tag in tracked:
+                raise Unsupported("logging a sequence nested inserts create")
+            pieces.append(entry.fast.new_sequence((tag,), implicit))
+            continue
         present, value = Actor(None, False, None).run(list(entry.actions), False, None,
                                                        entry.vr or "")
         if not present:
@@ -204,7 +305,7 @@ def _insertions(inserts: list, make_header, tracked) -> tuple[bytes, dict]:
         if not vr or vr not in INSERTABLE:
             raise Unsupported(f"inserting a {vr or 'unknown'} element")
         data = encode(value, vr)
-        pieces.append(make_header(tag, vr, len(data)) + data)
+        pieces.append((implicit_header if implicit else header)(tag, vr, len(data)) + data)
         if tag in tracked:
             values[tag] = held(value, vr)
     return b"".join(pieces), values
@@ -391,14 +492,15 @@ class _Walk:
         return b"".join(bytes(self.buffer[p[0]:p[1]]) if type(p) is list else p
                         for p in pieces)
 
-    def dataset(self, start: int, stop: int, top: bool, out: list) -> None:
-        """Walk one dataset.  Most elements are "plain" (the plan can neither change nor drop
-        them): those are recognised from their header alone and extend the current run of
-        bytes to copy; only the others become :class:`Element` values and get looked at."""
+    def dataset(self, start: int, stop: int, top: bool, out: list, here: tuple = ()) -> None:
+        """Walk one dataset (``here``: the tags and item numbers of a nested one).  Most
+        elements are "plain" (the plan can neither change nor drop them): those are recognised
+        from their header alone and extend the current run of bytes to copy; only the others
+        become :class:`Element` values and get looked at."""
         fast = self.fast
         buffer = self.buffer
         creators: dict[tuple[int, int], str] = {}
-        inserts = list(fast.inserts) if top else []
+        inserts = self.pending_inserts(top, here)
         age_pending = top and fast.age is not None
         special = fast.top_special if top else fast.nested_special
         odd_plain = fast.top_odd_plain if top else fast.nested_odd_plain
@@ -406,6 +508,7 @@ class _Walk:
         enter = fast.enter_sequences
         drop_private, kept_groups = fast.remove_private, fast.kept_groups
         next_stop = self.next_stop(inserts, age_pending)
+        path_tags = fast.path_tags
         unpack, unpack_length = SHORT_HEADER.unpack_from, LONG_LENGTH.unpack_from
         run = offset = start
         previous = -1
@@ -489,8 +592,9 @@ class _Walk:
                 # re-encodes a dataset, they are gone.
                 self.reencode = True
                 continue
-            if top and tag >= next_stop:
-                age_pending, written = self.catch_up(tag, element, inserts, age_pending, out)
+            if tag >= next_stop:
+                age_pending, written = self.catch_up(tag, element, inserts, age_pending, out) \
+                    if top else self.item_catch_up(tag, inserts, out)
                 next_stop = self.next_stop(inserts, age_pending)
                 if written:
                     continue
@@ -498,14 +602,34 @@ class _Walk:
             if lane is not None and vr != b"SQ":
                 self.in_lane(element, lane, out)
                 continue
-            if element.vr == b"SQ" and not enter and tag not in fast.public and keep is None:
+            if element.vr == b"SQ" and not enter and tag not in fast.public and keep is None \
+                    and tag not in path_tags:
                 self.copy_sequence(element, out)
                 continue
-            self.element(element, top, creators, out)
+            self.element(element, top, creators, out, here)
         if run < offset:
             self.copy(out, run, offset)
+        self.catch_up(_END, None, inserts, age_pending, out) if top else \
+            self.item_catch_up(_END, inserts, out)
+
+    def pending_inserts(self, top: bool, here: tuple) -> list:
+        """(tag, what) the dataset's walk inserts where ``tag`` is absent: the plan's inserts
+        at the top level, the nested inserts' elements in an item."""
         if top:
-            self.catch_up(_END, None, inserts, age_pending, out)
+            return list(self.fast.inserts)
+        if self.fast.nested_inserts:
+            return list(self.fast.item_inserts(here, self.implicit))
+        return []
+
+    def item_catch_up(self, tag: int, inserts: list, out: list) -> tuple[bool, bool]:
+        """Write what nested inserts add to an item before its stored element ``tag``
+        (returns as catch_up does: no age inside items, the stored element still to do)."""
+        while inserts and inserts[0][0] < tag:
+            out.append(inserts.pop(0)[1])
+            self.changed = True
+        if inserts and inserts[0][0] == tag:
+            inserts.pop(0)  # present: the rules that name it act on it where it is
+        return False, False
 
     def in_lane(self, element: Element, lane: tuple, out: list) -> None:
         """A top-level attribute the plan transforms and nothing else watches: the outcome of
@@ -560,7 +684,8 @@ class _Walk:
             candidates.append(PATIENT_AGE)
         return min(candidates, default=_END)
 
-    def element(self, element: Element, top: bool, creators: dict, out: list) -> None:
+    def element(self, element: Element, top: bool, creators: dict, out: list,
+                here: tuple = ()) -> None:
         fast = self.fast
         tag = element.tag
         group = tag >> 16
@@ -600,9 +725,9 @@ class _Walk:
             if not defined:
                 self.drop(tag, top)
                 return
-        actions, removes, deterministic = fast.actions(tag, key, top)
+        actions, removes, deterministic = fast.actions(tag, key, top, here)
         if element.vr == b"SQ":
-            self.sequence(element, actions, top, out)
+            self.sequence(element, actions, top, out, here + (tag,))
             return
         if not actions:
             self.copy(out, element.start, element.end)
@@ -647,15 +772,24 @@ class _Walk:
             raise Unsupported(f"logging or reading a {vr} value")
         return decode(self.raw(element), vr)
 
-    def sequence(self, element: Element, actions: list, top: bool, out: list) -> None:
+    def sequence(self, element: Element, actions: list, top: bool, out: list,
+                 path: tuple) -> None:
+        """A sequence at ``path`` (its tags and item numbers): its own actions, then the
+        rules inside its items, then the items nested inserts add."""
+        fast = self.fast
+        wanted = fast.items_wanted(path) if fast.nested_inserts else 0
         emptied = False
         for action in actions:  # as the Dataset path acts on a sequence
             if action.op == "remove":
+                if wanted:
+                    raise Unsupported("a sequence removed, then made again by nested inserts")
                 self.drop(element.tag, top)
                 return
             if action.op != "replace" or action.args.get("value") != "":
                 raise Unsupported(f"{action.op} on sequence {element.tag:08X}")
             emptied = True  # replace-with '' empties a sequence
+        if emptied and wanted:
+            raise Unsupported("a sequence emptied, then filled by nested inserts")
         if emptied:
             if top:
                 self.after[element.tag] = ""
@@ -671,20 +805,25 @@ class _Walk:
                 return
             self.copy(out, element.start, element.end)
             return
-        if self.fast.patterns:
+        if fast.patterns:
             raise Unsupported("regex rules may match inside sequences")
-        if not self.fast.enter_sequences or element.value == element.end:
+        if not (fast.enter_sequences or fast.paths and fast.reaches_into(path)) or \
+                (element.value == element.end and not wanted):
             self.copy_sequence(element, out)
             return
         before, before_reencode = self.changed, self.reencode
         self.changed = self.reencode = False
         pieces = []
-        for start, value, length, end in items(self.buffer, element, self.limit,
-                                               self.implicit):
+        for index, (start, value, length, end) in enumerate(items(
+                self.buffer, element, self.limit, self.implicit)):
             inner: list = []
             stop = end - 8 if length == UNDEFINED_LENGTH else value + length
-            self.dataset(value, stop, False, inner)
+            self.dataset(value, stop, False, inner, path + (index,))
             pieces.append((length, inner))
+        for index in range(len(pieces), wanted):
+            # pydicom writes the new items (Datasets) with defined lengths
+            pieces.append((None, [fast.new_item(path + (index,), self.implicit)]))
+            self.changed = True
         inner_changed = self.changed or self.reencode
         if inner_changed and top and element.tag in self.fast.tracked:
             # the log would show its items as pydicom holds them once changed
@@ -697,7 +836,9 @@ class _Walk:
         body = []
         for length, inner in pieces:
             content = self.join(inner)
-            if length == UNDEFINED_LENGTH:
+            if length is None:  # made whole by nested inserts
+                body.append(content)
+            elif length == UNDEFINED_LENGTH:
                 body.append(delimiter(ITEM, UNDEFINED_LENGTH) + content
                             + delimiter(ITEM_END))
             else:
