@@ -128,6 +128,19 @@ def apply(policy, inputs: list[str] | str, output: str | None = None, *, client=
     return run(load_policy(policy), inputs, RunOptions(output=output, **options), client=client)
 
 
+def verify(inputs: list[str] | str, output: str, policy=None, jobs: int = 1):
+    """Check a de-identified release: the outputs in ``output`` against the originals in
+    ``inputs`` (as given to :func:`apply`), and, with ``policy`` (a plan, plan file or
+    profile), that every action of the plan took effect.  Returns a
+    :class:`deidc.verify.findings.Report`; raises :class:`deidc.verify.release.VerifyError`
+    for a folder that is missing or unreadable."""
+    from .verify.release import verify_release
+
+    inputs = [inputs] if isinstance(inputs, str) else list(inputs)
+    plan = load_policy(policy) if policy is not None else None
+    return verify_release(inputs, output, plan, jobs=jobs)
+
+
 def compile_profile(path: str, config: LintConfig | None = None):
     """Compile the profile at ``path`` into a :class:`deidc.plan.ir.Plan`.  Raises
     :class:`deidc.compiler.CompileError` (its ``diagnostics`` hold the lint errors) when the

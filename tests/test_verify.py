@@ -1,0 +1,284 @@
+"""deidc verify on real releases: generated inputs (benchmarks/corpus.py) de-identified by
+deidc apply with a strict keeplist, then damaged on purpose.  Every damage is made, and checked
+to be there, with pydicom in the test; verify must find each one where it was made, and nothing
+on the undamaged release."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import re
+import shutil
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from typer.testing import CliRunner
+
+import deidc.api as api
+from deidc.cli.typer_app import app
+
+ROOT = Path(__file__).resolve().parent.parent
+KEEPLIST = ROOT / "examples" / "keeplist.yaml"
+
+
+def _corpus_module():
+    spec = importlib.util.spec_from_file_location("corpus", ROOT / "benchmarks" / "corpus.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+corpus = _corpus_module()
+# Names of four letters or more: undecoded bytes are searched for pieces of four or more.
+FAMILY = [name for name in corpus.LAST if len(name) >= 4]
+GIVEN = [name for name in corpus.FIRST if len(name) >= 4]
+
+
+def make_inputs(folder: Path, count: int, seed: int = 7) -> Path:
+    """``count`` files from the benchmark generator: ten files to a study, two series."""
+    rng = random.Random(seed)
+    template = pydicom.dcmread(corpus.get_testdata_file("CT_small.dcm", download=False))
+    folder.mkdir(parents=True, exist_ok=True)
+    for number in range(count):
+        ds = template.copy()
+        corpus.add_phi(ds, rng, patient=number // 20, study=number // 10, series=number % 2)
+        ds.PatientName = f"{FAMILY[number % len(FAMILY)]}^{GIVEN[number % len(GIVEN)]}"
+        ds.ReferringPhysicianName = f"{FAMILY[(number + 3) % len(FAMILY)]}^" \
+                                    f"{GIVEN[(number + 5) % len(GIVEN)]}"
+        ds.save_as(folder / f"{number:03d}.dcm", enforce_file_format=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    """(inputs, outputs) of a strict keeplist run over 20 generated files."""
+    base = tmp_path_factory.mktemp("release")
+    inputs = make_inputs(base / "in", 20)
+    summary = api.apply(str(KEEPLIST), [str(inputs)], str(base / "out"))
+    assert summary.written == 20
+    return inputs, base / "out"
+
+
+def copy_release(release, tmp_path) -> tuple[Path, Path]:
+    inputs, outputs = release
+    shutil.copytree(outputs, tmp_path / "out")
+    return inputs, tmp_path / "out"
+
+
+def test_a_strict_keeplist_release_has_no_finding(release):
+    inputs, outputs = release
+    report = api.verify(str(inputs), str(outputs))
+    assert report.findings == []
+    assert report.pairs == 20 and report.exit_code == 0
+    # and the release is clean indeed: none of the names is anywhere in an output
+    for path in outputs.glob("*.dcm"):
+        source = pydicom.dcmread(inputs / path.name)
+        text = path.read_bytes().lower()
+        for name in (source.PatientName.family_name, source.ReferringPhysicianName.given_name,
+                     source.PatientID, source.AccessionNumber):
+            assert name.lower().encode() not in text
+
+
+# --- layer 2: planted leaks ---------------------------------------------------------------
+
+# kind of leak → how to read the identifying value from the input (pydicom), and the input
+# attribute verify must name
+LEAKS = {
+    "family name": (lambda ds: ds.PatientName.family_name, "PatientName (family name)"),
+    "given name": (lambda ds: ds.PatientName.given_name, "PatientName (given name)"),
+    "patient ID": (lambda ds: ds.PatientID, "PatientID"),
+    "other patient ID": (lambda ds: ds.OtherPatientIDs, "OtherPatientIDs"),
+    "nested patient ID": (lambda ds: ds.OtherPatientIDsSequence[0].PatientID,
+                          "OtherPatientIDsSequence > PatientID"),
+    "birth date": (lambda ds: ds.PatientBirthDate, "PatientBirthDate"),
+    "accession number": (lambda ds: ds.AccessionNumber, "AccessionNumber"),
+    "address": (lambda ds: ds.PatientAddress.split("^")[0], "PatientAddress"),
+    "phone": (lambda ds: ds.PatientTelephoneNumbers, "PatientTelephoneNumbers"),
+    "institution": (lambda ds: ds.InstitutionName, "InstitutionName"),
+    "physician": (lambda ds: ds.ReferringPhysicianName.family_name,
+                  "ReferringPhysicianName (family name)"),
+    "study UID": (lambda ds: ds.StudyInstanceUID, "StudyInstanceUID"),
+    "SOP instance UID": (lambda ds: ds.SOPInstanceUID, "SOPInstanceUID"),
+}
+# where a leak is planted → (location verify must report, kind of finding)
+PLACES = {
+    "top level": ("00204000", "residual-value"),  # ImageComments
+    "nested": ("00081032.0.00080104", "residual-value"),  # ProcedureCodeSequence > CodeMeaning
+    "private block": ("00111010", "residual-value"),
+    "free text": ("001021B0", "residual-in-text"),  # AdditionalPatientHistory
+    "undecoded bytes": ("00131010", "residual-in-bytes"),
+}
+
+
+def plant(ds: Dataset, place: str, value: str) -> None:
+    if place == "top level":
+        ds.ImageComments = value
+    elif place == "nested":
+        item = Dataset()
+        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = "X1", "99LEAK", value
+        ds.ProcedureCodeSequence = Sequence([item])
+    elif place == "private block":
+        ds.private_block(0x0011, "LEAKCO 1", create=True).add_new(0x10, "LO", value)
+    elif place == "free text":
+        ds.AdditionalPatientHistory = f"Follow-up of {value.lower()}, see prior."
+    else:
+        ds.private_block(0x0013, "LEAKCO 2", create=True).add_new(
+            0x10, "OB", b"\x01\x02hdr:" + value.encode() + b"\x00\xff\x17")
+
+
+def read_at(ds: Dataset, location: str):
+    """The value at a location written as verify writes them (tags and item indices)."""
+    steps = location.split(".")
+    for place in range(0, len(steps) - 1, 2):
+        ds = ds[int(steps[place], 16)].value[int(steps[place + 1])]
+    return ds[int(steps[-1], 16)].value
+
+
+@pytest.fixture(scope="module")
+def planted(release, tmp_path_factory):
+    """A copy of the release with one leak planted per file: every kind in every place.
+    Returns (inputs, outputs, {file: (leak, place)})."""
+    inputs, outputs = release
+    base = tmp_path_factory.mktemp("planted")
+    many = make_inputs(base / "in", len(LEAKS) * len(PLACES), seed=11)
+    api.apply(str(KEEPLIST), [str(many)], str(base / "out"))
+    plants = {}
+    files = sorted(path.name for path in (base / "out").glob("*.dcm"))
+    for name, (leak, place) in zip(files, [(leak, place) for leak in LEAKS for place in PLACES]):
+        value = LEAKS[leak][0](pydicom.dcmread(many / name))
+        path = base / "out" / name
+        ds = pydicom.dcmread(path)
+        plant(ds, place, value)
+        ds.save_as(path)
+        # the leak is where the test says, read back independently
+        found = read_at(pydicom.dcmread(path), PLACES[place][0])
+        held = found.decode("latin-1") if isinstance(found, bytes) else str(found)
+        assert value.lower() in held.lower()
+        plants[name] = (leak, place)
+    return many, base / "out", plants
+
+
+def test_every_planted_leak_is_found_where_it_was_planted(planted):
+    inputs, outputs, plants = planted
+    report = api.verify(str(inputs), str(outputs))
+    found = {(f.file, f.location): f for f in report.findings}
+    missed = []
+    for name, (leak, place) in plants.items():
+        location, kind = PLACES[place]
+        hit = found.get((name, location))
+        if hit is None or hit.kind != kind or LEAKS[leak][1] not in hit.message:
+            missed.append((leak, place, hit))
+    assert not missed, f"recall {1 - len(missed) / len(plants):.0%}; missed: {missed}"
+    # and nothing but the plants: no false positive
+    extra = [f for f in report.findings if (f.file, f.location) not in
+             {(name, PLACES[place][0]) for name, (_, place) in plants.items()}]
+    assert extra == []
+    assert len(plants) == len(LEAKS) * len(PLACES) >= 50
+
+
+def test_short_and_common_pieces_are_not_searched_for_and_are_counted(release, tmp_path):
+    inputs, outputs = copy_release(release, tmp_path)
+    source = inputs / "000.dcm"
+    ds = pydicom.dcmread(source)
+    ds.PatientName = "LI^WEI^^DR"
+    ds.StudyID = "42"
+    changed = tmp_path / "in"
+    shutil.copytree(inputs, changed)
+    ds.save_as(changed / "000.dcm")
+    out = pydicom.dcmread(outputs / "000.dcm")
+    out.ImageComments = "Dr Li, study 42"  # short pieces: not reported
+    out.save_as(outputs / "000.dcm")
+    report = api.verify(str(changed), str(outputs))
+    assert report.findings == []
+    reasons = {(attribute, part, reason) for attribute, part, reason in report.ignored}
+    assert ("PatientName", "family name", "short") in reasons
+    assert ("PatientName", "name prefix", "short") in reasons
+    assert ("StudyID", "", "short") in reasons
+
+
+# --- pairing, linkage, integrity -------------------------------------------------------------
+
+def test_damaged_release_findings(release, tmp_path):
+    inputs, outputs = copy_release(release, tmp_path)
+    (outputs / "001.dcm").unlink()  # unpaired input
+    (outputs / "notes.csv").write_text("PatientName,SMITH\n")  # unpaired output
+    data = (outputs / "002.dcm").read_bytes()
+    (outputs / "002.dcm").write_bytes(data[:400])  # unreadable output
+    ds = pydicom.dcmread(outputs / "003.dcm")
+    pixels = bytearray(ds.PixelData)
+    pixels[100] ^= 0xFF
+    ds.PixelData = bytes(pixels)
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
+    ds.save_as(outputs / "003.dcm")
+    # two inputs of one series: 004's output gets another series UID, 005's gets 006's SOP UID
+    four, six = pydicom.dcmread(outputs / "004.dcm"), pydicom.dcmread(outputs / "006.dcm")
+    assert four.SeriesInstanceUID == pydicom.dcmread(outputs / "000.dcm").SeriesInstanceUID
+    four.SeriesInstanceUID = "1.2.826.0.1.999.1"
+    four.save_as(outputs / "004.dcm")
+    five = pydicom.dcmread(outputs / "005.dcm")
+    five.SOPInstanceUID = five.file_meta.MediaStorageSOPInstanceUID = six.SOPInstanceUID
+    five.save_as(outputs / "005.dcm")
+
+    report = api.verify(str(inputs), str(outputs))
+    kinds = {(f.file, f.kind, f.location) for f in report.findings}
+    assert ("001.dcm", "unpaired-input", "") in kinds
+    assert ("notes.csv", "unpaired-output", "") in kinds
+    assert ("002.dcm", "unreadable-output", "") in kinds
+    assert ("003.dcm", "pixel-data-changed", "7FE00010") in kinds
+    assert ("003.dcm", "media-storage-mismatch", "00020003") in kinds
+    assert ("004.dcm", "uid-split", "0020000E") in kinds
+    assert {("005.dcm", "uid-merge", "00080018"), ("006.dcm", "uid-merge", "00080018")} <= kinds
+    assert report.exit_code == 1
+    # nothing else: the rest of the release is clean
+    assert {kind for _, kind, _ in kinds} == {
+        "unpaired-input", "unpaired-output", "unreadable-output", "pixel-data-changed",
+        "media-storage-mismatch", "uid-split", "uid-merge"}
+
+
+def test_jobs_give_the_same_findings(planted):
+    inputs, outputs, _ = planted
+    one = api.verify(str(inputs), str(outputs), jobs=1)
+    two = api.verify(str(inputs), str(outputs), jobs=2)
+    assert one.findings == two.findings and len(one.findings) > 50
+
+
+# --- the command ---------------------------------------------------------------------------
+
+def test_cli_never_prints_the_values_unless_asked(planted):
+    inputs, outputs, plants = planted
+    runner = CliRunner()
+    text = runner.invoke(app, ["verify", str(inputs), str(outputs), "-j", "1"])
+    shown = runner.invoke(app, ["verify", str(inputs), str(outputs), "-j", "1",
+                                "--format", "json", "--show-values"])
+    hidden = runner.invoke(app, ["verify", str(inputs), str(outputs), "-j", "1",
+                                 "--format", "json"])
+    assert text.exit_code == shown.exit_code == hidden.exit_code == 1
+    data = json.loads(hidden.stdout)
+    assert set(data) == {"findings", "summary"}
+    assert set(data["findings"][0]) == {"file", "tag", "location", "kind", "message"}
+    assert data["summary"]["findings"] == len(plants)
+    values = [LEAKS[leak][0](pydicom.dcmread(inputs / name)) for name, (leak, _) in
+              plants.items()]
+    for value in values:  # as a word: "anna" is inside "ReferringPhysicianName"
+        word = re.compile(rf"(?<![a-z0-9.]){re.escape(value.lower())}(?![a-z0-9.])")
+        assert not word.search(text.stdout.lower())
+        assert not word.search(hidden.stdout.lower())
+    revealed = json.loads(shown.stdout)["findings"]
+    assert {v.lower() for v in values} <= {f["value"] for f in revealed}
+    assert "residual-in-bytes" in text.stdout and "PatientName (family name)" in text.stdout
+
+
+def test_cli_exit_codes(release, tmp_path):
+    inputs, outputs = release
+    runner = CliRunner()
+    assert runner.invoke(app, ["verify", str(inputs), str(outputs)]).exit_code == 0
+    missing = runner.invoke(app, ["verify", str(inputs), str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "no such file or folder" in missing.stderr
+    assert runner.invoke(app, ["verify", str(inputs), str(outputs),
+                               "--format", "xml"]).exit_code == 2
+    same = runner.invoke(app, ["verify", str(outputs), str(outputs)])
+    assert same.exit_code == 2 and "in-place" in same.stderr
