@@ -173,6 +173,18 @@ def explain(policy, tag: str | None = None, file: str | None = None):
     return explaining.explain_plan(plan)
 
 
+def conformance(policy, options=()):
+    """Hold a plan (a :class:`deidc.plan.ir.Plan`, a plan file or a profile path, compiled
+    first) against DICOM PS3.15 Table E.1-1 under ``options`` (the table's option names, such
+    as ``retain-uids``).  Returns a :class:`deidc.conformance.judge.Report`; raises
+    :class:`deidc.conformance.table.OptionError` for unknown, exclusive or unsupported options
+    (checked before anything is compiled), and what :func:`load_policy` raises."""
+    from .conformance.judge import check_options, judge
+
+    chosen = check_options(options)
+    return judge(load_policy(policy), chosen)
+
+
 def load_policy(policy, config: LintConfig | None = None):
     """The plan to run for ``policy``: a :class:`deidc.plan.ir.Plan` as it is, a plan file
     loaded, anything else compiled as a profile (it must lint clean).  The one place that

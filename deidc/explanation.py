@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from .errors import DeidcError
 from .plan import targets
-from .plan.ir import Action, Entry, Plan
+from .plan.ir import Action, Entry, Origin, Plan
 
 
 PATIENT_AGE = "00101010"
@@ -26,6 +26,99 @@ class Report:
     rows: list[dict] = field(default_factory=list)
     policy: str = ""
     columns: tuple[str, ...] = ("keyword", "tag", "vr", "chain", "lines", "overridden")
+
+
+@dataclass(frozen=True)
+class Treatment:
+    """What the plan does to one concrete element at one place, as the executor decides it.
+
+    ``removed_by`` names the default policy that removes the element before any rule reaches
+    it (``remove-private-tags``, ``remove-undefined``); otherwise ``actions`` is the settled
+    chain that acts on it (empty: it is kept as it is), ``named`` says whether a rule names
+    it (a keep included), ``origins`` the rules that do, and ``age_computed`` that PatientAge
+    is rewritten from the original dates before the chain runs.  ``follows`` names the
+    element whose fate it shares: the file meta's MediaStorageSOPInstanceUID follows
+    SOPInstanceUID when no rule names it."""
+
+    removed_by: str | None = None
+    actions: tuple[Action, ...] = ()
+    named: bool = False
+    origins: tuple[Origin, ...] = ()
+    age_computed: bool = False
+    follows: str | None = None
+
+
+def treatment(plan: Plan, tag: int, key: tuple | None = None, here: list | None = None,
+              keywords: list | None = None) -> Treatment:
+    """What the plan does to element ``tag`` (``key``: its (group, creator, offset) when it is
+    private) at the top level, or, given ``here`` (tags and item indices down to it, as
+    ``[0x00081110, 0, 0x00081155]``) and the keywords of those tags (``None`` where a tag has
+    none), inside a sequence.  The executors' own dispatch answers, so this is what
+    ``deidc apply`` does; the enclosing sequences are assumed to stay."""
+    from .execute.actions import Dispatch
+    from .execute.dicom import (FILE_META_GROUP, MEDIA_STORAGE_SOP_INSTANCE_UID, PATIENT_AGE,
+                                SOP_INSTANCE_UID)
+
+    dispatch = Dispatch.for_plan(plan)
+    policy = plan.policy
+    if tag >> 16 == FILE_META_GROUP:  # only rules that name it change the file meta
+        entry = dispatch.public.get(tag)
+        if entry is None and tag == MEDIA_STORAGE_SOP_INSTANCE_UID and policy.sync_media_storage:
+            followed = treatment(plan, SOP_INSTANCE_UID)
+            return Treatment(followed.removed_by, followed.actions, followed.named,
+                             followed.origins, follows="SOPInstanceUID")
+        return Treatment(actions=entry.actions if entry else (), named=entry is not None,
+                         origins=entry.origins if entry else ())
+    private = bool(tag >> 16 & 1)
+    if private and policy.remove_private and not dispatch.private_kept(tag, key, None):
+        return Treatment(removed_by="remove-private-tags")
+    if here is None:
+        if policy.remove_undefined and not dispatch.defined(tag, key):
+            return Treatment(removed_by="remove-undefined")
+        actions = dispatch.actions_for(tag, key, True)
+        age = tag == PATIENT_AGE and policy.patient_age is not None
+    else:
+        keyword_path = None
+        if keywords is not None and None not in keywords:
+            keyword_path = ".".join(str(step) for step in _interleave(keywords, here))
+        hex_path = ".".join(f"{step:08x}" if place % 2 == 0 else str(step)
+                            for place, step in enumerate(here))
+        if policy.remove_undefined and not dispatch.named_nested(tag, key, here, keyword_path,
+                                                                 hex_path):
+            return Treatment(removed_by="remove-undefined")
+        actions = dispatch.nested_actions(tag, key, here, keyword_path, hex_path)
+        age = False
+    naming = _naming_entries(dispatch, tag, key, here)
+    origins = tuple(o for entry in naming for o in entry.origins) + \
+        tuple(action.origin for action in actions if not any(
+            action.origin in entry.origins for entry in naming))
+    return Treatment(actions=tuple(actions), named=bool(naming or actions),
+                     origins=origins, age_computed=age)
+
+
+def _interleave(keywords: list, here: list) -> list:
+    """Keywords at the tag places of ``here``, its item indices between them."""
+    return [keywords[place // 2] if place % 2 == 0 else step for place, step in enumerate(here)]
+
+
+def _naming_entries(dispatch, tag: int, key, here: list | None) -> list[Entry]:
+    """The entries that name the element at this place (keeps included)."""
+    from .execute.dicom import REPEATER_GROUPS, REPEATER_MASK
+
+    found = []
+    if here is None or dispatch.recurse:
+        entry = dispatch.public.get(tag)
+        if entry is None and key is not None:
+            entry = dispatch.private.get(key)
+        if entry is None and (tag >> 16 & 0xFF00) in REPEATER_GROUPS:
+            entry = dispatch.repeaters.get(tag & REPEATER_MASK)
+        if entry is not None:
+            found.append(entry)
+    if here is not None:
+        from .execute.actions import path_matches
+
+        found.extend(entry for steps, entry in dispatch.paths if path_matches(steps, here))
+    return found
 
 
 def describe_action(action: Action) -> str:

@@ -13,7 +13,8 @@ import pytest
 from deidc.lint import LintConfig, lint_source
 from deidc.profile.source import load_source
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# The reference data beside the clone; DEIDC_SHARED points elsewhere (a git worktree's).
+SHARED = Path(os.environ.get("DEIDC_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 REAL_PROFILES = SHARED / "data" / "real-profiles"
 
 

@@ -23,5 +23,5 @@ def _root() -> None:
     """Lint, compile, explain and apply DICOM de-identification profiles (Flywheel format)."""
 
 
-from . import (apply_cmd, compile_cmd, diff_cmd, lint_cmd, rules_cmd, schema_cmd,  # noqa: E402,F401
-               verify_cmd)
+from . import (apply_cmd, compile_cmd, conformance_cmd, diff_cmd, lint_cmd,  # noqa: E402,F401
+               rules_cmd, schema_cmd, verify_cmd)

@@ -116,6 +116,42 @@ class Dispatch:
         hex_path = f"{tag:08x}"
         return any(pattern.match(hex_path) for pattern, _ in self.patterns)
 
+    def nested_actions(self, tag: int, key, here: list, keyword_path: str | None,
+                       hex_path: str) -> list[Action]:
+        """Every action on the element at ``here`` (tags and item indices) inside a sequence:
+        recurse-sequence names, nested paths, regexes on its keyword or hex path; in the plan's
+        settled order."""
+        actions = self.actions_for(tag, key, False) if self.recurse else []
+        for steps, entry in self.paths:
+            if path_matches(steps, here):
+                actions.extend(entry.actions)
+        for pattern, rule in self.patterns:
+            if (keyword_path is not None and pattern.match(keyword_path)) or \
+                    pattern.match(hex_path):
+                actions.extend(rule.actions)
+        actions.sort(key=lambda action: action.order)
+        return actions
+
+    def named_nested(self, tag: int, key, here: list, keyword_path: str | None,
+                     hex_path: str) -> bool:
+        """Does a rule name the element at ``here`` inside a sequence, or something below it
+        (so remove-undefined keeps it)?  Nested paths (and their parents), recurse-sequence
+        names, regexes on either path."""
+        depth = len(here)
+        if any(len(steps) >= depth and path_matches(steps[:depth], here)
+               for steps, _ in self.paths):
+            return True
+        if self.recurse:
+            if tag >> 16 & 1:
+                if key in self.private:
+                    return True
+            elif tag in self.public or (
+                    (tag >> 16 & 0xFF00) in REPEATER_GROUPS
+                    and (tag & REPEATER_MASK) in self.repeaters):
+                return True
+        return any((keyword_path is not None and pattern.match(keyword_path))
+                   or pattern.match(hex_path) for pattern, _ in self.patterns)
+
     def private_kept(self, tag: int, key, creator: str | None) -> bool:
         """Does this private element survive remove-private-tags?"""
         if 0x0010 <= tag & 0xFFFF <= 0x00FF:

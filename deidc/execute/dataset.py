@@ -31,13 +31,12 @@ from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
 from . import transforms
-from .actions import (Actor, Dispatch, derived, inserts_when_absent, path_matches,
-                      private_key_of)
+from .actions import (Actor, Dispatch, derived, inserts_when_absent, private_key_of)
 from .inputs import MEMORY_LIMIT, Input
 from .stream import check_whole
 from .outcome import ExecutionError, FileOutcome
 from .dicom import (FILE_META_GROUP, MEDIA_STORAGE_SOP_INSTANCE_UID, PATIENT_AGE,
-                    PATIENT_BIRTH_DATE, REPEATER_GROUPS, REPEATER_MASK, SOP_INSTANCE_UID,
+                    PATIENT_BIRTH_DATE, SOP_INSTANCE_UID,
                     STUDY_DATE, UNDEFINED_LENGTH)
 from ..plan import targets
 from ..plan.ir import Action, Plan
@@ -224,27 +223,8 @@ class _Run:
 
     def named_nested(self, tag: int, key, here: list, keyword_path: list | None,
                      hex_path: list) -> bool:
-        """Does a rule name the element at ``here`` inside a sequence, or something below it?
-        Nested paths (and their parents), recurse-sequence names, regexes on either path."""
-        dispatch = self.dispatch
-        depth = len(here)
-        if any(len(steps) >= depth and path_matches(steps[:depth], here)
-               for steps, _ in dispatch.paths):
-            return True
-        if self.plan.policy.recurse_sequences:
-            if tag >> 16 & 1:
-                if key in dispatch.private:
-                    return True
-            elif tag in dispatch.public or (
-                    (tag >> 16 & 0xFF00) in REPEATER_GROUPS
-                    and (tag & REPEATER_MASK) in dispatch.repeaters):
-                return True
-        if dispatch.patterns:
-            kw_path = ".".join(map(str, keyword_path)) if keyword_path is not None else None
-            hx_path = ".".join(map(str, hex_path))
-            return any((kw_path is not None and pattern.match(kw_path)) or pattern.match(hx_path)
-                       for pattern, _ in dispatch.patterns)
-        return False
+        kw_path = ".".join(map(str, keyword_path)) if keyword_path is not None else None
+        return self.dispatch.named_nested(tag, key, here, kw_path, ".".join(map(str, hex_path)))
 
     def patient_age(self, ds: Dataset) -> None:
         age = self.plan.policy.patient_age
@@ -417,21 +397,12 @@ class _Run:
                 if tag not in item:
                     continue
                 tag_int = int(tag)
-                actions: list[Action] = []
-                if self.plan.policy.recurse_sequences:
-                    actions.extend(dispatch.actions_for(tag_int, private_key_of(tag_int, creators),
-                                                        False))
                 here = tags + [index, tag_int]
-                for steps, entry in dispatch.paths:
-                    if path_matches(steps, here):
-                        actions.extend(entry.actions)
                 kw_steps = keyword_step(keyword_path, tag, index)
                 kw_path = ".".join(map(str, kw_steps)) if kw_steps is not None else None
                 hx_path = ".".join(map(str, hex_path + [index, f"{tag_int:08x}"]))
-                for pattern, rule in dispatch.patterns:
-                    if (kw_path is not None and pattern.match(kw_path)) or pattern.match(hx_path):
-                        actions.extend(rule.actions)
-                actions.sort(key=lambda action: action.order)
+                actions = dispatch.nested_actions(tag_int, private_key_of(tag_int, creators),
+                                                  here, kw_path, hx_path)
                 self.element(item, tag, actions)
                 if tag in item and is_sequence(item, tag):
                     self.nested(item[tag], here, kw_steps,
