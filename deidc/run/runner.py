@@ -621,53 +621,20 @@ def _parallel_results(plan: Plan, batches: Iterator[list[Job]],
         fast_plan(plan, bool(options.log_path))
     pool = Workers(options.jobs - 1, functools.partial(_work, plan, options),
                    ahead=2 * options.jobs)
-    jobs_of: dict[int, list[Job]] = {}  # a queued batch's key -> its jobs
-    exhausted = False
     try:
-        while True:
-            while not exhausted and pool.queued() < pool.room:
-                batch = next(batches, None)
-                if batch is None:
-                    exhausted = True
-                    break
-                for job in _queue(pool, batch, jobs_of):  # too long a path for a message
-                    yield process_file(plan, job, options)
-            for key, results in pool.collect():
-                yield from _returned(jobs_of.pop(key), results)
-            key = pool.take()
-            if key is not None:
-                for job in jobs_of.pop(key):
-                    yield process_file(plan, job, options)
-            elif exhausted:
-                break
-        for key, results in pool.finish():
-            yield from _returned(jobs_of.pop(key), results, pool.ended)
-    except BaseException:  # Ctrl-C, or the caller stopped: the workers stop too
-        pool.close(abort=True)
+        yield from pool.share(batches, lambda batch: (process_file(plan, job, options)
+                                                      for job in batch),
+                              lambda batch, results: _returned(batch, results, pool.ended),
+                              pack=lambda batch: [(job.source, job.relative, job.earlier)
+                                                  for job in batch])
+    except BaseException:
         # a killed worker's half-written file, and the files of batches done but not yet
         # returned, are among the batches still out
         for pid in pool.ended:
-            for job in itertools.chain.from_iterable(jobs_of.values()):
+            for job in itertools.chain.from_iterable(pool.outstanding.values()):
                 if job.target is not None:
                     _remove(_temporary_name(job.target, pid))
         raise
-    pool.close()
-
-
-def _queue(pool, batch: list[Job], jobs_of: dict[int, list[Job]]) -> list[Job]:
-    """Put ``batch`` in the queue, in as many pieces as its messages need; returns the jobs
-    that fit in none (a path of thousands of bytes), for this process to do."""
-    pieces, left = [batch], []
-    while pieces:
-        piece = pieces.pop()
-        key = pool.put([(job.source, job.relative, job.earlier) for job in piece])
-        if key is not None:
-            jobs_of[key] = piece
-        elif len(piece) > 1:
-            pieces += [piece[len(piece) // 2:], piece[:len(piece) // 2]]
-        else:
-            left += piece
-    return left
 
 
 def _work(plan: Plan, options: RunOptions, items: list[tuple[str, str, str]]) -> list[tuple]:

@@ -55,6 +55,7 @@ class Workers:
         self.results: dict[int, int] = {}  # a live worker's result pipe -> its pid
         self.ended: list[int] = []  # pids of workers gone
         self.killed: list[int] = []  # pids of workers close(abort=True) had to kill
+        self.outstanding: dict[int, list] = {}  # share(): a queued batch's key -> the batch
         self._next_key = 0
         queue_out, queue_in = os.pipe()
         self.queue, self._queue_in = queue_out, queue_in
@@ -171,6 +172,57 @@ class Workers:
         self.pending.clear()
         os.close(self.queue)
         self.queue = -1
+
+    def share(self, batches: Iterator[list], here: Callable[[list], Iterator],
+              returned: Callable[[list, list | None], Iterator],
+              pack: Callable[[list], list] = list) -> Iterator:
+        """Run ``batches`` on the workers and in this process, yielding what ``here`` and
+        ``returned`` yield as each batch is done.  The queue is kept stocked; whenever no
+        result waits, this process takes the next queued batch back and does it with
+        ``here(batch)``.  A worker's results come back through ``returned(batch, results)``
+        (``results`` is ``None`` for a batch lost with a worker that died).  ``pack`` turns a
+        batch into the items a worker gets; a batch too big for one message is split, and an
+        item that fits in none is done here.  Stopped early, the workers are stopped and
+        :attr:`outstanding` keeps the batches still out, for the caller to clean up after."""
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and self.queued() < self.room:
+                    batch = next(batches, None)
+                    if batch is None:
+                        exhausted = True
+                        break
+                    left = self._put_split(batch, pack)
+                    if left:  # too long a path for a message
+                        yield from here(left)
+                for key, results in self.collect():
+                    yield from returned(self.outstanding.pop(key), results)
+                key = self.take()
+                if key is not None:
+                    yield from here(self.outstanding.pop(key))
+                elif exhausted:
+                    break
+            for key, results in self.finish():
+                yield from returned(self.outstanding.pop(key), results)
+        except BaseException:  # Ctrl-C, or the caller stopped: the workers stop too
+            self.close(abort=True)
+            raise
+        self.close()
+
+    def _put_split(self, batch: list, pack: Callable[[list], list]) -> list:
+        """Queue ``batch`` in as many pieces as its messages need; returns the items that fit
+        in none (a path of thousands of bytes)."""
+        pieces, left = [batch], []
+        while pieces:
+            piece = pieces.pop()
+            key = self.put(pack(piece))
+            if key is not None:
+                self.outstanding[key] = piece
+            elif len(piece) > 1:
+                pieces += [piece[len(piece) // 2:], piece[:len(piece) // 2]]
+            else:
+                left += piece
+        return left
 
     def close(self, abort: bool = False) -> None:
         """Release the pipes and wait for the workers; ``abort`` (the run stopped early) stops

@@ -137,33 +137,6 @@ def _checked(pairs: list, jobs: int, plan, plan_values):
         return
     pool = workers.Workers(jobs - 1, check, ahead=2 * jobs)
     batches = iter([pairs[start:start + BATCH] for start in range(0, len(pairs), BATCH)])
-    queued: dict[int, list] = {}
-    exhausted = False
-    try:
-        while True:
-            while not exhausted and pool.queued() < pool.room:
-                batch = next(batches, None)
-                if batch is None:
-                    exhausted = True
-                    break
-                key = pool.put(batch)
-                if key is None:  # paths too long for a message: done here
-                    yield from check(batch)
-                else:
-                    queued[key] = batch
-            for key, results in pool.collect():
-                queued.pop(key)
-                yield from results
-            key = pool.take()
-            if key is not None:
-                yield from check(queued.pop(key))
-            elif exhausted:
-                break
-        for key, results in pool.finish():
-            batch = queued.pop(key)
-            # a worker that died lost its batch: check it here
-            yield from check(batch) if results is None else results
-    except BaseException:
-        pool.close(abort=True)
-        raise
-    pool.close()
+    # a worker that died lost its batch: check it here
+    yield from pool.share(batches, check,
+                          lambda batch, results: check(batch) if results is None else results)
