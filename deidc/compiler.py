@@ -23,7 +23,7 @@ from .profile import dictionary
 from .lint import LintConfig, Severity, lint_source
 from .plan.ir import (PLAN_FORMAT, Action, Entry, LogColumn, Origin, Override, PatientAge,
                    PatternRule, Plan, Policy, ProfileRef)
-from .profile.meaning import (Effect, Target, compile_regex, effective_order, renames_files,
+from .profile.meaning import (Effect, Target, compile_regex, effective_order, renaming_templates,
                               rule_targets, selector_target, settle)
 from .profile.model import FILE_TYPE_SECTIONS, FieldRule, Profile, profiles_in
 from .profile.source import Source, load_source
@@ -167,10 +167,9 @@ class _Compiler:
         if unresolved:
             raise CompileError(f"{self.source.path}: rules name no attribute deidc can resolve "
                                f"({'; '.join(unresolved)}); run `deidc lint` for details")
-        templates = self.dicom.options.get("filenames") if self.dicom else None
         renaming = [f"line {self.source.span(f'{self.dicom.pointer}/filenames/{i}').line}"
-                    for i, t in enumerate(templates if isinstance(templates, list) else [])
-                    if renames_files(t)]
+                    for i in renaming_templates(self.dicom.options.get("filenames"))
+                    ] if self.dicom else []
         if renaming:
             raise CompileError(f"{self.source.path}: the dicom `filenames` template(s) at "
                                f"{', '.join(renaming)} rename outputs, which deidc apply does "

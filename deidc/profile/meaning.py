@@ -159,6 +159,12 @@ def rule_targets(rule: FieldRule) -> list[Target]:
 _WHOLE_NAME = re.compile(r"\^?\(\?P<(?P<group>\w+)>\.[*+]\)\$?")
 
 
+def renaming_templates(filenames: object) -> list[int]:
+    """The indexes of the `filenames` templates that rename outputs (see renames_files)."""
+    return [index for index, template in enumerate(filenames if isinstance(filenames, list)
+                                                   else []) if renames_files(template)]
+
+
 def renames_files(template: object) -> bool:
     """Whether a `filenames` template can give an output another name than its input's.
 

@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timedelta
 from functools import cache
 
-from ...profile.meaning import renames_files
+from ...profile.meaning import renaming_templates
 from ...profile.model import FILE_TYPE_SECTIONS
 from ...profile.source import escape
 from ..diagnostic import Finding, LintContext, Severity, rule
@@ -497,12 +497,11 @@ def filenames_rename(ctx: LintContext):
     and passes.
     """
     templates = ctx.option("filenames") if ctx.profile.dicom else None
-    for index, template in enumerate(templates if isinstance(templates, list) else []):
-        if renames_files(template):
-            output = template.get("output") if isinstance(template, dict) else None
-            yield Finding(f"{ctx.profile.dicom.pointer}/filenames/{index}",
-                          f"this filenames template renames outputs ({output!r}): deidc apply "
-                          "keeps each input's name, so any PHI in it stays; "
-                          "`deidc compile`/`apply` refuse this profile",
-                          "run this profile in Flywheel, or delete the template and rename "
-                          "the files yourself")
+    for index in renaming_templates(templates):  # each a mapping: others are S-findings
+        yield Finding(f"{ctx.profile.dicom.pointer}/filenames/{index}",
+                      f"this filenames template renames outputs "
+                      f"({templates[index].get('output')!r}): deidc apply keeps each input's "
+                      "name, so any PHI in it stays; `deidc compile`/`apply` refuse this "
+                      "profile",
+                      "run this profile in Flywheel, or delete the template and rename the "
+                      "files yourself")
