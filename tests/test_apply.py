@@ -18,7 +18,7 @@ from pydicom.data import get_testdata_file
 
 from deidc.compiler import compile_profile
 from deidc.run.journal import JOURNAL_NAME
-from deidc.run.runner import RunError, RunOptions, run
+from deidc.run.runner import RunError, RunOptions, is_temporary, run
 
 TEST_FILES = Path(os.path.dirname(pydicom.__file__)) / "data" / "test_files"
 
@@ -367,7 +367,10 @@ def test_ctrl_c_stops_a_run_cleanly(plan, tmp_path):
                                start_new_session=True,  # as a terminal's foreground job:
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
-    while not (out.exists() and len(os.listdir(out)) > 50) and time.monotonic() < deadline:
+    # counted: outputs already renamed into place, not the workers' temporary files (a
+    # worker can hold 50 of those before the main process commits one)
+    while not (out.exists() and sum(not is_temporary(name) for name in outputs(out)) > 50
+               ) and time.monotonic() < deadline:
         time.sleep(0.005)
     os.killpg(process.pid, signal.SIGINT)
     _, errors = process.communicate(timeout=60)
