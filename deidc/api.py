@@ -58,22 +58,55 @@ def is_plan(path: str) -> bool:
 
 
 def lint(paths: list[str] | str, config: LintConfig | None = None) -> LintReport:
-    """Lint profile files, folders or globs."""
+    """Lint profile files, folders or globs; with ``config.conformance`` (the options of
+    :func:`lint_config`'s ``conformance``), each profile is also judged against PS3.15 Table
+    E.1-1 and its gaps reported as E001 findings."""
     from .lint import lint_files
 
     files, _ = expand_paths([paths] if isinstance(paths, str) else list(paths))
-    return lint_files(files, config)
+    return lint_files(files, config, _lint_judge(config))
 
 
-def lint_config(*, select=None, ignore=None, sorting_tags=None, strict=None) -> LintConfig:
+def lint_config(*, select=None, ignore=None, sorting_tags=None, strict=None,
+                conformance=None, options=None) -> LintConfig:
     """The linter's configuration: these arguments (as the command line gives them: lists of
     comma-separated names, ``None`` for "not given") over ``[tool.deidc]`` in the nearest
-    ``pyproject.toml``.  Raises :class:`deidc.lint.settings.ConfigError` naming what is wrong
-    and where it was written."""
+    ``pyproject.toml``.  ``conformance`` (a bool) judges each profile against PS3.15 Table
+    E.1-1 under ``options``.  Raises :class:`deidc.lint.settings.ConfigError` naming what is
+    wrong and where it was written, or :class:`deidc.conformance.table.OptionError`."""
     from .lint.settings import load_settings, resolve_config
 
-    return resolve_config(load_settings(), select=select, ignore=ignore,
-                          sorting_tags=sorting_tags, strict=strict)
+    config = resolve_config(load_settings(), select=select, ignore=ignore,
+                            sorting_tags=sorting_tags, strict=strict, conformance=conformance,
+                            options=options)
+    if config.conformance:  # the judge is loaded only when a run judges
+        from .conformance.judge import check_options
+
+        config.conformance = check_options(config.conformance)
+    return config
+
+
+def _lint_judge(config: LintConfig | None):
+    """What lint's conformance rules read for each profile that lints without errors: its
+    plan judged against Table E.1-1 (``None`` when the run does not judge)."""
+    if config is None or config.conformance is None:
+        return None
+    options = config.conformance
+
+    def judge_profile(source, profile):
+        from .compiler import CompileError, compile_linted
+        from .conformance.judge import judge
+        from .lint.diagnostic import Gap, Judged
+
+        try:
+            plan = compile_linted(source, profile)
+        except CompileError as exc:
+            return Judged(refused=str(exc).removeprefix(f"{source.path}: "))
+        report = judge(plan, options)
+        return Judged(tuple(Gap(f.line, f.row.tag, f.row.keyword, f.required, f.action,
+                                f.top_verdict != "gap") for f in report.gaps))
+
+    return judge_profile
 
 
 def rules() -> dict:
@@ -84,12 +117,16 @@ def rules() -> dict:
     return dict(REGISTRY)
 
 
-def rule_example_findings(rule) -> list:
-    """What ``rule`` reports on its own failing example."""
-    from .lint import lint_source
+def rule_example_findings(rule, text: str | None = None) -> list:
+    """What ``rule`` reports on its own failing example (or on ``text``), linted as its
+    examples are documented (a conformance rule with ``--conformance``)."""
+    from .lint import LintConfig, lint_source
     from .profile.source import load_source
 
-    return [d for d in lint_source(load_source("example.yaml", rule.fail)) if d.code == rule.code]
+    config = LintConfig(conformance=() if rule.conformance else None)
+    found = lint_source(load_source("example.yaml", rule.fail if text is None else text),
+                        config, _lint_judge(config))
+    return [d for d in found if d.code == rule.code]
 
 
 def starter_profile() -> str:

@@ -92,6 +92,13 @@ def compile_with_stats(path: str | Path, *, config: LintConfig | None = None,
     return _Compiler(source, profiles[0]).run()
 
 
+def compile_linted(source: Source, profile: Profile) -> Plan:
+    """Compile one profile of ``source`` that the caller has linted without errors (``deidc
+    lint --conformance`` judges each profile of a file it has just linted; linting it again
+    would double the cost).  Raises :class:`CompileError` for what deidc cannot execute."""
+    return _Compiler(source, profile).run()[0]
+
+
 class _Compiler:
     def __init__(self, source: Source, profile: Profile):
         self.source = source

@@ -164,9 +164,9 @@ def test_sorting_tags_accept_keywords_and_tags_in_any_notation():
 def test_sorting_tags_option_reaches_the_lint_config(project, monkeypatch):
     seen = {}
 
-    def spy(paths, config):
+    def spy(paths, config, judge=None):
         seen["config"] = config
-        return lint_files(paths, config)
+        return lint_files(paths, config, judge)
 
     monkeypatch.setattr("deidc.lint.lint_files", spy)
     assert deidc("lint", "clean.yaml", "--sorting-tags", "(0010,0020),StudyDate").exit_code == 0

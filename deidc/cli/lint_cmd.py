@@ -14,12 +14,17 @@ LINT_HELP = """Check de-id profiles for mistakes and risks before any data moves
 PATHS are profile files, folders (searched for .yaml, .yml and .json) or globs.
 
 Settings come from [tool.deidc] in the nearest pyproject.toml (keys: select, ignore,
-sorting-tags, strict); options given here override them.
+sorting-tags, strict, conformance, conformance-options); options given here override them.
+
+With --conformance, each profile that lints without errors is also judged against DICOM
+PS3.15 Table E.1-1 (under the options named with --option, as for `deidc conformance`): one
+E001 warning per attribute left short of what the table requires, at the line responsible;
+E002 when a profile cannot be judged.
 
 Exit codes: 0 no errors; 1 errors found (or warnings, with --strict), including files that
 were read but do not parse (reported as Y001); 2 usage problems: a path that does not exist or
 cannot be read, an unknown --format, an unknown code in --select/--ignore, an unknown sorting
-tag, or an unusable [tool.deidc].
+tag or Table E.1-1 option, or an unusable [tool.deidc].
 """
 
 
@@ -40,6 +45,12 @@ def lint(
              "SeriesDescription)."),
     strict: Optional[bool] = typer.Option(None, "--strict/--no-strict",
                                           help="Warnings fail too (exit 1)."),
+    conformance: Optional[bool] = typer.Option(
+        None, "--conformance/--no-conformance",
+        help="Also report the gaps against PS3.15 Table E.1-1 (E001)."),
+    option: Optional[List[str]] = typer.Option(
+        None, "--option", metavar="NAME",
+        help="A Table E.1-1 option for --conformance (retain-uids, ...). Repeatable."),
     output: Optional[str] = typer.Option(None, "--output", "-o", metavar="FILE",
                                          help="Write the report to FILE instead of stdout."),
 ) -> None:
@@ -51,7 +62,7 @@ def lint(
         _usage(f"unknown --format {output_format!r}; choose one of {', '.join(FORMATS)}")
     try:
         config = api.lint_config(select=select, ignore=ignore, sorting_tags=sorting_tags,
-                                 strict=strict)
+                                 strict=strict, conformance=conformance, options=option)
     except DeidcError as exc:
         _usage(str(exc))
 

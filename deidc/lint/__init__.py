@@ -7,11 +7,27 @@ registers them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
 
 from ..profile.model import profiles_in
 from ..profile.source import Source, load_source
 from . import checks  # noqa: F401  (registers the rules)
-from .diagnostic import REGISTRY, Diagnostic, LintConfig, LintContext, Rule, Severity, run_rules
+from .diagnostic import (
+    REGISTRY,
+    Diagnostic,
+    Judged,
+    LintConfig,
+    LintContext,
+    Rule,
+    Severity,
+    run_rules,
+)
+
+if TYPE_CHECKING:
+    from ..profile.model import Profile
+
+    # Compiles one profile that linted without errors and judges it against Table E.1-1.
+    Judge = Callable[[Source, Profile], Judged]
 
 __all__ = ["LintConfig", "LintReport", "Diagnostic", "Severity", "Rule", "REGISTRY",
            "lint_source", "lint_files"]
@@ -45,21 +61,40 @@ class LintReport:
                           {p: s for p, s in self.sources.items() if p not in paths}, self.config)
 
 
-def lint_source(source: Source, config: LintConfig | None = None) -> list[Diagnostic]:
+def lint_source(source: Source, config: LintConfig | None = None,
+                judge: "Judge | None" = None) -> list[Diagnostic]:
+    """Every enabled rule over ``source``.  With ``judge`` (``--conformance``), each profile
+    that lints without errors is also judged against PS3.15 Table E.1-1, and the conformance
+    rules report on the judgement (or on why there is none)."""
     config = config or LintConfig()
-    found = list(run_rules(LintContext(source, None, config)))
+    judging = judge is not None and config.conformance is not None and any(
+        rule_.conformance and config.enabled(code) for code, rule_ in REGISTRY.items())
+    file_context = LintContext(source, None, config)
+    file_level = list(run_rules(file_context))
+    found = list(file_level)
+    if source.error is not None and judging:
+        file_context.judged = Judged(refused="the file does not parse")
+        found.extend(run_rules(file_context, conformance=True))
     if source.error is None:
         for profile in profiles_in(source):
-            found.extend(run_rules(LintContext(source, profile, config)))
+            context = LintContext(source, profile, config)
+            own = list(run_rules(context))
+            found.extend(own)
+            if judging:  # errors of the file itself, or of this profile, forbid compiling
+                errors = sum(d.severity is Severity.ERROR for d in (*file_level, *own))
+                context.judged = (judge(source, profile) if not errors else
+                                  Judged(refused=f"the file has {errors} lint error(s)"))
+                found.extend(run_rules(context, conformance=True))
     unique = dict.fromkeys(found)
     return sorted(unique, key=lambda d: (d.line, d.column, d.code, d.message))
 
 
-def lint_files(paths: list[str], config: LintConfig | None = None) -> LintReport:
+def lint_files(paths: list[str], config: LintConfig | None = None,
+               judge: "Judge | None" = None) -> LintReport:
     config = config or LintConfig()
     report = LintReport(config=config)
     for path in paths:
         source = load_source(path)
         report.sources[path] = source
-        report.diagnostics.extend(lint_source(source, config))
+        report.diagnostics.extend(lint_source(source, config, judge))
     return report

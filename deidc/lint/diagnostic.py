@@ -41,6 +41,7 @@ class Finding:
     on_key: bool = False
     severity: Severity | None = None
     span: "Span | None" = None
+    subject: str = ""  # what the message opens with, when many findings share the rest
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ class Diagnostic:
     severity: Severity
     message: str
     hint: str
+    # The message's opening ("PatientName (00100010)") when it reads "<subject>: <rest>", so
+    # the text renderer can list many findings that share a line and a rest as one.
+    subject: str = ""
 
     def to_dict(self) -> dict:
         return {"path": self.path, "line": self.line, "column": self.column,
@@ -75,6 +79,7 @@ class Rule:
     fail: str  # a profile that triggers the rule
     passes: str  # a similar profile that does not
     needs_profile: bool = True
+    conformance: bool = False  # runs only on a judgement the API hands in (--conformance)
 
     @property
     def summary(self) -> str:
@@ -102,20 +107,22 @@ FAMILIES = {
     "P": "precedence",
     "V": "VR fit",
     "C": "configuration",
+    "E": "Annex E conformance",
 }
 
 
 def rule(code: str, name: str, severity: Severity, *, fail: str, passes: str,
-         needs_profile: bool = True):
+         needs_profile: bool = True, conformance: bool = False):
     """Register a lint rule.  ``fail`` and ``passes`` are full profiles (YAML text); the test
-    suite checks that the first triggers ``code`` and the second does not."""
+    suite checks that the first triggers ``code`` and the second does not (linted with
+    ``--conformance`` for a ``conformance`` rule)."""
 
     def register(function: Callable[["LintContext"], Iterable[Finding]]):
         if code in REGISTRY:
             raise ValueError(f"duplicate lint code {code}")
         REGISTRY[code] = Rule(code, name, severity, FAMILIES[code[0]], function,
                               inspect.cleandoc(fail) + "\n", inspect.cleandoc(passes) + "\n",
-                              needs_profile)
+                              needs_profile, conformance)
         return function
 
     return register
@@ -129,6 +136,7 @@ class LintConfig:
     ignore: tuple[str, ...] = ()
     sorting_tags: tuple[str, ...] = ()
     strict: bool = False
+    conformance: tuple[str, ...] | None = None  # Table E.1-1 options; None: not judged
 
     def enabled(self, code: str) -> bool:
         if self.select and not any(code.startswith(prefix) for prefix in self.select):
@@ -136,14 +144,40 @@ class LintConfig:
         return not any(code.startswith(prefix) for prefix in self.ignore)
 
 
+@dataclass(frozen=True)
+class Gap:
+    """A row of PS3.15 Table E.1-1 that a profile falls short of, as :mod:`deidc.conformance`
+    judged it: ``line`` is the profile line responsible, ``"dicom:<option>"`` when a default
+    policy decides, ``"dicom:"`` when nothing names the attribute; ``nested_only`` when the
+    top level is treated and only copies inside sequences survive."""
+
+    line: int | str
+    tag: str
+    keyword: str
+    required: str
+    action: str
+    nested_only: bool = False
+
+
+@dataclass(frozen=True)
+class Judged:
+    """What the conformance judge said of one profile, or why it could not judge it
+    (``refused``).  The linter may not import the judge (it needs the compiler, a later
+    stage): the API judges and hands this in, and only when ``--conformance`` asks."""
+
+    gaps: tuple[Gap, ...] = ()
+    refused: str = ""
+
+
 @dataclass
 class LintContext:
     """What a rule may look at: the source, one profile of it (or ``None`` when the file did not
-    load) and the run's configuration."""
+    load), the run's configuration and, for the conformance rules, the judgement."""
 
     source: "Source"
     profile: "Profile | None"
     config: LintConfig = field(default_factory=LintConfig)
+    judged: Judged | None = None
 
     @property
     def fields(self) -> tuple["FieldRule", ...]:
@@ -174,16 +208,19 @@ def place(source: "Source", rule_: Rule, finding: Finding) -> Diagnostic:
     span = finding.span or source.span(finding.pointer, key=finding.on_key)
     return Diagnostic(source.path, span.line, span.column, span.end_line, span.end_column,
                       rule_.code, rule_.name, finding.severity or rule_.severity,
-                      finding.message, finding.hint)
+                      finding.message, finding.hint, finding.subject)
 
 
-def run_rules(context: LintContext) -> Iterator[Diagnostic]:
-    """File-level rules run with ``profile=None``; the others once per profile."""
+def run_rules(context: LintContext, *, conformance: bool = False) -> Iterator[Diagnostic]:
+    """File-level rules run with ``profile=None``; the others once per profile; the
+    ``conformance`` ones, with ``conformance=True``, wherever a judgement was handed in."""
     for code in sorted(REGISTRY):
         rule_ = REGISTRY[code]
-        if not context.config.enabled(code):
+        if rule_.conformance != conformance or not context.config.enabled(code):
             continue
-        if rule_.needs_profile != (context.profile is not None):
+        if conformance and context.judged is None:
+            continue
+        if not conformance and rule_.needs_profile != (context.profile is not None):
             continue
         for finding in rule_.check(context):
             yield place(context.source, rule_, finding)

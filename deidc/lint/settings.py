@@ -7,6 +7,8 @@ A site that sorts on other tags, or a team that wants warnings to fail CI, write
     ignore = ["D003"]
     sorting-tags = ["PatientID", "(0020,000D)", "StudyDescription"]
     strict = true                     # warnings fail too
+    conformance = true                # also judge each profile against PS3.15 Table E.1-1
+    conformance-options = ["retain-uids"]   # ... under these of its options
 
 "Nearest" means the current directory or its closest parent that has a ``pyproject.toml``
 (whether or not it has a ``[tool.deidc]`` table), the same place a CI job or pre-commit runs
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from ..errors import DeidcError
 
-KEYS = ("select", "ignore", "sorting-tags", "strict")
+KEYS = ("select", "ignore", "sorting-tags", "strict", "conformance", "conformance-options")
 
 
 class ConfigError(DeidcError):
@@ -38,6 +40,8 @@ class Settings:
     ignore: tuple[str, ...] | None = None
     sorting_tags: tuple[str, ...] | None = None
     strict: bool | None = None
+    conformance: bool | None = None
+    conformance_options: tuple[str, ...] | None = None
     path: Path | None = None  # the pyproject.toml they came from
 
 
@@ -78,11 +82,14 @@ def settings_from_pyproject(path: Path) -> Settings:
             suggestion = f" (did you mean `{close[0]}`?)" if close else ""
             raise ConfigError(f"{path}: [tool.deidc] has an unknown key `{key}`{suggestion}; "
                               f"known keys: {', '.join(KEYS)}")
-    strict = table.get("strict")
-    if strict is not None and not isinstance(strict, bool):
-        raise ConfigError(f"{path}: [tool.deidc] strict must be true or false, not {strict!r}")
+    for key in ("strict", "conformance"):
+        if table.get(key) is not None and not isinstance(table[key], bool):
+            raise ConfigError(f"{path}: [tool.deidc] {key} must be true or false, "
+                              f"not {table[key]!r}")
     return Settings(select=_names(path, table, "select"), ignore=_names(path, table, "ignore"),
-                    sorting_tags=_names(path, table, "sorting-tags"), strict=strict, path=path)
+                    sorting_tags=_names(path, table, "sorting-tags"),
+                    strict=table.get("strict"), conformance=table.get("conformance"),
+                    conformance_options=_names(path, table, "conformance-options"), path=path)
 
 
 def _names(path: Path, table: dict, key: str) -> tuple[str, ...] | None:
@@ -110,11 +117,13 @@ def split_names(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
 
 
 def resolve_config(settings: Settings, *, select=None, ignore=None, sorting_tags=None,
-                   strict=None):
+                   strict=None, conformance=None, options=None):
     """The :class:`deidc.lint.diagnostic.LintConfig` for a run: each option given (a list of
     comma-separated names, or ``None``) overrides the project's ``settings``.  Every code must
     name a rule and every sorting tag an attribute; a :class:`ConfigError` says which did not,
-    and where it was written (the option, or the key in the ``pyproject.toml``)."""
+    and where it was written (the option, or the key in the ``pyproject.toml``).  The Table
+    E.1-1 ``options`` are only collected here (the API checks them against the table, which
+    the linter does not load)."""
     from .diagnostic import LintConfig
 
     where = f" (from {settings.path})" if settings.path else ""
@@ -129,7 +138,21 @@ def resolve_config(settings: Settings, *, select=None, ignore=None, sorting_tags
         ignore=_codes(chosen_ignore, "--ignore" if ignore else f"ignore{where}"),
         sorting_tags=_keywords(chosen_tags, "--sorting-tags" if sorting_tags is not None
                                else f"sorting-tags{where}"),
-        strict=strict if strict is not None else bool(settings.strict))
+        strict=strict if strict is not None else bool(settings.strict),
+        conformance=_conformance(settings, conformance, options, where))
+
+
+def _conformance(settings: Settings, conformance, options, where: str):
+    """The Table E.1-1 options to judge under, or ``None`` when the run does not judge
+    (``--no-conformance`` turns off the project's setting, and its options with it)."""
+    judging = conformance if conformance is not None else bool(settings.conformance)
+    if options and not judging:
+        raise ConfigError("--option names a Table E.1-1 option: it needs --conformance")
+    if settings.conformance_options and settings.conformance is not True and conformance is None:
+        raise ConfigError(f"conformance-options{where} needs `conformance = true` beside it")
+    if not judging:
+        return None
+    return split_names(options) if options else settings.conformance_options or ()
 
 
 def _codes(entries: tuple[str, ...], origin: str) -> tuple[str, ...]:

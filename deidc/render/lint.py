@@ -35,6 +35,10 @@ STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.I
 
 # Source lines longer than this are cut around the marked column (minified JSON is one line).
 SNIPPET_WIDTH = 120
+# This many findings or more that share a line, a code, a hint and all of their message but
+# its subject are shown as one block listing the subjects (a profile that never names most of
+# Table E.1-1 has hundreds of E001 findings on its `dicom:` line).
+GROUP_AT = 3
 
 
 def render(report: "LintReport", output_format: str, stream: TextIO | None = None) -> None:
@@ -100,15 +104,41 @@ def render_text(report: "LintReport", stream: TextIO) -> None:
             continue
         console.print(Text(path, style="bold underline"))
         lines = _source_lines(report, path)
-        for diagnostic in sorted(diagnostics, key=lambda d: (d.line, d.column, d.code)):
-            for line in _text_block(diagnostic, lines):
+        ordered = sorted(diagnostics, key=lambda d: (d.line, d.column, d.code))
+        for group in _groups(ordered):
+            for line in _text_block(group[0], lines, group[1:]):
                 console.print(line)
             console.print()
     console.print(Text(summary_line(report), style="bold"))
 
 
-def _text_block(d: Diagnostic, lines: list[str]) -> list:
-    """One diagnostic: its headline, the source line with a marker under the span, the hint."""
+def _rest(d: Diagnostic) -> str | None:
+    """The message without its subject, or ``None`` for a message that has none."""
+    opening = f"{d.subject}: "
+    return d.message[len(opening):] if d.subject and d.message.startswith(opening) else None
+
+
+def _groups(diagnostics: list[Diagnostic]) -> list[list[Diagnostic]]:
+    """Each diagnostic alone, except :data:`GROUP_AT` or more that differ only in their
+    subject: one list each, in the place of the first."""
+    shared: dict[tuple, list[Diagnostic]] = {}
+    for d in diagnostics:
+        rest = _rest(d)
+        key = (d.line, d.column, d.code, d.severity, d.hint, rest) if rest is not None else d
+        shared.setdefault(key, []).append(d)
+    groups = []
+    for members in shared.values():
+        if len(members) >= GROUP_AT:
+            groups.append(members)
+        else:
+            groups.extend([d] for d in members)
+    return sorted(groups, key=lambda g: (g[0].line, g[0].column, g[0].code))
+
+
+def _text_block(d: Diagnostic, lines: list[str], others: list[Diagnostic] = ()) -> list:
+    """One diagnostic: its headline, the source line with a marker under the span, the hint.
+    With ``others`` (findings that differ from ``d`` only in their subject), the headline
+    counts them all and a line lists their subjects."""
     from rich.text import Text
 
     headline = Text()
@@ -116,7 +146,7 @@ def _text_block(d: Diagnostic, lines: list[str]) -> list:
     headline.append(f"{d.severity.value} ", style=STYLE[d.severity])
     headline.append(f"{d.code} ", style=STYLE[d.severity])
     headline.append(f"[{d.name}] ", style="dim")
-    headline.append(d.message)
+    headline.append(f"{len(others) + 1} × {_rest(d)}" if others else d.message)
     block = [headline]
     number = str(d.line)
     gutter = " " * len(number)
@@ -129,6 +159,10 @@ def _text_block(d: Diagnostic, lines: list[str]) -> list:
         marker = Text(f" {gutter} | ", style="blue")
         marker.append(" " * start + "^" * width, style=STYLE[d.severity])
         block.append(marker)
+    if others:
+        listed = Text(f" {gutter} = ", style="bold cyan")
+        listed.append(", ".join(o.subject for o in (d, *others)))
+        block.append(listed)
     if d.hint:
         hint = Text(f" {gutter} = hint: ", style="bold cyan")
         hint.append(d.hint)

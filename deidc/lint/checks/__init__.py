@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401
     config,
+    conformance,
     dictionary,
     precedence,
     regex,
