@@ -195,19 +195,38 @@ def compile_with_stats(path: str, config: LintConfig | None = None, text: str | 
     return compile_(path, config=config, text=text)
 
 
-def explain(policy, tag: str | None = None, file: str | None = None):
+def explain(policy, tag: str | None = None, file: str | None = None, options=()):
     """What a plan (a :class:`deidc.plan.ir.Plan`, a plan file or a profile path, compiled first)
     does: to every attribute it names, to one attribute (``tag``: keyword or tag), or to the
-    elements of one DICOM ``file`` (nothing written).  Returns a :class:`deidc.explanation.Report`;
-    raises :class:`deidc.explanation.ExplainError` for an unknown attribute or unreadable file."""
+    elements of one DICOM ``file`` (nothing written).  For one attribute, the report's
+    ``conformance`` also says what PS3.15 Table E.1-1 requires of it under ``options`` and
+    whether the plan meets it.  Returns a :class:`deidc.explanation.Report`; raises
+    :class:`deidc.explanation.ExplainError` for an unknown attribute or unreadable file, and
+    :class:`deidc.conformance.table.OptionError` for options the table does not have."""
     from . import explanation as explaining
 
+    if options and tag is None:
+        raise explaining.ExplainError("--option says which Table E.1-1 requirement --tag "
+                                      "shows; give --tag too")
+    if tag is None:
+        plan = load_policy(policy)
+        return explaining.preview(plan, file) if file is not None else \
+            explaining.explain_plan(plan)
+    from .conformance import judge, table
+
+    chosen = judge.check_options(options)
     plan = load_policy(policy)
-    if file is not None:
-        return explaining.preview(plan, file)
-    if tag is not None:
-        return explaining.explain_tag(plan, tag)
-    return explaining.explain_plan(plan)
+    report = explaining.explain_tag(plan, tag)
+    row = report.rows[0]
+    found = judge.judge_target(plan, row["tag"], chosen)
+    row["required"] = found.required if found else ""
+    row["verdict"] = found.verdict if found else ""
+    report.columns = ("keyword", "tag", "vr", "chain", "required", "verdict", "lines",
+                      "overridden")
+    report.conformance = {
+        "edition": f"PS3.15 {table.EDITION} Table E.1-1", "options": list(chosen),
+        **(found.to_dict() if found else {"tag": None, "required": None, "verdict": None})}
+    return report
 
 
 def conformance(policy, options=()):

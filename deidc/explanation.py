@@ -26,6 +26,9 @@ class Report:
     rows: list[dict] = field(default_factory=list)
     policy: str = ""
     columns: tuple[str, ...] = ("keyword", "tag", "vr", "chain", "lines", "overridden")
+    # For one attribute: what PS3.15 Table E.1-1 requires of it and the verdict (the API
+    # fills it in from :mod:`deidc.conformance`, which this module may not import).
+    conformance: dict | None = None
 
 
 @dataclass(frozen=True)

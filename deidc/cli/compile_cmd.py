@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -66,8 +66,13 @@ def explain(
     file: Optional[str] = typer.Option(None, "--file", help="Preview what happens to a real "
                                        "DICOM file (nothing is written)."),
     output_format: str = typer.Option("text", "--format", help="text or json."),
+    option: Optional[List[str]] = typer.Option(
+        None, "--option", metavar="NAME",
+        help="With --tag: judge the attribute against PS3.15 Table E.1-1 under this option "
+             "of the table (retain-uids, ...). Repeatable."),
 ) -> None:
-    """Show which rule wins for each attribute, and why."""
+    """Show which rule wins for each attribute, and why; with --tag, also what PS3.15 Table
+    E.1-1 requires of the attribute and whether the plan meets it."""
     from .. import api
     from ..errors import DeidcError
     from ..render.explain import render
@@ -83,7 +88,7 @@ def explain(
         typer.echo(f"deidc explain: {exc}", err=True)
         raise typer.Exit(2 if api.is_plan(policy) else 1)
     try:
-        report = api.explain(plan, tag=tag, file=file)
+        report = api.explain(plan, tag=tag, file=file, options=option or ())
     except DeidcError as exc:
         typer.echo(f"deidc explain: {exc}", err=True)
         raise typer.Exit(2)

@@ -13,8 +13,10 @@ if TYPE_CHECKING:
 def render(report: "Report", output_format: str, stream=None) -> None:
     stream = stream or sys.stdout
     if output_format == "json":
-        json.dump({"title": report.title, "rows": report.rows, "policy": report.policy},
-                  stream, indent=2)
+        document = {"title": report.title, "rows": report.rows, "policy": report.policy}
+        if report.conformance is not None:
+            document["conformance"] = report.conformance
+        json.dump(document, stream, indent=2)
         stream.write("\n")
         return
     from rich.console import Console
@@ -28,3 +30,18 @@ def render(report: "Report", output_format: str, stream=None) -> None:
         table.add_row(*(str(row.get(column, "")) for column in report.columns))
     console.print(table)
     console.print(report.policy)
+    if report.conformance is not None:
+        console.print(conformance_sentence(report.conformance), highlight=False)
+
+
+def conformance_sentence(found: dict) -> str:
+    """What Table E.1-1 requires of the explained attribute, and the verdict, in one line."""
+    options = ", ".join(found["options"]) or "Basic Profile, no option"
+    where = f"{found['edition']} ({options})"
+    if found["required"] is None:
+        return f"{where}: this attribute is not in the table."
+    line = found["line"]
+    place = f" (line {line})" if isinstance(line, int) else f" ({line})" if line != "dicom:" \
+        else ""
+    return (f"{where}: {found['keyword'] or found['tag']} requires {found['required']}; "
+            f"{found['verdict']}{place}: {found['action']}")
