@@ -129,11 +129,36 @@ def rule_example_findings(rule, text: str | None = None) -> list:
     return [d for d in found if d.code == rule.code]
 
 
-def starter_profile() -> str:
-    """The text of the commented starter profile ``deidc create`` writes."""
-    from .profile.starter import starter_profile as text
+def starter_profile(conformance: bool = False, options=()) -> str:
+    """The text ``deidc create`` writes: the commented starter profile, or with ``conformance``
+    the profile generated from PS3.15 Table E.1-1 under ``options``.  Either is judged against
+    the table before it is returned, and its header says what the judge found, so that no
+    profile deidc writes claims more than its report shows.  Raises
+    :class:`deidc.conformance.table.OptionError` for options the judge refuses."""
+    from .conformance.generate import CONFORMANCE_PLACEHOLDER, conformance_profile
+    from .conformance.judge import check_options, judge
+    from .profile.starter import new_salt
+    from .profile.starter import starter_profile as starter
 
-    return text()
+    chosen = check_options(options)
+    text = conformance_profile(new_salt(), chosen) if conformance else starter()
+    report = judge(compile_with_stats("deidc-create.yaml", text=text)[0], chosen)
+    return text.replace(CONFORMANCE_PLACEHOLDER, _conformance_header(report))
+
+
+def _conformance_header(report) -> str:
+    """The header lines that say whether a written profile meets Table E.1-1."""
+    counts = report.counts()
+    table = f"PS3.15 {report.edition} Table E.1-1"
+    if not report.gaps:
+        options = "".join(f" --option {name}" for name in report.options)
+        return (f"# `deidc conformance{options}` finds no gap against {table}:\n"
+                f"# {counts['meets']} rows met, {counts['stricter']} stricter (more removed "
+                "than the table asks).")
+    inside = f" ({report.nested_only} only inside sequences)" if report.nested_only else ""
+    return (f"# Not conformant: `deidc conformance` finds {counts['gap']} gaps against {table}"
+            f"\n# in {len(report.findings)} rows{inside}; `deidc create --conformance` writes "
+            "a profile\n# that has none.")
 
 
 def load_profile(path: str) -> Profile:

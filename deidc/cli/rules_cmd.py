@@ -7,6 +7,7 @@ import difflib
 import json
 import sys
 from pathlib import Path
+from typing import List, Optional
 
 import typer
 
@@ -107,19 +108,34 @@ def _print_rule(found) -> None:
 def create(
     path: Path = typer.Argument(..., metavar="PATH", help="Where to write the profile."),
     force: bool = typer.Option(False, "--force", help="Overwrite PATH if it exists."),
+    conformance: bool = typer.Option(
+        False, "--conformance",
+        help="Generate the profile from PS3.15 Table E.1-1, meeting it under the --option's."),
+    option: Optional[List[str]] = typer.Option(
+        None, "--option", metavar="NAME",
+        help="A Table E.1-1 option (with --conformance). Repeatable."),
 ) -> None:
     """Write a commented starter profile that lints clean and keeps Flywheel's sorting tags
     usable (PatientID pseudonymised, UIDs hashed, dates shifted, private tags and the PS3.15
-    basic-profile identifying attributes removed or blanked).  Review it before use."""
+    basic-profile identifying attributes removed or blanked).  Review it before use.  Its
+    header says whether it meets PS3.15 Table E.1-1 (it does not: it leaves attributes inside
+    sequences); with --conformance the profile is generated from the table and meets it."""
     from ..api import starter_profile
+    from ..errors import DeidcError
 
+    if option and not conformance:
+        _usage("create", "--option needs --conformance")
+    try:
+        text = starter_profile(conformance, option or ())
+    except DeidcError as exc:
+        _usage("create", str(exc))
     if path.exists() and not force:
         _usage("create", f"{path} exists; use --force to overwrite it")
     if path.is_dir():
         _usage("create", f"{path} is a folder; give a file name such as {path / 'deid.yaml'}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(starter_profile(), encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
     except OSError as exc:
         _usage("create", f"cannot write {path}: {exc.strerror or exc}")
     typer.echo(f"wrote {path}; check it with: deidc lint {path}", err=True)

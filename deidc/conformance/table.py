@@ -26,6 +26,32 @@ _OPTION_CODE_STRENGTH = ("X", "Z", "D", "U", "C", "K")
 EXCLUSIVE_OPTIONS = (("retain-longitudinal-full-dates", "retain-longitudinal-modified-dates"),)
 
 
+# CID 7050 "De-identification Method" (scheme DCM), the codes PS3.15 E.1.1 asks a de-identifier to
+# record in DeidentificationMethodCodeSequence: the Basic Profile's, then each option's (as the
+# value set dicom-cid-7050 lists them; Clean Pixel Data 113101 and Clean Recognizable Visual
+# Features 113102 have no column in Table E.1-1, since they clean pixels, not attributes).
+BASIC_METHOD = ("113100", "Basic Application Confidentiality Profile")
+OPTION_METHODS = {
+    "retain-safe-private": ("113111", "Retain Safe Private Option"),
+    "retain-uids": ("113110", "Retain UIDs Option"),
+    "retain-device-identity": ("113109", "Retain Device Identity Option"),
+    "retain-institution-identity": ("113112", "Retain Institution Identity Option"),
+    "retain-patient-characteristics": ("113108", "Retain Patient Characteristics Option"),
+    "retain-longitudinal-full-dates": (
+        "113106", "Retain Longitudinal Temporal Information Full Dates Option"),
+    "retain-longitudinal-modified-dates": (
+        "113107", "Retain Longitudinal Temporal Information Modified Dates Option"),
+    "clean-descriptors": ("113105", "Clean Descriptors Option"),
+    "clean-structured-content": ("113104", "Clean Structured Content Option"),
+    "clean-graphics": ("113103", "Clean Graphics Option"),
+}
+
+
+def methods(options) -> list[tuple[str, str]]:
+    """The CID 7050 (code, meaning) pairs of the Basic Profile and ``options``, in table order."""
+    return [BASIC_METHOD] + [OPTION_METHODS[name] for name in check_options(options)]
+
+
 class OptionError(DeidcError, ValueError):
     """Options that name no column of the table, or that cannot be used together."""
 

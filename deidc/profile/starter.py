@@ -5,7 +5,9 @@ subjects by.  This one keeps every sorting tag usable (PatientID pseudonymised, 
 hashed, descriptions kept), keeps the file meta's MediaStorageSOPInstanceUID in step with
 SOPInstanceUID, shifts dates, removes private tags, and removes or blanks the identifying
 attributes of the DICOM PS3.15 Basic Application Level Confidentiality Profile that matter
-most.  It is a starting point, not a compliance guarantee; the comments say what to review.
+most.  It is a starting point, not a compliance guarantee; the comments say what to review,
+and the header says what ``deidc conformance`` finds (filled in by :func:`deidc.api.starter_profile`,
+which judges the text it writes).
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from __future__ import annotations
 import secrets
 
 SALT_PLACEHOLDER = "@SALT@"
+CONFORMANCE_PLACEHOLDER = "# @CONFORMANCE@"
 
 TEMPLATE = """\
 # A de-identification profile in Flywheel's format, written by `deidc create`.
 # Check it with `deidc lint <this file>`; `deidc rule CODE` explains any finding.
 # This is a starting point: review every rule against your data and your obligations.
+# @CONFORMANCE@
 
 name: deidc-starter
 description: Pseudonymise, shift dates, drop private tags and identifying attributes.
@@ -183,6 +187,12 @@ dicom:
 """
 
 
+def new_salt() -> str:
+    """A fresh random salt, for every profile ``deidc create`` writes."""
+    return secrets.token_hex(16)
+
+
 def starter_profile(salt: str | None = None) -> str:
-    """The starter profile's text, with ``salt`` (a fresh random one by default) filled in."""
-    return TEMPLATE.replace(SALT_PLACEHOLDER, salt or secrets.token_hex(16))
+    """The starter profile's text, with ``salt`` (a fresh random one by default) filled in; its
+    conformance line is still the placeholder."""
+    return TEMPLATE.replace(SALT_PLACEHOLDER, salt or new_salt())
