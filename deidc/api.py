@@ -287,17 +287,22 @@ class DiffError(DeidcError):
     """A side of ``deidc diff`` that cannot be read (no such file, git or the revision fails)."""
 
 
-def diff(old, new, config: LintConfig | None = None):
+def diff(old, new, config: LintConfig | None = None, options=()):
     """What changes in effect from ``old`` to ``new``: each a profile path, a plan file, a
     :class:`deidc.plan.ir.Plan`, or ``REV:PATH`` (the file at a git revision, read with
-    ``git show``).  Returns a :class:`deidc.plandiff.compare.Diff`; raises :class:`DiffError`
-    for a side it cannot read, and the errors of :func:`load_policy` for one that does not
-    compile."""
+    ``git show``), and which rows of PS3.15 Table E.1-1 (under ``options``, the table's
+    option names) it turns to gap or to met.  Returns a :class:`deidc.plandiff.compare.Diff`;
+    raises :class:`DiffError` for a side it cannot read,
+    :class:`deidc.conformance.table.OptionError` for an option the table does not have
+    (before anything is compiled), and the errors of :func:`load_policy` for a side that does
+    not compile."""
+    from .conformance.judge import check_options
     from .plandiff.compare import compare
 
+    chosen = check_options(options)
     before, after = _diff_side(old, config), _diff_side(new, config)
     return compare(before[0], after[0], old_name=before[1], new_name=after[1],
-                   new_file=after[2], old_lines=before[3], new_lines=after[3])
+                   new_file=after[2], old_lines=before[3], new_lines=after[3], options=chosen)
 
 
 def _diff_side(side, config):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -16,11 +16,14 @@ OLD and NEW are profiles, compiled plans, or REV:PATH (the file at a git revisio
 `git show`), e.g. `deidc diff origin/main:profiles/site.yaml profiles/site.yaml`.
 
 Each change is weaker (more of the original reaches the release), stronger, or changed
-(another pseudonym, another shift).
+(another pseudonym, another shift).  The rows of DICOM PS3.15 Table E.1-1 that the change
+turns from met to gap (or back) are listed too, judged under the table's options named with
+--option, as `deidc conformance` judges them.
 
 Exit codes: 0 (whatever changed, unless --fail-on says otherwise); 1 with --fail-on weaker when
-a change is weaker, with --fail-on any when anything changed; 2 usage problems, a side that
-cannot be read, or a profile that does not compile.
+a change is weaker or a row of Table E.1-1 turns to gap, with --fail-on any when anything
+changed; 2 usage problems (an unknown --option too), a side that cannot be read, or a profile
+that does not compile.
 """
 
 FAIL_ON = ("weaker", "any")
@@ -35,6 +38,10 @@ def diff_command(
     fail_on: Optional[str] = typer.Option(None, "--fail-on", metavar="weaker|any",
                                           help="Exit 1 when a change is weaker, or on any "
                                                "change."),
+    option: Optional[List[str]] = typer.Option(
+        None, "--option", metavar="NAME",
+        help="A PS3.15 Table E.1-1 option to judge both sides under (retain-uids, ...). "
+             "Repeatable."),
 ) -> None:
     from .. import api
     from ..errors import DeidcError
@@ -46,7 +53,7 @@ def diff_command(
     if fail_on is not None and fail_on not in FAIL_ON:
         _usage(f"unknown --fail-on {fail_on!r}; choose one of {', '.join(FAIL_ON)}")
     try:
-        result = api.diff(old, new)
+        result = api.diff(old, new, options=option or ())
     except DeidcError as exc:
         render_refusal(exc.diagnostics)
         typer.echo(f"deidc diff: {exc}", err=True)

@@ -19,6 +19,7 @@ from ..plan import targets
 from ..plan.ir import OPTION_ARGS, Action, Entry, Plan
 from ..profile import dictionary
 from . import strength
+from .conformance import RowChanges, row_changes
 from .strength import CHANGED, DERIVED, LINKING, GONE, KEPT, RANK, STRONGER, WEAKER
 
 POLICY_OPTIONS = ("remove-private-tags", "remove-undefined", "recurse-sequence",
@@ -60,9 +61,12 @@ class Diff:
     new_file: str | None  # the new profile's file, for annotations on its lines
     changes: tuple[Change, ...] = ()
     counts: dict = field(default_factory=dict)
+    conformance: RowChanges | None = None  # Table E.1-1 rows turned to gap or to met
 
     def has(self, kind: str) -> bool:
-        return any(change.kind == kind for change in self.changes)
+        """Is a change, or a row of Table E.1-1 turned (to gap: weaker), of this kind?"""
+        rows = self.conformance.rows if self.conformance else ()
+        return any(change.kind == kind for change in (*self.changes, *rows))
 
 
 @dataclass(frozen=True)
@@ -76,9 +80,10 @@ class Fate:
 
 def compare(old: Plan, new: Plan, *, old_name: str = "", new_name: str = "",
             new_file: str | None = None, old_lines: dict | None = None,
-            new_lines: dict | None = None) -> Diff:
-    """What changes in effect from ``old`` to ``new``.  ``*_lines`` map dicom option names to
-    their lines in each profile (plans do not record them)."""
+            new_lines: dict | None = None, options=()) -> Diff:
+    """What changes in effect from ``old`` to ``new``, and the rows of PS3.15 Table E.1-1
+    (under its ``options``) that this turns to gap or to met.  ``*_lines`` map dicom option
+    names to their lines in each profile (plans do not record them)."""
     lines = (old_lines or {}, new_lines or {})
     changes = [*_policy_changes(old, new, lines), *_option_changes(old, new, lines),
                *_attribute_changes(old, new), *_pattern_changes(old, new)]
@@ -88,7 +93,7 @@ def compare(old: Plan, new: Plan, *, old_name: str = "", new_name: str = "",
                                 or 0, c.name))
     counts = {kind: sum(c.kind == kind for c in changes) for kind in strength.KINDS}
     return Diff(old_name or old.profile.path, new_name or new.profile.path, new_file,
-                tuple(changes), counts)
+                tuple(changes), counts, row_changes(old, new, options))
 
 
 # --- attributes ------------------------------------------------------------------------------

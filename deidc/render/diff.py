@@ -3,9 +3,13 @@
 * ``text``: a rich table, then what the changes mean for data already released;
 * ``markdown``: the same as a table for a pull-request comment;
 * ``json``: ``{"old", "new", "counts", "changes": [{"tag", "keyword", "old", "new", "kind",
-  "old_line", "new_line", ...}]}``, one row per attribute (policy and option changes in the
-  same list, named by ``name`` and ``subject``);
+  "old_line", "new_line", ...}], "conformance": {"edition", "options", "turned_to_gap",
+  "turned_to_met", "rows": [...]}}``, one row per attribute (policy and option changes in the
+  same list, named by ``name`` and ``subject``), the rows of Table E.1-1 apart;
 * ``github``: workflow commands that annotate the new profile's lines.
+
+Every format ends with the rows of PS3.15 Table E.1-1 the change turns to gap (or to met),
+when there are any.
 
 People read changes grouped: a deleted regex rule changes hundreds of attributes the same way,
 which is one row naming a few of them.  JSON keeps one row per attribute for tools.
@@ -37,6 +41,19 @@ def summary(diff: "Diff") -> str:
     if not diff.changes:
         return "no change in effect"
     return ", ".join(f"{count} {kind}" for kind, count in diff.counts.items() if count)
+
+
+def turned(diff: "Diff") -> list:
+    """The rows of Table E.1-1 the change turns to gap or to met (none: an empty list)."""
+    return list(diff.conformance.rows) if diff.conformance else []
+
+
+def turn_text(row) -> str:
+    return "turns to gap" if row.kind == "weaker" else "turns to met"
+
+
+def row_lines(row) -> str:
+    return f"{row.old_line} → {row.new_line}"
 
 
 def grouped(diff: "Diff") -> list[tuple["Change", list[str]]]:
@@ -75,9 +92,11 @@ def _what(change: "Change", names: list[str]) -> str:
 
 
 def render_json(diff: "Diff", stream: TextIO) -> None:
-    json.dump({"old": diff.old, "new": diff.new, "counts": diff.counts,
-               "changes": [change.as_json() for change in diff.changes]},
-              stream, indent=2, ensure_ascii=False)
+    document = {"old": diff.old, "new": diff.new, "counts": diff.counts,
+                "changes": [change.as_json() for change in diff.changes]}
+    if diff.conformance is not None:
+        document["conformance"] = diff.conformance.as_json()
+    json.dump(document, stream, indent=2, ensure_ascii=False)
     stream.write("\n")
 
 
@@ -87,28 +106,40 @@ def render_text(diff: "Diff", stream: TextIO) -> None:
     from rich.table import Table
 
     title = f"{diff.old} → {diff.new}: {summary(diff)}"
-    if not diff.changes:
+    rows = turned(diff)
+    if not diff.changes and not rows:
         stream.write(title + "\n")
         return
     console = Console(file=stream)
     style = {"weaker": "bold red", "stronger": "green", "changed": "yellow"}
-    table = Table(title=escape(title), show_lines=False)
-    for column in ("kind", "what", "before", "after", "why", "lines"):
-        table.add_column(column, overflow="fold")
-    for change, names in grouped(diff):
-        table.add_row(f"[{style[change.kind]}]{change.kind}[/]", escape(_what(change, names)),
-                      escape(change.old), escape(change.new), escape(change.why),
-                      lines_text(change))
-    console.print(table)
-    for line in consequences(diff):
-        console.print(escape(f"released data: {line}"))
+    if diff.changes:
+        table = Table(title=escape(title), show_lines=False)
+        for column in ("kind", "what", "before", "after", "why", "lines"):
+            table.add_column(column, overflow="fold")
+        for change, names in grouped(diff):
+            table.add_row(f"[{style[change.kind]}]{change.kind}[/]",
+                          escape(_what(change, names)), escape(change.old),
+                          escape(change.new), escape(change.why), lines_text(change))
+        console.print(table)
+        for line in consequences(diff):
+            console.print(escape(f"released data: {line}"))
+    if rows:
+        table = Table(title=escape(f"{diff.conformance.title}: {diff.conformance.summary()}"))
+        for column in ("row", "attribute", "required", "before", "after", "lines"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(f"[{style[row.kind]}]{turn_text(row)}[/]",
+                          escape(f"{row.keyword or row.name} ({row.tag})"), row.required,
+                          escape(f"{row.old}: {row.old_action}"),
+                          escape(f"{row.new}: {row.new_action}"), escape(row_lines(row)))
+        console.print(table)
 
 
 def render_markdown(diff: "Diff", stream: TextIO) -> None:
     out = [f"### deidc diff: `{diff.old}` → `{diff.new}`", ""]
     if not diff.changes:
         out.append("No change in effect.")
-        stream.write("\n".join(out) + "\n")
+        stream.write("\n".join(out + _markdown_rows(diff)) + "\n")
         return
     counts = [f"**{count} {kind}**" if kind == "weaker" else f"{count} {kind}"
               for kind, count in diff.counts.items() if count]
@@ -127,7 +158,25 @@ def render_markdown(diff: "Diff", stream: TextIO) -> None:
     if released:
         out += ["", "**For data already released:**", ""] + [f"- {_cell(line)}"
                                                               for line in released]
-    stream.write("\n".join(out) + "\n")
+    stream.write("\n".join(out + _markdown_rows(diff)) + "\n")
+
+
+def _markdown_rows(diff: "Diff") -> list[str]:
+    """The rows of Table E.1-1 turned, as a section of their own (none: nothing)."""
+    rows = turned(diff)
+    if not rows:
+        return []
+    gaps = diff.conformance.count("weaker")
+    said = diff.conformance.summary()
+    out = ["", f"**{diff.conformance.title}:** " + (f"**{said}**" if gaps else said), "",
+           "| row | attribute | required | before | after | lines |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        turn = f"**{turn_text(row)}**" if row.kind == "weaker" else turn_text(row)
+        cells = [turn, f"{row.keyword or row.name} ({row.tag})", row.required,
+                 f"{row.old}: {row.old_action}", f"{row.new}: {row.new_action}",
+                 row_lines(row)]
+        out.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    return out
 
 
 def _cell(text: str) -> str:
@@ -152,4 +201,19 @@ def render_github(diff: "Diff", stream: TextIO) -> None:
         if change.released:
             message += f". Released data: {change.released}"
         level = "warning" if change.kind == "weaker" else "notice"
+        stream.write(f"::{level} {joined}::{escape_data(message)}\n")
+    for row in turned(diff):
+        properties = {}
+        if diff.new_file:
+            properties["file"] = diff.new_file
+            if isinstance(row.new_line, int):
+                properties["line"] = row.new_line
+        properties["title"] = f"deidc diff: Table E.1-1 row {turn_text(row)}"
+        joined = ",".join(f"{key}={escape_property(str(value))}"
+                          for key, value in properties.items())
+        message = (f"{row.keyword or row.name} ({row.tag}) {turn_text(row)} in "
+                   f"{diff.conformance.title}: {row.required} required; was {row.old} "
+                   f"({row.old_action}), now {row.new} ({row.new_action}); lines "
+                   f"{row_lines(row)}")
+        level = "warning" if row.kind == "weaker" else "notice"
         stream.write(f"::{level} {joined}::{escape_data(message)}\n")
