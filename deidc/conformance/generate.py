@@ -78,10 +78,10 @@ def selector(row: table.Row) -> str:
 
 
 def repeating_selectors(row: table.Row) -> list[str]:
-    """``60XX3000`` for one element; for the whole curve group, every 50xx element pydicom's
-    dictionary knows (Flywheel expands a mask, not a whole group)."""
-    if row.tag[4:] != "xxxx":
-        return [row.tag.upper()]
+    """Every 50xx or 60xx element pydicom's dictionary knows, for a curve or overlay row
+    (Flywheel expands a mask, not a whole group).  The table names only an overlay's data and
+    comments; its other elements go too, since without its data an overlay module is broken,
+    and a curve or an overlay is all graphics drawn on or beside the image."""
     prefix = row.tag[:2]
     return sorted(mask.upper() for mask in dictionary.repeater_keywords().values()
                   if mask.lower().startswith(prefix))
@@ -90,7 +90,7 @@ def repeating_selectors(row: table.Row) -> list[str]:
 def conformance_profile(salt: str, options=()) -> str:
     """The text of a profile meeting Table E.1-1 under ``options``; ``salt`` for hashes."""
     chosen = table.check_options(options)
-    fields, kept = [], 0
+    fields, kept, named = [], 0, set()
     for row in table.rows():
         if row.is_private:
             continue  # remove-private-tags
@@ -100,7 +100,8 @@ def conformance_profile(salt: str, options=()) -> str:
             kept += 1
             continue
         names = repeating_selectors(row) if row.is_repeating else [selector(row)]
-        fields += [(name, rule, row, code) for name in names]
+        fields += [(name, rule, row, code) for name in names if name not in named]
+        named.update(names)
     methods = table.methods(chosen)
     return _render(chosen, methods, fields, kept, salt)
 
