@@ -15,6 +15,7 @@ import deidc.api as api
 from deidc.cli import app
 from deidc.conformance import table
 from deidc.lint import Severity, lint_files
+from tests.conftest import flywheel_loads, flywheel_python
 
 OPTION_SETS = [(), ("retain-uids",), ("clean-descriptors",),
                ("retain-longitudinal-modified-dates", "clean-descriptors"),
@@ -141,3 +142,11 @@ def test_two_runs_differ_only_in_their_random_salt():
     salts = [yaml.safe_load(text)["dicom"]["salt"] for text in texts]
     assert salts[0] != salts[1] and all(len(salt) == 32 for salt in salts)
     assert texts[0].replace(salts[0], "") == texts[1].replace(salts[1], "")
+
+
+@pytest.mark.skipif(flywheel_python() is None, reason="flywheel-migration is not installed")
+@pytest.mark.parametrize("options", OPTION_SETS, ids=lambda o: "+".join(o) or "basic")
+def test_flywheel_loads_the_generated_profile(written, options, tmp_path):
+    """The tag forms, the multi-valued DeidentificationMethod and the repeating-group masks
+    are ones Flywheel's own loader accepts."""
+    assert flywheel_loads(tmp_path, written[options][1]) == "loaded"
