@@ -81,3 +81,12 @@ def test_a_creator_with_commas_and_the_wildcard_path():
     assert targets.wildcard("00081110.3.00400275.0.00081155") == "00081110.*.00400275.*.00081155"
     assert targets.repeater_of("00100010") is None
     assert targets.repeater_of("50223000") == "50XX3000"
+
+
+def test_the_last_element_of_each_kind_of_target():
+    assert targets.last_element("00100010") == 0x00100010
+    assert targets.last_element("00081110.0.00081155") == 0x00081155
+    assert targets.last_element("00081110.*.00081155") == 0x00081155
+    assert targets.last_element("60XX3000") == targets.last_element("60xx3000") == 0x60003000
+    assert targets.last_element('(0009,"GEMS_IDEN_01",04)') == 0x00091004
+    assert targets.last_element('(0009,"A, B",04)') == 0x00091004

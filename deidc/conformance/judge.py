@@ -155,19 +155,10 @@ def judge_target(plan: Plan, target: str, options=()) -> Finding | None:
     :func:`judge` judges it; ``None`` when the element falls under no row.  ``deidc explain
     --tag`` shows it beside the plan's chain."""
     chosen = check_options(options)
-    row = table.row_for(element_of(target))
+    row = table.row_for(targets.last_element(target))
     if row is None:
         return None
     return _Judge(plan).row(row, table.required_action(row, chosen))
-
-
-def element_of(target: str) -> int:
-    """The element a plan target ends in: ``"00081110.0.00081155"`` → ``0x00081155``,
-    ``'(0009,"GEMS_IDEN_01",04)'`` → ``0x00091004``, ``"60xx3000"`` → ``0x60003000``."""
-    if target.startswith("("):
-        group, _, offset = targets.parse_private(target)
-        return group << 16 | 0x1000 | offset
-    return int(target.rsplit(".", 1)[-1].upper().replace("X", "0"), 16)
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,16 @@ def parse_path(target: str) -> list:
             for place, step in enumerate(target.split("."))]
 
 
+def last_element(target: str) -> int:
+    """The element a target ends in, as a tag number: ``"00081110.0.00081155"`` →
+    ``0x00081155``, ``"60XX3000"`` → ``0x60003000`` (the range's first group), and a private
+    key the element of its first block, ``'(0009,"GEMS_IDEN_01",04)'`` → ``0x00091004``."""
+    if is_private(target):
+        group, _, offset = parse_private(target)
+        return group << 16 | 0x1000 | offset
+    return repeater_base(target.rsplit(".", 1)[-1])
+
+
 def wildcard(target: str) -> str:
     """The path with every item index ``*``: the target of a rule for every item."""
     return ".".join(EVERY_ITEM if place % 2 else step
