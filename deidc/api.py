@@ -135,13 +135,14 @@ def starter_profile(conformance: bool = False, options=()) -> str:
     the table before it is returned, and its header says what the judge found, so that no
     profile deidc writes claims more than its report shows.  Raises
     :class:`deidc.conformance.table.OptionError` for options the judge refuses."""
-    from .conformance.generate import CONFORMANCE_PLACEHOLDER, conformance_profile
+    from .conformance.generate import conformance_profile
     from .conformance.judge import check_options, judge
-    from .profile.starter import new_salt
+    from .profile.starter import CONFORMANCE_PLACEHOLDER, new_salt
     from .profile.starter import starter_profile as starter
 
     chosen = check_options(options)
-    text = conformance_profile(new_salt(), chosen) if conformance else starter()
+    text = conformance_profile(new_salt(), chosen, verdict_line=CONFORMANCE_PLACEHOLDER) \
+        if conformance else starter()
     report = judge(compile_with_stats("deidc-create.yaml", text=text)[0], chosen)
     return text.replace(CONFORMANCE_PLACEHOLDER, _conformance_header(report))
 

@@ -42,8 +42,6 @@ DUMMY = {"AE": "ANONYMOUS", "AS": "000Y", "CS": "ANONYMOUS", "DA": "19000101",
 SORTING_LABELS = {"StudyDescription": "DEIDENTIFIED STUDY",
                   "SeriesDescription": "DEIDENTIFIED SERIES"}
 DATE_SHIFT = -17
-# Where deidc.api writes what `deidc conformance` finds in the text it writes.
-CONFORMANCE_PLACEHOLDER = "# @CONFORMANCE@"  # the starter's; the header asks the user to choose their own
 
 
 def rule_for(row: table.Row, code: str) -> dict | None:
@@ -87,8 +85,10 @@ def repeating_selectors(row: table.Row) -> list[str]:
                   if mask.lower().startswith(prefix))
 
 
-def conformance_profile(salt: str, options=()) -> str:
-    """The text of a profile meeting Table E.1-1 under ``options``; ``salt`` for hashes."""
+def conformance_profile(salt: str, options=(), *, verdict_line: str) -> str:
+    """The text of a profile meeting Table E.1-1 under ``options``; ``salt`` for hashes;
+    ``verdict_line`` a header line where the caller says what the judge found (the API
+    judges the text, then fills it in, as for the starter profile)."""
     chosen = table.check_options(options)
     fields, kept, named = [], 0, set()
     for row in table.rows():
@@ -103,10 +103,10 @@ def conformance_profile(salt: str, options=()) -> str:
         fields += [(name, rule, row, code) for name in names if name not in named]
         named.update(names)
     methods = table.methods(chosen)
-    return _render(chosen, methods, fields, kept, salt)
+    return _render(chosen, methods, fields, kept, salt, verdict_line)
 
 
-def _render(chosen, methods, fields, kept, salt) -> str:
+def _render(chosen, methods, fields, kept, salt, verdict_line) -> str:
     named = f" with {', '.join(chosen)}" if chosen else ""
     dates = ("MODIFIED" if "retain-longitudinal-modified-dates" in chosen else
              "UNMODIFIED" if "retain-longitudinal-full-dates" in chosen else "REMOVED")
@@ -116,7 +116,7 @@ def _render(chosen, methods, fields, kept, salt) -> str:
         f"PS3.15 {table.EDITION}",
         f"# Table E.1-1 (Basic Profile{named}), one rule per row, as `deidc conformance` reads it.",
         "# The table covers attributes, not pixels: burned-in text is not removed.",
-        CONFORMANCE_PLACEHOLDER,
+        verdict_line,
     ]
     if "clean-descriptors" not in chosen:
         lines += ["# StudyDescription and SeriesDescription are removed (the Basic Profile's X),",
@@ -158,7 +158,5 @@ def _render(chosen, methods, fields, kept, salt) -> str:
 def _scalar(value) -> str:
     if value is True:
         return "true"
-    if isinstance(value, int):
-        return str(value)
     return "'" + str(value).replace("'", "''") + "'" if (
         value == "" or not str(value).replace(" ", "").isalpha()) else str(value)

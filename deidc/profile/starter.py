@@ -15,6 +15,8 @@ from __future__ import annotations
 import secrets
 
 SALT_PLACEHOLDER = "@SALT@"
+# Where deidc.api writes what `deidc conformance` finds, in the starter and in the profile
+# `deidc create --conformance` generates.
 CONFORMANCE_PLACEHOLDER = "# @CONFORMANCE@"
 
 TEMPLATE = """\
