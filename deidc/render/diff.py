@@ -185,35 +185,36 @@ def _cell(text: str) -> str:
 
 def render_github(diff: "Diff", stream: TextIO) -> None:
     """One annotation per change on the new profile's line (a deleted rule's change on the
-    file, naming the old line)."""
+    file, naming the old line), then one per row of Table E.1-1 the change turns."""
     for change in diff.changes:
-        properties = {}
-        if diff.new_file:
-            properties["file"] = diff.new_file
-            if change.new_line:
-                properties["line"] = change.new_line
-        properties["title"] = f"deidc diff: {change.kind}"
-        joined = ",".join(f"{key}={escape_property(str(value))}"
-                          for key, value in properties.items())
         where = "" if change.new_line else (f" (was line {change.old_line})"
                                             if change.old_line else "")
         message = f"{change.name}: {change.old} → {change.new}{where}: {change.why}"
         if change.released:
             message += f". Released data: {change.released}"
-        level = "warning" if change.kind == "weaker" else "notice"
-        stream.write(f"::{level} {joined}::{escape_data(message)}\n")
+        _annotate(stream, diff, change.kind, change.new_line or None,
+                  f"deidc diff: {change.kind}", message)
     for row in turned(diff):
-        properties = {}
-        if diff.new_file:
-            properties["file"] = diff.new_file
-            if isinstance(row.new_line, int):
-                properties["line"] = row.new_line
-        properties["title"] = f"deidc diff: Table E.1-1 row {turn_text(row)}"
-        joined = ",".join(f"{key}={escape_property(str(value))}"
-                          for key, value in properties.items())
         message = (f"{row.keyword or row.name} ({row.tag}) {turn_text(row)} in "
                    f"{diff.conformance.title}: {row.required} required; was {row.old} "
                    f"({row.old_action}), now {row.new} ({row.new_action}); lines "
                    f"{row_lines(row)}")
-        level = "warning" if row.kind == "weaker" else "notice"
-        stream.write(f"::{level} {joined}::{escape_data(message)}\n")
+        _annotate(stream, diff, row.kind,
+                  row.new_line if isinstance(row.new_line, int) else None,
+                  f"deidc diff: Table E.1-1 row {turn_text(row)}", message)
+
+
+def _annotate(stream: TextIO, diff: "Diff", kind: str, line: int | None, title: str,
+              message: str) -> None:
+    """A workflow command on the new profile's ``line`` (or on the file, without one): a
+    warning for what is weaker, a notice for the rest."""
+    properties = {}
+    if diff.new_file:
+        properties["file"] = diff.new_file
+        if line:
+            properties["line"] = line
+    properties["title"] = title
+    joined = ",".join(f"{key}={escape_property(str(value))}"
+                      for key, value in properties.items())
+    level = "warning" if kind == "weaker" else "notice"
+    stream.write(f"::{level} {joined}::{escape_data(message)}\n")
