@@ -20,6 +20,8 @@ from typer.testing import CliRunner
 
 import deidc.api as api
 from deidc.cli.typer_app import app
+from deidc.verify.findings import KINDS
+from pydicom.data import get_testdata_file
 
 ROOT = Path(__file__).resolve().parent.parent
 KEEPLIST = ROOT / "examples" / "keeplist.yaml"
@@ -282,3 +284,166 @@ def test_cli_exit_codes(release, tmp_path):
                                "--format", "xml"]).exit_code == 2
     same = runner.invoke(app, ["verify", str(outputs), str(outputs)])
     assert same.exit_code == 2 and "in-place" in same.stderr
+
+
+# --- layer 1: the plan held --------------------------------------------------------------
+
+REAL_PROFILES = ROOT.parent / "shared" / "data" / "real-profiles"
+EXAMPLE_PROFILE = REAL_PROFILES / "grp13-readme__README-block1-deid_template-example.yaml"
+PLAN_KINDS = {kind for kind, (layer, _) in KINDS.items() if layer == "plan"} | {
+    "element-changed"}
+# Jitter (numbers and dates), which no real profile uses; the rest as the real ones do.
+JITTER_PROFILE = """\
+dicom:
+  date-increment: -30
+  jitter-range: 3
+  jitter-type: int
+  fields:
+    - name: PatientWeight
+      jitter: true
+      jitter-range: 2.5
+      jitter-type: float
+    - name: PatientSize
+      jitter: true
+    - name: StudyDate
+      increment-date: true
+      jitter-date: true
+      jitter-unit: days
+"""
+
+
+def plan_findings(report) -> list:
+    return [found for found in report.findings if found.kind in PLAN_KINDS]
+
+
+@pytest.fixture(scope="module")
+def varied_inputs(tmp_path_factory):
+    """Generated files, and pydicom's own: implicit VR, big endian, nested private blocks."""
+    folder = make_inputs(tmp_path_factory.mktemp("varied") / "in", 6, seed=3)
+    for name in ("MR_small.dcm", "MR_small_implicit.dcm", "ExplVR_BigEnd.dcm",
+                 "nested_priv_SQ.dcm", "rtplan.dcm", "SC_rgb.dcm"):
+        shutil.copy(get_testdata_file(name, download=False), folder / name)
+    ds = pydicom.dcmread(folder / "000.dcm")
+    ds.PatientSize = "1.75"
+    ds.save_as(folder / "000.dcm")
+    return folder
+
+
+@pytest.mark.parametrize("profile", [
+    EXAMPLE_PROFILE, REAL_PROFILES / "ftdc-picsl__globalDeIdConfig.yaml",
+    REAL_PROFILES / "bsc-flywheel-deid__de-id_upenn_Penn_BSC_profile_v4.0_20250829.yaml",
+    KEEPLIST, "jitter"], ids=lambda profile: getattr(profile, "stem", profile)[:24])
+def test_clean_outputs_of_real_profiles_hold_their_plan(varied_inputs, profile, tmp_path):
+    if profile == "jitter":
+        profile = tmp_path / "jitter.yaml"
+        profile.write_text(JITTER_PROFILE)
+    if not Path(profile).exists():
+        pytest.skip(f"{profile} is not here")
+    plan = api.compile_profile(str(profile))
+    summary = api.apply(plan, [str(varied_inputs)], str(tmp_path / "out"))
+    assert summary.written >= 10
+    report = api.verify(str(varied_inputs), str(tmp_path / "out"), plan)
+    assert report.checked_plan and plan_findings(report) == []
+    # the plan did change the files: there was something to check
+    changed = [path for path in (tmp_path / "out").glob("*.dcm")
+               if path.read_bytes() != (varied_inputs / path.name).read_bytes()]
+    assert len(changed) >= 6
+
+
+def tamper(path: Path, change) -> None:
+    ds = pydicom.dcmread(path)
+    change(ds)
+    ds.save_as(path)
+
+
+@pytest.fixture(scope="module")
+def example_release(tmp_path_factory):
+    """The real README example profile (remove, replace, hash, hashuid, dates, private
+    tags) over eight generated files."""
+    base = tmp_path_factory.mktemp("example")
+    inputs = make_inputs(base / "in", 8, seed=5)
+    assert api.apply(str(EXAMPLE_PROFILE), [str(inputs)], str(base / "out")).written == 8
+    return inputs, base / "out"
+
+
+def test_tampered_outputs_break_the_plan_where_they_were_tampered(example_release, tmp_path):
+    if not EXAMPLE_PROFILE.exists():
+        pytest.skip("the real profiles are not here")
+    inputs, outputs = copy_release(example_release, tmp_path)
+    source = pydicom.dcmread(inputs / "000.dcm")
+    tamper(outputs / "000.dcm", lambda ds: setattr(ds, "PatientID", source.PatientID))
+    tamper(outputs / "001.dcm", lambda ds: setattr(ds, "StudyDate", "20231230"))  # -18 days
+    tamper(outputs / "002.dcm", lambda ds: ds.private_block(
+        0x0011, "KEPT CO", create=True).add_new(0x01, "LO", "PRIVATE"))
+    tamper(outputs / "003.dcm", lambda ds: setattr(ds, "StationName", "YYYY"))
+    three = pydicom.dcmread(inputs / "004.dcm")
+    tamper(outputs / "004.dcm", lambda ds: setattr(ds, "AccessionNumber", three.AccessionNumber))
+    tamper(outputs / "005.dcm", lambda ds: setattr(ds, "AcquisitionDateTime",
+                                                   "20240101101530.123456+0200"))
+    tamper(outputs / "006.dcm", lambda ds: setattr(ds, "Rows", ds.Rows + 1))
+    tamper(outputs / "007.dcm", lambda ds: setattr(ds, "AccessionNumber", "0123456789abcdef0"))
+    # each tamper is there, read back with pydicom
+    assert pydicom.dcmread(outputs / "000.dcm").PatientID == source.PatientID
+    assert pydicom.dcmread(inputs / "001.dcm").StudyDate == "20240117"
+    assert (0x0011, 0x0010) in pydicom.dcmread(outputs / "002.dcm")
+    assert pydicom.dcmread(outputs / "004.dcm").AccessionNumber == three.AccessionNumber
+    assert pydicom.dcmread(outputs / "006.dcm").Rows == pydicom.dcmread(inputs / "006.dcm").Rows + 1
+
+    report = api.verify(str(inputs), str(outputs), str(EXAMPLE_PROFILE))
+    found = {(f.file, f.kind, f.location) for f in plan_findings(report)}
+    assert found == {
+        ("000.dcm", "not-removed", "00100020"),
+        ("001.dcm", "not-shifted", "00080020"),
+        ("002.dcm", "private-kept", "00110010"), ("002.dcm", "private-kept", "00111001"),
+        ("003.dcm", "not-replaced", "00081010"),
+        ("004.dcm", "not-hashed", "00080050"),
+        ("005.dcm", "not-shifted", "0008002A"),
+        ("006.dcm", "element-changed", "00280010"),
+        ("007.dcm", "invalid-value", "00080050")}
+    for found in plan_findings(report):  # the values stay out of the messages
+        assert source.PatientID not in found.message and "20231230" not in found.message
+    assert report.exit_code == 1
+
+
+def test_tampered_keeplist_and_jitter_outputs(varied_inputs, tmp_path):
+    """remove-undefined, hashed UIDs and jitter out of range."""
+    profile = tmp_path / "jitter.yaml"
+    profile.write_text(JITTER_PROFILE)
+    for name, path in (("keep", KEEPLIST), ("jitter", profile)):
+        api.apply(str(path), [str(varied_inputs)], str(tmp_path / name))
+    keep, jitter = tmp_path / "keep", tmp_path / "jitter"
+    tamper(keep / "000.dcm", lambda ds: setattr(ds, "StationName", "CT01"))
+    tamper(keep / "001.dcm", lambda ds: setattr(ds, "SeriesInstanceUID", "1.2.03.4"))
+    weight = float(pydicom.dcmread(varied_inputs / "000.dcm").PatientWeight)
+    tamper(jitter / "000.dcm", lambda ds: setattr(ds, "PatientWeight", f"{weight + 2.6:.1f}"))
+    tamper(jitter / "001.dcm", lambda ds: setattr(ds, "StudyDate", "20231218"))  # -30 exactly
+    # a date jitter's range is Flywheel's default for dates, 10 days: -41 is out of it
+    tamper(jitter / "002.dcm", lambda ds: setattr(ds, "StudyDate", "20231207"))
+    assert pydicom.dcmread(keep / "001.dcm").SeriesInstanceUID == "1.2.03.4"
+
+    kept = api.verify(str(varied_inputs), str(keep), str(KEEPLIST))
+    assert {(f.file, f.kind, f.location) for f in plan_findings(kept)} == {
+        ("000.dcm", "undefined-kept", "00081010"), ("001.dcm", "invalid-value", "0020000E")}
+    jittered = api.verify(str(varied_inputs), str(jitter), str(profile))
+    assert {(f.file, f.kind, f.location) for f in plan_findings(jittered)} == {
+        ("000.dcm", "not-jittered", "00101030"), ("001.dcm", "not-shifted", "00080020"),
+        ("002.dcm", "not-shifted", "00080020")}
+
+
+def test_cli_verify_with_a_plan(example_release, tmp_path):
+    inputs, outputs = example_release
+    runner = CliRunner()
+    plan = tmp_path / "plan.json"
+    assert runner.invoke(app, ["compile", str(EXAMPLE_PROFILE), "-o", str(plan)]).exit_code == 0
+    # The example profile leaves institutions and physicians (residuals, exit 1) but its plan
+    # held: --plan adds no finding to what verify finds without it.
+    plain = runner.invoke(app, ["verify", str(inputs), str(outputs), "--format", "json"])
+    assert plain.exit_code == 1
+    for policy in (EXAMPLE_PROFILE, plan):
+        result = runner.invoke(app, ["verify", str(inputs), str(outputs), "--plan", str(policy),
+                                     "--format", "json", "-j", "1"])
+        assert result.exit_code == 1, result.output
+        report = json.loads(result.stdout)
+        assert report["summary"]["plan_checked"] is True
+        assert not [f for f in report["findings"] if f["kind"] in PLAN_KINDS]
+        assert report["findings"] == json.loads(plain.stdout)["findings"]

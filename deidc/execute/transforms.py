@@ -240,14 +240,6 @@ def _shift_one(text, days, fmt, jitter_range, jitter_unit, rng, timezone, minimu
     # An empty value inside a multi-valued element stays empty (Flywheel puts None there).
     if not text:
         return ""
-    original = text
-    zone = ""
-    if timezone:
-        for pattern in _TIMEZONE_SUFFIXES:
-            match = pattern.match(text)
-            if match:
-                text, zone = match.groups()
-                break
     if days is None:
         raise TransformError("no date-increment is set for this date shift")
     offsets = {"days": days}
@@ -259,25 +251,41 @@ def _shift_one(text, days, fmt, jitter_range, jitter_unit, rng, timezone, minimu
     except TypeError:
         raise TransformError(f"jitter-unit {jitter_unit!r} is not a timedelta unit (days, "
                              "weeks, hours, minutes, seconds, ...)") from None
-    if fmt.endswith(".%f") and "." not in text:
-        text += ".0"
-    try:
-        parsed = strptime(text, fmt)
-    except ValueError:
-        parsed = None
-    if parsed is None or not _reads_whole_fields(text, parsed, fmt):
+    parsed, zone = read_moment(text, fmt, timezone)
+    if parsed is None:
         kind = "date-time (complete YYYYMMDDHHMMSS, partial DTs are not supported)" \
             if timezone else "date"
-        raise TransformError(f"{original!r} is not a {kind} in the format {fmt!r}")
+        raise TransformError(f"{text!r} is not a {kind} in the format {fmt!r}")
     try:
         shifted = parsed + delta
     except OverflowError:
-        raise TransformError(f"{original!r} shifted by {delta} leaves the calendar") from None
+        raise TransformError(f"{text!r} shifted by {delta} leaves the calendar") from None
     if minimum is not None:
         shifted = max(shifted, minimum)
     if maximum is not None:
         shifted = min(shifted, maximum)
     return shifted.strftime(fmt) + zone
+
+
+def read_moment(text: str, fmt: str, timezone: bool) -> tuple[datetime | None, str]:
+    """A date (or, ``timezone``, a date-time) value as the shifts read it: the moment, or
+    ``None`` when ``text`` does not read whole under ``fmt``, and the trailing time zone set
+    aside.  ``deidc verify`` reads the input and output values with it too, so a shift is
+    checked against the very reading the shift made."""
+    zone = ""
+    if timezone:
+        for pattern in _TIMEZONE_SUFFIXES:
+            match = pattern.match(text)
+            if match:
+                text, zone = match.groups()
+                break
+    if fmt.endswith(".%f") and "." not in text:
+        text += ".0"
+    try:
+        parsed = strptime(text, fmt)
+    except ValueError:
+        return None, zone
+    return (parsed if _reads_whole_fields(text, parsed, fmt) else None), zone
 
 
 def strptime(text: str, fmt: str) -> datetime:

@@ -48,7 +48,7 @@ def check_pair(source: str, target: str, relative: str, plan=None,
     if plan is not None:
         from .plancheck import plan_findings
 
-        findings += plan_findings(plan, relative, original, released, before, after)
+        findings += plan_findings(plan, relative, original, released)
     return Checked(findings, links(relative, before, after), ignored)
 
 
