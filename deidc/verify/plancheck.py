@@ -177,7 +177,6 @@ class _Check:
 
     def unchanged(self, ds_in, ds_out, tag: int, steps: tuple) -> None:
         """An element the plan leaves alone: the same bytes in the output."""
-        mine = ds_in.get_item(tag)
         theirs = ds_out.get_item(tag) if ds_out is not None else None
         if theirs is None:
             self.report("element-changed", steps, f"{_name(tag)}: an element the plan leaves "
