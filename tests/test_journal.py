@@ -223,3 +223,35 @@ def test_another_plan_on_the_same_journal_is_refused(generated, profile, tmp_pat
                           "--in-place"], capture_output=True, text=True)
     assert cli.returncode == 2 and "Traceback" not in cli.stderr
     assert "another plan" in cli.stderr and len(cli.stderr.splitlines()) == 1
+
+
+KILLED_BEFORE_ANY_COMMIT = """
+import os, sys
+from deidc.run import journal
+def append(self, record):  # the first file's journal line: its temporary file is written
+    os._exit(9)
+journal.Journal.append = append
+sys.argv = ["deidc", *sys.argv[1:]]
+from deidc.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("in_place", [True, False])
+def test_a_run_killed_before_its_first_commit_leaves_no_temporary_file(
+        generated, profile, reference, tmp_path, in_place):
+    """Its journal holds no file line, yet its temporary files (PHI, in a hidden file) are
+    there: the journal's begin line without an end tells the re-run to look for them."""
+    folder = tmp_path / "in"
+    shutil.copytree(generated, folder)
+    out = folder if in_place else tmp_path / "out"
+    where = ["--in-place"] if in_place else ["-o", str(out)]
+    command = ["apply", str(profile), str(folder), *where, "--seed", "5", "-j", "1"]
+    killed = subprocess.run([sys.executable, "-c", KILLED_BEFORE_ANY_COMMIT, *command],
+                            capture_output=True, text=True)
+    assert killed.returncode == 9, killed.stderr
+    assert [name for name in os.listdir(out) if name.endswith(".part")]
+    again = subprocess.run([sys.executable, "-m", "deidc", *command], capture_output=True,
+                           text=True)
+    assert again.returncode == 0, again.stderr
+    check_once(out, reference)

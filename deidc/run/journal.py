@@ -28,8 +28,11 @@ Lines are appended with one ``write`` each and flushed to disk (``fsync``) once 
 files, before that group's renames: an original replaced in place is always journaled first.
 
 The journal's first line is the run's identity (the plan's content, ``--seed`` and
-``--compat``): a different plan on the same journal is refused, since mixing two plans'
-outputs in one folder (or a second plan over in-place outputs) is never what a re-run means.
+``--compat``); each run then adds a ``begin`` line when it starts and an ``end`` line when it
+ends with no temporary file left, so a journal whose last run has no ``end`` tells the re-run
+to finish that run's commits and remove its temporary files.  A different plan on the same
+journal is refused, since mixing two plans' outputs in one folder (or a second plan over
+in-place outputs) is never what a re-run means.
 """
 
 from __future__ import annotations
@@ -99,6 +102,10 @@ class Journal:
             self.clean = self._read(identity, what)
             if os.fstat(self.descriptor).st_size == 0:
                 self._append({"deidc-journal": FORMAT, "run": identity})
+            # Until this run's end line, the journal says a run is under way: one killed
+            # before its first commit has written temporary files but no file line, and its
+            # re-run must still look for them.
+            self._append({"begin": time.time_ns()})
         except BaseException:
             os.close(self.descriptor)
             raise
@@ -150,6 +157,8 @@ class Journal:
                 continue
             if "end" in record:
                 clean = True
+            elif "begin" in record:
+                clean = False
             elif "f" in record:
                 self.records.setdefault(record["f"], []).append(record)
                 clean = False
