@@ -292,6 +292,22 @@ REAL_PROFILES = ROOT.parent / "shared" / "data" / "real-profiles"
 EXAMPLE_PROFILE = REAL_PROFILES / "grp13-readme__README-block1-deid_template-example.yaml"
 PLAN_KINDS = {kind for kind, (layer, _) in KINDS.items() if layer == "plan"} | {
     "element-changed"}
+# The rule kinds of Flywheel's README template (a real profile, above), written here so that
+# the tamper tests run where the real profiles are not.
+TEMPLATE_PROFILE = """\
+dicom:
+  date-increment: -17
+  patient-age-from-birthdate: true
+  patient-age-units: Y
+  remove-private-tags: true
+  fields:
+    - {name: PatientID, remove: true}
+    - {name: StationName, replace-with: XXXX}
+    - {name: StudyDate, increment-date: true}
+    - {name: AcquisitionDateTime, increment-datetime: true}
+    - {name: AccessionNumber, hash: true}
+    - {name: ConcatenationUID, hashuid: true}
+"""
 # Jitter (numbers and dates), which no real profile uses; the rest as the real ones do.
 JITTER_PROFILE = """\
 dicom:
@@ -357,18 +373,24 @@ def tamper(path: Path, change) -> None:
 
 
 @pytest.fixture(scope="module")
-def example_release(tmp_path_factory):
-    """The real README example profile (remove, replace, hash, hashuid, dates, private
-    tags) over eight generated files."""
+def template_profile(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.yaml"
+    path.write_text(TEMPLATE_PROFILE)
+    return path
+
+
+@pytest.fixture(scope="module")
+def example_release(tmp_path_factory, template_profile):
+    """The README template's rules (remove, replace, hash, hashuid, dates, private tags)
+    over eight generated files."""
     base = tmp_path_factory.mktemp("example")
     inputs = make_inputs(base / "in", 8, seed=5)
-    assert api.apply(str(EXAMPLE_PROFILE), [str(inputs)], str(base / "out")).written == 8
+    assert api.apply(str(template_profile), [str(inputs)], str(base / "out")).written == 8
     return inputs, base / "out"
 
 
-def test_tampered_outputs_break_the_plan_where_they_were_tampered(example_release, tmp_path):
-    if not EXAMPLE_PROFILE.exists():
-        pytest.skip("the real profiles are not here")
+def test_tampered_outputs_break_the_plan_where_they_were_tampered(example_release,
+                                                                 template_profile, tmp_path):
     inputs, outputs = copy_release(example_release, tmp_path)
     source = pydicom.dcmread(inputs / "000.dcm")
     tamper(outputs / "000.dcm", lambda ds: setattr(ds, "PatientID", source.PatientID))
@@ -389,7 +411,7 @@ def test_tampered_outputs_break_the_plan_where_they_were_tampered(example_releas
     assert pydicom.dcmread(outputs / "004.dcm").AccessionNumber == three.AccessionNumber
     assert pydicom.dcmread(outputs / "006.dcm").Rows == pydicom.dcmread(inputs / "006.dcm").Rows + 1
 
-    report = api.verify(str(inputs), str(outputs), str(EXAMPLE_PROFILE))
+    report = api.verify(str(inputs), str(outputs), str(template_profile))
     found = {(f.file, f.kind, f.location) for f in plan_findings(report)}
     assert found == {
         ("000.dcm", "not-removed", "00100020"),
@@ -430,16 +452,16 @@ def test_tampered_keeplist_and_jitter_outputs(varied_inputs, tmp_path):
         ("002.dcm", "not-shifted", "00080020")}
 
 
-def test_cli_verify_with_a_plan(example_release, tmp_path):
+def test_cli_verify_with_a_plan(example_release, template_profile, tmp_path):
     inputs, outputs = example_release
     runner = CliRunner()
     plan = tmp_path / "plan.json"
-    assert runner.invoke(app, ["compile", str(EXAMPLE_PROFILE), "-o", str(plan)]).exit_code == 0
+    assert runner.invoke(app, ["compile", str(template_profile), "-o", str(plan)]).exit_code == 0
     # The example profile leaves institutions and physicians (residuals, exit 1) but its plan
     # held: --plan adds no finding to what verify finds without it.
     plain = runner.invoke(app, ["verify", str(inputs), str(outputs), "--format", "json"])
     assert plain.exit_code == 1
-    for policy in (EXAMPLE_PROFILE, plan):
+    for policy in (template_profile, plan):
         result = runner.invoke(app, ["verify", str(inputs), str(outputs), "--plan", str(policy),
                                      "--format", "json", "-j", "1"])
         assert result.exit_code == 1, result.output
