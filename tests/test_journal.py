@@ -145,6 +145,46 @@ def test_a_copied_in_place_folder_is_still_recognised(generated, profile, refere
     check_once(copy, reference)
 
 
+def test_the_outputs_digests_are_taken_as_they_are_written(generated, profile, tmp_path,
+                                                            monkeypatch):
+    """The journal's digest of each output is the SHA-256 of its first MiB, on the fast path
+    and the Dataset path (a big endian file), without reading the output back; a mapped
+    input whose pixel data is copied by descriptor, past the writer, is read back."""
+    import hashlib
+    import json
+
+    from pydicom.data import get_testdata_file
+
+    from deidc.run import journal
+
+    folder = tmp_path / "in"
+    shutil.copytree(generated, folder)
+    shutil.copy(get_testdata_file("MR_small_bigendian.dcm", download=False), folder)
+    large = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    large.Rows, large.Columns = 1536, 3072
+    large.PixelData = bytes(range(256)) * (1536 * 3072 * 2 // 256)
+    large.save_as(folder / "large.dcm", enforce_file_format=True)
+    read_back = []
+    reread = journal.file_digest
+
+    def file_digest(path, size=journal.HEAD):
+        read_back.append(os.path.basename(path))
+        return reread(path, size)
+
+    monkeypatch.setattr(journal, "file_digest", file_digest)
+    out = tmp_path / "out"
+    summary = run(compile_profile(str(profile)), [str(folder)], RunOptions(output=str(out),
+                                                                           seed=5))
+    assert (summary.written, summary.fallbacks, summary.failed) == (42, 1, 0)
+    lines = (out / JOURNAL_NAME).read_text().splitlines()
+    records = {record["f"]: record for record in map(json.loads, lines) if "f" in record}
+    assert sorted(records) == sorted(os.listdir(folder))
+    for name, record in records.items():
+        with open(out / name, "rb") as handle:
+            assert record["out"][3] == hashlib.sha256(handle.read(1 << 20)).hexdigest(), name
+    assert [name.split("-")[-1] for name in read_back] == ["large.dcm.part"]
+
+
 KILLED = """
 import os, sys
 from deidc.run import journal

@@ -81,6 +81,45 @@ def file_digest(path: str, size: int = HEAD) -> str | None:
         return None
 
 
+class DigestingWriter:
+    """A binary file object whose writes are digested as they pass (:func:`digest` of what
+    it holds), so that journaling an output needs no second open and read of it (the
+    SHA-256 itself, not the read, is most of the digest's cost).  Writes that bypass it
+    (the fast path's kernel copies, through ``fileno()``) or a seek elsewhere than the start
+    make the digest unknown, and :meth:`digest` then reads the file back
+    (:func:`file_digest`)."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._sha = hashlib.sha256()
+        self._count = 0  # bytes written through this object since the start of the file
+        self._known = True
+
+    def write(self, data) -> int:
+        view = memoryview(data)
+        if self._count < HEAD:
+            self._sha.update(view.cast("B")[:HEAD - self._count])
+        written = self._raw.write(data)
+        self._count += view.nbytes
+        return written
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if (offset, whence) == (0, os.SEEK_SET):  # written afresh (after the fast path)
+            self._sha, self._count, self._known = hashlib.sha256(), 0, True
+        else:
+            self._known = False
+        return self._raw.seek(offset, whence)
+
+    def __getattr__(self, name: str):
+        return getattr(self._raw, name)
+
+    def digest(self, path: str, size: int) -> str | None:
+        """The digest of the file at ``path``, whose size is ``size`` now it is written."""
+        if self._known and self._count == size:
+            return self._sha.hexdigest()
+        return file_digest(path, size)
+
+
 class Journal:
     """The journal of one folder, locked for this run, its records read."""
 

@@ -324,11 +324,20 @@ def _deidentify(plan: Plan, job: Job, options: RunOptions, opened) -> tuple:
 
     if job.target is None:
         return deidentify(io.BytesIO()), "", ()
-    outcome, temporary, written = _write_temporary(job.target, deidentify,
+    from .journal import DigestingWriter
+
+    writers = []
+
+    def digested(out):  # the journal's digest of the output, taken as it is written
+        writers.append(DigestingWriter(out))
+        return deidentify(writers[-1])
+
+    outcome, temporary, written = _write_temporary(job.target, digested,
                                                    options.temporary_owner)
     if options.in_place:
         _keep_mode_and_owner(temporary, opened.info)
-    return outcome, temporary, _identity(opened, temporary, written, options.in_place)
+    return outcome, temporary, _identity(opened, temporary, written, options.in_place,
+                                         writers[-1])
 
 
 def _keep_mode_and_owner(temporary: str, original: os.stat_result) -> None:
@@ -346,17 +355,17 @@ def _keep_mode_and_owner(temporary: str, original: os.stat_result) -> None:
         raise
 
 
-def _identity(opened, temporary: str, written: list, original: bool) -> tuple:
+def _identity(opened, temporary: str, written: list, original: bool, writer) -> tuple:
     """What the run journal records of a file (see :mod:`deidc.run.journal`): its input as
     it was opened, with a digest of the bytes read when it is an ``original`` about to be
-    replaced in place, and its output."""
-    from .journal import digest, file_digest
+    replaced in place, and its output (digested by ``writer`` as it was written)."""
+    from .journal import digest
 
     try:
         sha = digest(opened.data) if original else None
         info = opened.info
         return ([info.st_size, info.st_mtime_ns, sha],
-                [*written, file_digest(temporary, written[0])])
+                [*written, writer.digest(temporary, written[0])])
     except BaseException:
         _remove(temporary)
         raise
