@@ -6,6 +6,7 @@ Run by hand (never in CI):
     python benchmarks/corpus.py --small 300 --large 0
     python benchmarks/corpus.py --small 300 --large 0 --implicit
     python benchmarks/bench_profiles.py [--rounds 3] [--log] [--profiles DIR] [--corpus DIR]
+                                        [--only TEXT] [--baseline SRC]
 
 Every profile of ``--profiles`` (default: the real profiles in ../shared/data/real-profiles, looked for
 in each folder above this one)
@@ -14,13 +15,17 @@ that compiles is applied to ``small`` (Explicit VR Little Endian) and ``small-im
 a whole, start-up included, until its output is flushed (deidc ends with os.sync; the pydicom
 loop is followed by sync), in interleaved rounds; the median round is shown.  The share through
 the fast path is read from ``--verbose``, and the reasons that sent files to the Dataset path
-are listed under the table.
+are listed under the table.  ``--baseline SRC``: also time the deidc whose sources are in SRC
+(``git archive`` of another revision, with its ``_scan`` built or copied in) on the same plans,
+in the same rounds (which of the two goes first alternates), and print this deidc's speed over
+it: the median of the rounds' own ratios, the least disturbed by the machine's drift.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import itertools
 import os
 import re
 import shutil
@@ -63,15 +68,25 @@ def main() -> None:
     parser.add_argument("--corpus", default=str(HERE / "corpus"))
     parser.add_argument("--log", action="store_true", help="also run every profile with --log")
     parser.add_argument("--only", default="", help="only profiles whose name contains this")
+    parser.add_argument("--baseline", help="a folder holding another revision's deidc/")
     args = parser.parse_args()
-    deidc = shutil.which("deidc", path=os.path.dirname(sys.executable)) or "deidc"
+    deidcs = {"": [shutil.which("deidc", path=os.path.dirname(sys.executable)) or "deidc"]}
+    if args.baseline:
+        # its sources ahead of this install's on the path (an editable install's finder
+        # comes after the path)
+        deidcs["baseline"] = [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv.pop(1))"
+                              "; sys.argv[0] = 'deidc'; from deidc.cli import main; main()",
+                              os.path.abspath(args.baseline)]
+    deidc = deidcs[""][0]
     scratch = Path(tempfile.mkdtemp(prefix="deidc-profiles-"))
     # `pip install .` compiles deidc's bytecode; an editable install (and this machine's
     # PYTHONDONTWRITEBYTECODE) would make every run compile the sources again (+30 ms start-up).
     import deidc as package
 
-    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.dirname(package.__file__)],
-                   check=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
+    for source in [os.path.dirname(package.__file__)] + (
+            [os.path.join(args.baseline, "deidc")] if args.baseline else []):
+        subprocess.run([sys.executable, "-m", "compileall", "-q", source], check=True,
+                       env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
     plans = {}
     # the benchmark's own blocklist first, the figure the README's other tables give
     for profile in [BLOCKLIST] + sorted(Path(args.profiles).glob("*.y*ml")):
@@ -87,7 +102,7 @@ def main() -> None:
     runs: dict[tuple, list[float]] = collections.defaultdict(list)
     shares: dict[tuple, float] = {}
     reasons: dict[tuple, collections.Counter] = {}
-    for _ in range(args.rounds):
+    for number in range(args.rounds):
         for corpus_name, corpus in corpora.items():
             out = scratch / "out"
             shutil.rmtree(out, ignore_errors=True)
@@ -96,16 +111,20 @@ def main() -> None:
             runs[("pydicom loop", corpus_name, False)].append(
                 timed([sys.executable, "-c", PYDICOM_LOOP, str(corpus), str(out)])[0])
             for name, plan in plans.items():
-                for log in logs:
+                programs = list(deidcs.items())[::-1 if number % 2 else 1]
+                for log, (which, program) in itertools.product(logs, programs):
                     shutil.rmtree(out, ignore_errors=True)
+                    (scratch / "log.csv").unlink(missing_ok=True)
                     os.sync()
-                    command = [deidc, "apply", str(plan), str(corpus), "-o", str(out),
+                    command = [*program, "apply", str(plan), str(corpus), "-o", str(out),
                                "--jobs", "1", "--verbose"]
                     if log:
                         command += ["--log", str(scratch / "log.csv")]
                     seconds, stderr = timed(command)
-                    key = (name, corpus_name, log)
+                    key = (name, corpus_name, log) + ((which,) if which else ())
                     runs[key].append(seconds)
+                    if which:
+                        continue
                     lines = [line for line in stderr.splitlines()
                              if line.startswith(("written ", "unchanged "))]
                     fallbacks = [m.group(1) for line in lines if (m := FALLBACK.search(line))]
@@ -128,6 +147,16 @@ def main() -> None:
                 rate = files[corpus_name] / statistics.median(runs[key])
                 cells.append(f"{rate:>6.0f} ({shares[key]:>4.0%}) {rate / loop[corpus_name]:>5.2f}x")
         print(f"{name[:57]:<58}" + "".join(f"{cell:>26}" for cell in cells))
+        if args.baseline:
+            cells = []
+            for corpus_name in corpora:
+                for log in logs:
+                    now = runs[(name, corpus_name, log)]
+                    then = runs[(name, corpus_name, log, "baseline")]
+                    rate = files[corpus_name] / statistics.median(then)
+                    paired = statistics.median(b / a for a, b in zip(now, then))
+                    cells.append(f"{rate:>6.0f} {rate / loop[corpus_name]:>5.2f}x now {paired:.2f}x")
+            print(f"{'  baseline':<58}" + "".join(f"{cell:>26}" for cell in cells))
     print("\nreasons for the Dataset path (files, over all profiles):")
     total = collections.Counter()
     for counter in reasons.values():
