@@ -122,7 +122,11 @@ def may_hold_items(buffer, value: int, length: int) -> bool:
 
 def check_no_un_sequence(buffer, element: Element, limit: int) -> None:
     """Raise Unsupported if a sequence about to be copied whole holds, at any depth, a UN value
-    that may be a sequence: pydicom rewrites those as SQ even in items no rule touches."""
+    that may be a sequence: pydicom rewrites those as SQ even in items no rule touches.
+    Explicit VR elements hold their VR as bytes: without ``UN`` anywhere in the sequence, none
+    of its elements is UN (walking them was 13 % of a Penn BSC profile's walk)."""
+    if buffer.find(b"UN", element.value, element.end) < 0:
+        return
     for _, value, length, end in items(buffer, element, limit):
         offset, stop = value, end - 8 if length == UNDEFINED_LENGTH else end
         while offset < stop:
