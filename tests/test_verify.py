@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import random
 import re
 import shutil
@@ -285,6 +286,32 @@ def test_cli_exit_codes(release, tmp_path):
     same = runner.invoke(app, ["verify", str(outputs), str(outputs)])
     assert same.exit_code == 2 and "in-place" in same.stderr
 
+
+
+@pytest.mark.parametrize("side", ["in", "out"])
+def test_an_unreadable_folder_is_a_usage_error_naming_it(release, tmp_path, monkeypatch, side):
+    """A folder the walk cannot read would hide its files (unpaired inputs, stray outputs):
+    verify stops with exit 2 and names it.  The tests run as root, which reads any folder, so
+    the refusal is made by the walk's own scandir."""
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    shutil.copytree(release[0], inputs)
+    shutil.copytree(release[1], outputs)
+    for top in (inputs, outputs):
+        (top / "sub").mkdir()
+        shutil.move(top / "000.dcm", top / "sub" / "000.dcm")
+    locked = (inputs if side == "in" else outputs) / "sub"
+    scandir = os.scandir
+
+    def refuse(path="."):
+        if os.path.abspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    result = CliRunner().invoke(app, ["verify", str(inputs), str(outputs), "-j", "1"])
+    assert result.exit_code == 2, result.output
+    assert str(locked) in result.stderr and "cannot be read" in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 # --- layer 1: the plan held --------------------------------------------------------------
 

@@ -73,6 +73,9 @@ def pair_files(inputs: list[str], output: str, plan) -> tuple[list, list[Finding
     pairs, findings, seen = [], [], set()
     try:
         for job in discover(inputs, RunOptions(output=output)):
+            if job.earlier == "unreadable":  # its files would go unpaired, unseen
+                raise VerifyError(f"{job.source}: this input folder cannot be read, so its "
+                                  "files cannot be checked; make it readable and run again")
             if os.path.isfile(job.target):
                 pairs.append((job.source, job.target, job.relative))
                 seen.add(os.path.abspath(job.target))
@@ -86,8 +89,13 @@ def pair_files(inputs: list[str], output: str, plan) -> tuple[list, list[Finding
 
 
 def stray_outputs(inputs: list[str], output: str, seen: set) -> list[Finding]:
+    def unreadable(error: OSError):  # a folder skipped unseen could hold any stray file
+        raise VerifyError(f"{error.filename}: this output folder cannot be read "
+                          f"({error.strerror or error}), so the files in it cannot be "
+                          "checked; make it readable and run again")
+
     findings = []
-    for folder, subfolders, files in os.walk(output):
+    for folder, subfolders, files in os.walk(output, onerror=unreadable):
         subfolders.sort()
         for name in sorted(files):
             path = os.path.join(folder, name)
