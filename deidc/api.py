@@ -191,17 +191,19 @@ def apply(policy, inputs: list[str] | str, output: str | None = None, *, client=
     return run(load_policy(policy), inputs, RunOptions(output=output, **options), client=client)
 
 
-def verify(inputs: list[str] | str, output: str, policy=None, jobs: int = 1):
+def verify(inputs: list[str] | str, output: str, policy=None, jobs: int = 1,
+           strays: bool = True):
     """Check a de-identified release: the outputs in ``output`` against the originals in
     ``inputs`` (as given to :func:`apply`), and, with ``policy`` (a plan, plan file or
-    profile), that every action of the plan took effect.  Returns a
-    :class:`deidc.verify.findings.Report`; raises :class:`deidc.verify.release.VerifyError`
-    for a folder that is missing or unreadable."""
+    profile), that every action of the plan took effect.  ``strays``: also report the files
+    of ``output`` no input explains (``apply --verify`` does not: its output folder may hold
+    other runs' files).  Returns a :class:`deidc.verify.findings.Report`; raises
+    :class:`deidc.verify.release.VerifyError` for a folder that is missing or unreadable."""
     from .verify.release import verify_release
 
     inputs = [inputs] if isinstance(inputs, str) else list(inputs)
     plan = load_policy(policy) if policy is not None else None
-    return verify_release(inputs, output, plan, jobs=jobs)
+    return verify_release(inputs, output, plan, jobs=jobs, strays=strays)
 
 
 def compile_profile(path: str, config: LintConfig | None = None):

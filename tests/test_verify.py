@@ -11,6 +11,8 @@ import os
 import random
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pydicom
@@ -496,3 +498,119 @@ def test_cli_verify_with_a_plan(example_release, template_profile, tmp_path):
         assert report["summary"]["plan_checked"] is True
         assert not [f for f in report["findings"] if f["kind"] in PLAN_KINDS]
         assert report["findings"] == json.loads(plain.stdout)["findings"]
+
+
+# --- deidc apply --verify ------------------------------------------------------------------
+
+BLOCKLIST = ROOT / "benchmarks" / "profiles" / "blocklist.yaml"
+# `deidc apply` as the command line runs it (the quick reader, without typer), and what of
+# typer it imported
+APPLY = ("import sys, deidc.cli.quick\ncode = deidc.cli.quick.quick_apply(sys.argv[1:])\n"
+         "print('typer loaded:', 'typer' in sys.modules)\nsys.exit(code)")
+
+
+def run_apply(*arguments) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", APPLY, "apply", *map(str, arguments)],
+                          capture_output=True, text=True)
+
+
+def walked(ds: Dataset, prefix: str = ""):
+    """(location, value as text) of every element but sequences and pixel data, at every
+    depth, read with pydicom: the test's own walk, not verify's."""
+    for element in ds:
+        place = f"{prefix}{element.tag:08X}"
+        if element.VR == "SQ":
+            for number, item in enumerate(element.value):
+                yield from walked(item, f"{place}.{number}.")
+        elif element.tag != 0x7FE00010:
+            yield place, str(element.value).strip(" \0")
+
+
+def printed_findings(stdout: str) -> dict[str, list[tuple[str, str]]]:
+    """kind → (file, location) of the findings the text report shows."""
+    shown: dict[str, list] = {}
+    kind = None
+    for line in stdout.splitlines():
+        heading = re.match(r"([a-z-]+) \(\d+, [a-z]+\): ", line)
+        if heading or not line.startswith("  "):
+            kind = heading.group(1) if heading else None
+        elif kind and not line.startswith("  ..."):
+            file, *location = line.split(":")[0].split()
+            shown.setdefault(kind, []).append((file, "".join(location)))
+    return shown
+
+
+def test_apply_verify_of_a_clean_release_exits_0(tmp_path):
+    inputs = make_inputs(tmp_path / "in", 12, seed=21)
+    result = run_apply(KEEPLIST, inputs, "-o", tmp_path / "out", "--verify", "-j", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings in 12 file pair(s); the plan checked." in result.stdout
+    assert "typer loaded: False" in result.stdout
+    # and clean indeed, by pydicom: no identifying value of an input is anywhere in its output
+    for path in sorted((tmp_path / "out").glob("*.dcm")):
+        source = pydicom.dcmread(inputs / path.name)
+        data = path.read_bytes().lower()
+        for value in (source.PatientName.family_name, source.PatientID, source.AccessionNumber,
+                      source.StudyInstanceUID, source.SOPInstanceUID):
+            assert value.lower().encode() not in data
+
+
+def test_apply_verify_of_a_leaking_release_exits_3_and_its_findings_are_real(tmp_path):
+    """The example blocklist hashes the top-level UIDs and leaves the originals in
+    InstanceCreatorUID and the referenced-series sequence: verify says so, and each finding it
+    shows is checked here with pydicom."""
+    inputs, outputs = make_inputs(tmp_path / "in", 12, seed=22), tmp_path / "out"
+    result = run_apply(BLOCKLIST, inputs, "-o", outputs, "--verify", "-j", "1")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "12 written" in result.stderr and "the plan checked." in result.stdout
+    shown = printed_findings(result.stdout)
+    assert shown["residual-value"] and shown["uid-split"]
+    values_in = {name: dict(walked(pydicom.dcmread(inputs / name)))
+                 for name in sorted(path.name for path in inputs.glob("*.dcm"))}
+    values_out = {name: dict(walked(pydicom.dcmread(outputs / name))) for name in values_in}
+    for file, location in shown["residual-value"]:  # the output holds a value of its input
+        assert values_out[file][location] in values_in[file].values()
+    released_as: dict[str, set] = {}  # input value → output values at the same places
+    for name, before in values_in.items():
+        for location, value in before.items():
+            if location in values_out[name]:
+                released_as.setdefault(value, set()).add(values_out[name][location])
+    for file, location in shown["uid-split"]:  # that input UID has several outputs
+        assert len(released_as[values_in[file][location]]) > 1
+    for name in values_in:  # the leak the README names, by pydicom
+        assert values_out[name]["00080014"] == values_in[name]["00080014"]
+
+
+def test_apply_verify_reports_failed_inputs_and_existing_outputs_not_non_dicom(tmp_path):
+    """A failed input is unpaired; an output that existed before the run (here: a copy of
+    its original, which apply leaves without --overwrite) is checked as it stands; a file
+    skipped as not DICOM is not an input."""
+    inputs = make_inputs(tmp_path / "in", 4, seed=23)
+    (inputs / "broken.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\xff" * 40)  # fails
+    (inputs / "notes.txt").write_text("not DICOM: skipped")
+    (tmp_path / "out").mkdir()
+    shutil.copy(inputs / "003.dcm", tmp_path / "out" / "003.dcm")
+    result = run_apply(KEEPLIST, inputs, "-o", tmp_path / "out", "--verify", "-j", "1")
+    assert result.returncode == 1, result.stdout + result.stderr  # apply's own code first
+    assert "3 written" in result.stderr and "2 skipped" in result.stderr
+    assert "1 failed" in result.stderr
+    shown = printed_findings(result.stdout)
+    assert shown.pop("unpaired-input") == [("broken.dcm", "")]
+    assert shown and {file for found in shown.values() for file, _ in found} == {"003.dcm"}
+    assert "residual-value" in shown and "undefined-kept" in shown
+    assert (tmp_path / "out" / "003.dcm").read_bytes() == (inputs / "003.dcm").read_bytes()
+    assert "notes.txt" not in result.stdout
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()
+                  if not path.name.startswith(".")) == [f"{n:03d}.dcm" for n in range(4)]
+
+
+@pytest.mark.parametrize("mode", ["--in-place", "--dry-run"])
+def test_apply_verify_refuses_in_place_and_dry_runs(tmp_path, mode):
+    inputs = make_inputs(tmp_path / "in", 2, seed=24)
+    before = {path.name: path.read_bytes() for path in inputs.iterdir()}
+    extra = [] if mode == "--in-place" else ["-o", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, ["apply", str(KEEPLIST), str(inputs), mode, "--verify",
+                                      *extra])
+    assert result.exit_code == 2 and "--verify" in result.stderr
+    assert {path.name: path.read_bytes() for path in inputs.iterdir()} == before
+    assert not (tmp_path / "out").exists()

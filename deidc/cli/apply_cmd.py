@@ -36,16 +36,22 @@ def apply(
                                           "local:N for N local worker processes; inputs and "
                                           "output on a filesystem every worker sees. Needs "
                                           "pip install 'deidc[dask]'."),
+    verify: bool = typer.Option(False, "--verify", help="Then check the release as deidc "
+                                "verify INPUT... OUTDIR --plan PLAN does (output files no "
+                                "input explains aside); exit 3 on findings. Not with "
+                                "--in-place or --dry-run."),
 ) -> None:
     """De-identify DICOM files and folders with a profile or a compiled plan.
 
     Exit codes: 0 every file written (or unchanged/skipped), 1 some files failed, 2 usage or
-    profile errors, 128 + the signal's number when stopped by one (130 Ctrl-C, 143 SIGTERM,
-    129 SIGHUP; no partial outputs are left, and the same command again finishes the job).
+    profile errors, 3 (with --verify) no file failed but the release has findings, 128 + the
+    signal's number when stopped by one (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP; no partial
+    outputs are left, and the same command again finishes the job).
     """
     from .applying import apply_command
 
     raise typer.Exit(apply_command(policy, inputs, output=output, in_place=in_place,
                                    overwrite=overwrite, jobs=jobs, log=log, dry_run=dry_run,
                                    seed=seed, compat=compat, verbose=verbose,
-                                   fast_path=fast_path, cluster=cluster))
+                                   fast_path=fast_path, cluster=cluster,
+                                   verify=verify))

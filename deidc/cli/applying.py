@@ -18,11 +18,14 @@ def apply_command(policy: str, inputs: list[str], *, output: str | None = None,
                   in_place: bool = False, overwrite: bool = False, jobs: int = 0,
                   log: str | None = None, dry_run: bool = False, seed: int | None = None,
                   compat: str | None = None, verbose: bool = False,
-                  fast_path: bool = True, cluster: str | None = None) -> int:
+                  fast_path: bool = True, cluster: str | None = None,
+                  verify: bool = False) -> int:
     """Run `deidc apply`; returns its exit code (0 all went through, 1 some files failed, 2
-    usage or profile errors, 128 + the signal's number when stopped by one: 130 for Ctrl-C,
-    143 for SIGTERM, 129 for SIGHUP).  ``cluster``: the address of a Dask scheduler, or
-    ``local:N``, whose workers do the files (:mod:`deidc.run.cluster`)."""
+    usage or profile errors, 3 with ``verify``: no file failed but the release has findings,
+    128 + the signal's number when stopped by one: 130 for Ctrl-C, 143 for SIGTERM, 129 for
+    SIGHUP).  ``cluster``: the address of a Dask scheduler, or ``local:N``, whose workers do
+    the files (:mod:`deidc.run.cluster`).  ``verify``: then check the release against its
+    originals and the plan (:func:`verified`)."""
     from ..run.runner import RunError, RunOptions, expand_user, run
 
     if compat not in (None, "flywheel"):
@@ -32,6 +35,11 @@ def apply_command(policy: str, inputs: list[str], *, output: str | None = None,
     if cluster is not None and jobs:
         return _usage("give either --jobs or --cluster, not both (a cluster's workers are its "
                       "processes)")
+    if verify and (in_place or dry_run):
+        return _usage("--verify compares each output with its original and --in-place "
+                      "replaces the originals: write the release with -o OUTDIR --verify, and "
+                      "replace the originals once it is clean" if in_place else
+                      "--verify checks the outputs a run writes, and --dry-run writes none")
     try:
         plan = _load_policy(policy)
     except _Refused as refused:
@@ -80,7 +88,35 @@ def apply_command(policy: str, inputs: list[str], *, output: str | None = None,
                                     key=lambda pair: (-pair[1], pair[0])):
             print(f"  {count:>7}  {reason}", file=sys.stderr)
         sys.stderr.flush()
+    if verify:
+        return verified(plan, inputs, output, options.jobs, summary.exit_code)
     return summary.exit_code
+
+
+VERIFY_FINDINGS = 3  # the exit code of a run whose files all went through and whose release
+# has findings: told apart from 1 (some files failed, which running again may mend)
+
+
+def verified(plan, inputs: list[str], output: str, jobs: int, code: int) -> int:
+    """`apply --verify`: `deidc verify INPUT... OUTPUT --plan PLAN` on the release as the run
+    left it, its report on stdout; returns the run's exit ``code``, or
+    :data:`VERIFY_FINDINGS` when that is 0 and verify finds anything.  The files of the
+    output folder no input explains are not reported (the folder may hold other runs' files);
+    an input that failed has no output and is reported as unpaired; one skipped because its
+    output existed is checked as it stands; non-DICOM files skipped are not inputs to verify.
+    Imports pydicom, which a plain run of a plan does not."""
+    from ..api import verify
+    from ..errors import DeidcError
+    from ..render.verify import render
+
+    try:
+        report = verify(inputs, output, plan, jobs=jobs, strays=False)
+    except DeidcError as exc:
+        print(f"deidc apply --verify: {exc}", file=sys.stderr, flush=True)
+        return code or 2
+    render(report, "text", sys.stdout)
+    sys.stdout.flush()
+    return code or (VERIFY_FINDINGS if report.findings else 0)
 
 
 def _usage(message: str) -> int:

@@ -23,6 +23,7 @@ OPTIONS = (
     ("compat", ("--compat",), str),
     ("verbose", ("-v", "--verbose"), bool),
     ("cluster", ("--cluster",), str),
+    ("verify", ("--verify",), bool),
 )
 FAST_PATH = ("--fast-path", "--no-fast-path")
 DEFAULTS = {name: (0 if name == "jobs" else False if kind is bool else None)
