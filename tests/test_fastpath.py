@@ -862,3 +862,52 @@ def test_nested_path_rules_stay_on_the_fast_path(tmp_path):
             assert len(after) == max(3, len(before.SourceImageSequence))
             assert after[0] == before.SourceImageSequence[0]  # named by no rule
     assert padded
+
+
+def test_nested_log_columns_stay_on_the_fast_path(tmp_path):
+    """The deid log's nested path columns (concrete and ``*``) are read from the sequence's
+    bytes before and after: the cells are what pydicom reads at those paths in the input
+    and in the output, and the file stays on the fast path."""
+    import json
+
+    import pydicom
+
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(textwrap.dedent(PROFILES["nested"]))
+    plan = compile_profile(str(profile))
+    taken = 0
+    for path in TEST_FILES:
+        fast, fast_bytes, slow, slow_bytes = both_paths(plan, path, log=True)
+        if fast in (None, "error"):
+            continue
+        taken += 1
+        assert fast_bytes == slow_bytes, path
+        assert (fast.log_before, fast.log_after) == (slow.log_before, slow.log_after), path
+        for cells, ds in ((fast.log_before, pydicom.dcmread(path, force=True)),
+                          (fast.log_after, pydicom.dcmread(io.BytesIO(fast_bytes)))):
+            regions = list(ds.get("AnatomicRegionSequence", []))
+            assert cells["AnatomicRegionSequence.0.CodeValue"] == \
+                (regions[0].get("CodeValue", "") if regions else "")
+            assert json.loads(cells["AnatomicRegionSequence.*.CodeValue"]) == {
+                f"00082218.{index}.00080100": item.CodeValue
+                for index, item in enumerate(regions) if "CodeValue" in item}
+    assert taken >= len(TEST_FILES) // 2
+
+
+def test_the_dataset_paths_bytes_do_not_depend_on_the_log(tmp_path):
+    """A ``*`` log column walks every element; pydicom would then write those it read
+    re-encoded (SC_rgb_gdcm_KY.dcm's ImageType is padded inside), so the walk reads a copy."""
+    import pydicom
+
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(textwrap.dedent(PROFILES["nested"]))
+    plan = compile_profile(str(profile))
+    path = get_testdata_file("SC_rgb_gdcm_KY.dcm", download=False)
+    outputs = []
+    for log in (False, True):
+        out = io.BytesIO()
+        deidentify_file(plan, path, out, rng=random.Random(1), log=log)
+        outputs.append(out.getvalue())
+    assert outputs[0] == outputs[1]
+    raw = pydicom.dcmread(path).get_item(0x00080008).value
+    assert pydicom.dcmread(io.BytesIO(outputs[1])).get_item(0x00080008).value == raw

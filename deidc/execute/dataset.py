@@ -17,6 +17,7 @@ written back byte for byte; that is also what lets the streaming fast path
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import re
@@ -535,23 +536,31 @@ def decode_if_reencoded(ds: Dataset) -> None:
 def log_values(plan: Plan, ds: Dataset) -> dict[str, str]:
     """Flywheel's deid-log cells: the value as Flywheel reads it, '' when absent; for regex,
     wildcard and repeater columns a JSON object {path: value} of the matching elements (regex:
-    keyword paths, then hex paths, each walked as Flywheel walks them)."""
+    keyword paths, then hex paths, each walked as Flywheel walks them).  Those walks read
+    every element of a copy: pydicom keeps an element it reads in its decoded form and writes
+    it re-encoded (an ImageType padded inside loses its spaces), and the output must not
+    depend on whether a log is kept."""
     dispatch = Dispatch.for_plan(plan)
     compiled = {rule.pattern: pattern for pattern, rule in dispatch.patterns}
     cells = {}
+    walked = None
     for column in plan.log_columns:
         target = column.target
         if column.pattern is not None:
+            walked = copy.deepcopy(ds) if walked is None else walked
             pattern = compiled.get(column.pattern) or re.compile(column.pattern)
-            matches = {path: value for path, value in keyword_paths(ds) if pattern.match(path)}
-            matches.update((path, value) for path, value in hex_paths(ds) if pattern.match(path))
+            matches = {path: value for path, value in keyword_paths(walked)
+                       if pattern.match(path)}
+            matches.update((path, value) for path, value in hex_paths(walked)
+                           if pattern.match(path))
             cells[column.title] = json.dumps(matches)
         elif target is None:
             cells[column.title] = ""
         elif "*" in target or "X" in target.upper()[2:4]:
+            walked = copy.deepcopy(ds) if walked is None else walked
             shape = re.compile(target.lower().replace(".", r"\.").replace("*", r"\d+")
                                .replace("xx", "[0-9a-f]{2}") + "$")
-            cells[column.title] = json.dumps({path: value for path, value in hex_paths(ds)
+            cells[column.title] = json.dumps({path: value for path, value in hex_paths(walked)
                                               if shape.match(path)})
         else:
             cells[column.title] = _log_cell(ds, target)

@@ -19,8 +19,10 @@ Dataset path.  This module imports neither pydicom nor the linter.
 
 from __future__ import annotations
 
+import json
 import mmap
 import os
+import re
 import struct
 from datetime import datetime
 
@@ -30,6 +32,7 @@ from .outcome import FileOutcome
 from .actions import (Actor, Dispatch, derived, inserts_when_absent, path_matches,
                       value_decides)
 from ..plan.ir import Plan
+from ..plan.targets import parse_path
 from .dicom import (BINARY_NUMBERS, FILE_META_GROUP, ITEM, ITEM_END, LONG_HEADER_VRS,
                     LONG_LENGTH, MEDIA_STORAGE_SOP_INSTANCE_UID, META_GROUP_LENGTH, NUMBER_STRING_VRS,
                     PATIENT_AGE, PATIENT_BIRTH_DATE, SEQUENCE_END, SHORT_HEADER,
@@ -123,12 +126,27 @@ class FastPlan:
         self.meta_inserts = {tag for tag, entry in self.meta_entries.items()
                              if inserts_when_absent(entry)}
         self.logged = []  # (title, tag) of the deid log's columns; file meta tags included
+        # (title, steps) of the nested path columns (Seq.0.Keyword, Seq.*.Keyword): their cells
+        # are read from the bytes of the top-level sequence they start in, before and after
+        self.logged_paths: list[tuple[str, list]] = []
+        self.logged_blank = []  # titles of the columns that read nothing (always '')
         for column in plan.log_columns if log else ():
-            if column.pattern is not None or not column.target or len(column.target) != 8:
+            target = column.target
+            if column.pattern is None and not target:
+                self.logged_blank.append(column.title)
+            elif column.pattern is None and _PATH_COLUMN.fullmatch(target):
+                steps = parse_path(target)
+                self.logged_paths.append((column.title, steps))
+                if any(tag >> 16 & 1 for tag in steps[0::2]):
+                    self.unsupported = self.unsupported or \
+                        "deid-log columns of nested private elements"
+            elif column.pattern is not None or len(target) != 8 or \
+                    not _TAG_COLUMN.fullmatch(target):
                 self.unsupported = self.unsupported or \
-                    "deid-log columns of regexes, private or nested elements"
+                    "deid-log columns of regexes, private elements or repeaters"
             else:
-                self.logged.append((column.title, int(column.target, 16)))
+                self.logged.append((column.title, int(target, 16)))
+        self.logged_roots = frozenset(steps[0] for _, steps in self.logged_paths)
         self.logged_meta = {tag for _, tag in self.logged if tag >> 16 == 0x0002}
         # Top-level values read whatever happens to them: the patient age's inputs, the SOP
         # UID the file meta follows, and the deid-log's columns.
@@ -139,7 +157,8 @@ class FastPlan:
         # What makes an element worth a closer look in the walk (anything else is copied).
         # Regexes and repeaters may hit any element: then every element is looked at.
         self.top_special = _EVERY_TAG if self.patterns or self.repeaters else \
-            set(self.public) | self.tracked | ANCHORS | {steps[0] for steps, _ in self.paths}
+            set(self.public) | self.tracked | ANCHORS | {steps[0] for steps, _ in self.paths} \
+            | self.logged_roots
         self.nested_special = (set(self.public) if self.recurse else set()) | self.path_tags
         self.top_odd_plain = not (self.remove_private or self.private or self.patterns
                                   or self.remove_undefined)
@@ -168,7 +187,7 @@ class FastPlan:
         self.lanes = {} if self.remove_undefined or self.patterns or self.repeaters else {
             tag: self.actions(tag, None, True) for tag in self.public
             if tag >> 16 != FILE_META_GROUP and not tag >> 16 & 1 and tag not in self.tracked
-            and tag not in ANCHORS}
+            and tag not in ANCHORS and tag not in self.logged_roots}
 
     def inserted_run(self, first: int, count: int, implicit: bool) -> tuple[bytes, dict]:
         """What replace-with inserts for ``count`` absent elements from ``self.inserts[first]``
@@ -179,7 +198,8 @@ class FastPlan:
         found = self._inserted.get((first, count, implicit))
         if found is None:
             try:
-                found = _insertions(self.inserts[first:first + count], implicit, self.tracked)
+                found = _insertions(self.inserts[first:first + count], implicit, self.tracked,
+                                    self.logged_roots)
             except Unsupported as declined:
                 found = declined
             _bounded(self._inserted)[(first, count, implicit)] = found
@@ -266,6 +286,8 @@ class FastPlan:
 
 # Actions whose result depends only on the value (and the plan): their outcome can be reused.
 _OUTCOMES_LIMIT = 65536
+_TAG_COLUMN = re.compile(r"[0-9A-Fa-f]{8}")
+_PATH_COLUMN = re.compile(r"[0-9A-Fa-f]{8}(\.(\d+|\*)\.[0-9A-Fa-f]{8})+")
 
 
 def _bounded(table: dict) -> dict:
@@ -293,15 +315,18 @@ def _merge_nested_roots(inserts: list, roots: set, fast: "FastPlan") -> list:
         + [(tag, _NestedRoot(fast)) for tag in roots], key=lambda insert: insert[0])
 
 
-def _insertions(inserts: list, implicit: bool, tracked) -> tuple[bytes, dict]:
+def _insertions(inserts: list, implicit: bool, tracked, roots=frozenset()) -> tuple[bytes, dict]:
     """The elements (joined) the entries insert where absent, and the held values of the
-    tracked ones (a chain on an absent element draws nothing: no generator, no clock)."""
+    tracked ones (a chain on an absent element draws nothing: no generator, no clock), and
+    the bytes of the ``roots`` (of nested deid-log columns) under ``("raw", tag)``."""
     pieces, values = [], {}
     for tag, entry in inserts:
         if isinstance(entry, _NestedRoot):
             if tag in tracked:
                 raise Unsupported("logging a sequence nested inserts create")
             pieces.append(entry.fast.new_sequence((tag,), implicit))
+            if tag in roots:
+                values[("raw", tag)] = pieces[-1]
             continue
         present, value = Actor(None, False, None).run(list(entry.actions), False, None,
                                                        entry.vr or "")
@@ -314,6 +339,8 @@ def _insertions(inserts: list, implicit: bool, tracked) -> tuple[bytes, dict]:
         pieces.append((implicit_header if implicit else header)(tag, vr, len(data)) + data)
         if tag in tracked:
             values[tag] = held(value, vr)
+        if tag in roots:
+            values[("raw", tag)] = pieces[-1]
     return b"".join(pieces), values
 
 
@@ -709,6 +736,71 @@ class _Walk:
 
     def element(self, element: Element, top: bool, creators: dict, out: list,
                 here: tuple = ()) -> None:
+        if top and element.tag in self.fast.logged_roots:
+            self.logged_root(element, creators, out)
+        else:
+            self.act(element, top, creators, out, here)
+
+    def logged_root(self, element: Element, creators: dict, out: list) -> None:
+        """A top-level element nested deid-log columns start in: its bytes before and after
+        the walk acts on it, from which :meth:`path_cell` reads the cells."""
+        key = ("raw", element.tag)
+        self.before[key] = self.raw_element(element)
+        out.append(b"")  # so that no copied range before it merges with its own
+        mark = len(out)
+        self.act(element, True, creators, out)
+        if len(out) > mark:
+            self.after[key] = self.join(out[mark:])
+        else:  # removed
+            self.after.pop(key, None)
+
+    def path_cell(self, raw: bytes | None, steps: list) -> str:
+        """A nested path column's cell, as the Dataset path logs it: the value at the path, or
+        with ``*`` items a JSON object {hex path: value} of every match ('' or {} when none)."""
+        found: list = []
+        if raw is not None:
+            root = read_element(raw, 0, len(raw), self.sequences)
+            self.path_values(raw, root, steps, 1, f"{root.tag:08x}", found)
+        if "*" in steps[1::2]:
+            return json.dumps(dict(found))
+        return _log_cell(found[0][1]) if found else ""
+
+    def path_values(self, raw: bytes, element: Element, steps: list, depth: int, place: str,
+                    found: list) -> None:
+        """(hex path, value as text) of the elements at ``steps[depth:]`` in the sequence
+        ``element`` of ``raw``, in the order the Dataset path walks them."""
+        if element.vr != b"SQ":
+            raise Unsupported(f"a nested deid-log column through {element.tag:08X}, not a "
+                              "sequence here")
+        for index, (_, value, length, end) in enumerate(items(raw, element, len(raw),
+                                                              self.implicit)):
+            if steps[depth] != "*" and int(steps[depth]) != index:
+                continue
+            offset, stop = value, end - 8 if length == UNDEFINED_LENGTH else value + length
+            while offset < stop:
+                inner = read_element(raw, offset, stop, self.sequences)
+                if inner.tag == steps[depth + 1]:
+                    at = f"{place}.{index}.{inner.tag:08x}"
+                    if depth + 2 < len(steps):
+                        self.path_values(raw, inner, steps, depth + 2, at, found)
+                    else:
+                        found.append((at, transforms.value_as_text(self.nested_value(raw,
+                                                                                     inner))))
+                    break
+                offset = inner.end
+
+    def nested_value(self, raw: bytes, element: Element):
+        """A nested element's value as pydicom reads it (text and numbers only)."""
+        vr = self.fast.implicit_vrs.get(element.tag, UNKNOWN_VR) if self.implicit \
+            else element.vr
+        vr = vr.decode()
+        if vr not in TEXT_VRS | NUMBER_STRING_VRS and vr not in BINARY_NUMBERS:
+            raise Unsupported(f"logging a nested {vr} value")
+        return decode(bytes(raw[element.value:element.end]), vr)
+
+    def act(self, element: Element, top: bool, creators: dict, out: list,
+            here: tuple = ()) -> None:
+        """What the plan does to an element the walk looked at."""
         fast = self.fast
         tag = element.tag
         group = tag >> 16
@@ -1003,8 +1095,7 @@ def _walk_file(fast, descriptor, buffer, size, output, rng, compat):
     if not walk.anchored:
         raise Unsupported("no SOP Class or SOP Instance UID: is this DICOM?")
     meta = _meta(walk, layout)
-    log_before = {title: _log_cell(walk.before.get(tag)) for title, tag in fast.logged}
-    log_after = {title: _log_cell(walk.after.get(tag)) for title, tag in fast.logged}
+    log_before, log_after = _log_cells(walk, walk.before), _log_cells(walk, walk.after)
     if not walk.changed:
         _copy_range(descriptor, buffer, output, 0, size)
         return FileOutcome(False, log_before, log_after)
@@ -1021,6 +1112,16 @@ def _walk_file(fast, descriptor, buffer, size, output, rng, compat):
         else:
             output.write(piece)
     return FileOutcome(True, log_before, log_after)
+
+
+def _log_cells(walk: _Walk, values: dict) -> dict:
+    """The deid log's cells of the file (``values``: the walk's before or after)."""
+    fast = walk.fast
+    cells = {title: _log_cell(values.get(tag)) for title, tag in fast.logged}
+    for title, steps in fast.logged_paths:
+        cells[title] = walk.path_cell(values.get(("raw", steps[0])), steps)
+    cells.update((title, "") for title in fast.logged_blank)
+    return cells
 
 
 def _log_cell(value) -> str:
