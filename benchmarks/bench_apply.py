@@ -42,6 +42,16 @@ def measure(command: list[str]) -> tuple[float, float, int]:
     return float(out[0]), int(out[1]) / 1024, int(out[2])
 
 
+def compile_bytecode() -> None:
+    """`pip install .` compiles deidc's bytecode; an editable install (and this machine's
+    PYTHONDONTWRITEBYTECODE) would make every run compile the sources again (+30 ms
+    start-up)."""
+    import deidc as package
+
+    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.dirname(package.__file__)],
+                   check=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
@@ -55,12 +65,7 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="deidc-bench-"))
     plan = scratch / "plan.json"
     subprocess.run([deidc, "compile", str(PROFILE), "-o", str(plan)], check=True)
-    # `pip install .` compiles deidc's bytecode; an editable install (and this machine's
-    # PYTHONDONTWRITEBYTECODE) would make every run compile the sources again (+30 ms start-up).
-    import deidc as package
-
-    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.dirname(package.__file__)],
-                   check=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
+    compile_bytecode()
     for name in sets:
         corpus = Path(args.corpus) / name
         files = sorted(corpus.iterdir())

@@ -57,7 +57,12 @@ def creators_of(dataset: Dataset) -> dict[tuple[int, int], str]:
 
 
 def is_sequence(dataset: Dataset, tag) -> bool:
-    element = dataset.get_item(tag)
+    return element_is_sequence(dataset.get_item(tag), tag)
+
+
+def element_is_sequence(element, tag) -> bool:
+    """:func:`is_sequence` of an element already in hand (a walk over ``Dataset.items()``
+    saves a lookup per element, which costs as much as the rest of verify's walk)."""
     if element is None:
         return False
     vr = element.VR

@@ -27,7 +27,8 @@ from pydicom.valuerep import validate_value
 
 from ..execute import transforms
 from ..execute.actions import Dispatch, inserts_when_absent, path_matches, private_key_of
-from ..execute.dataset import creators_of, dictionary_vr, is_sequence, keyword_step
+from ..execute.dataset import (creators_of, dictionary_vr, element_is_sequence, is_sequence,
+                               keyword_step)
 from ..execute.dicom import MEDIA_STORAGE_SOP_INSTANCE_UID, META_GROUP_LENGTH, PATIENT_AGE
 from .findings import Finding, finding
 from .walk import PIXEL_TAGS, location
@@ -68,7 +69,7 @@ class _Check:
 
     # --- one dataset (or item) and its output ----------------------------------------------
 
-    def level(self, ds_in, ds_out, prefix: tuple, keywords: list | None, hexes: list,
+    def level(self, ds_in, ds_out, prefix: tuple, keywords: list | None, hexes: list | None,
               meta: bool = False) -> None:
         """Check the elements of ``ds_in`` (at ``prefix``: tags and item indices of the item;
         ``keywords``/``hexes``: the item's paths as the executor's regexes see them) against
@@ -77,23 +78,23 @@ class _Check:
         creators = creators_of(ds_in) if not meta else {}
         out_creators = creators_of(ds_out) if ds_out is not None and not meta else {}
         index = prefix[-1] if prefix else None
-        for tag in list(ds_in.keys()):
+        for tag, element in list(ds_in.items()):
             tag = int(tag)
             if tag in PIXEL_TAGS:  # compared byte for byte by the integrity layer already
                 continue
             steps = (*prefix, tag)
             key = private_key_of(tag, creators)
-            kw = keyword_step(keywords, tag, index) if not top else keyword_step([], tag)
-            hx = [*hexes, index, f"{tag:08x}"] if not top else [f"{tag:08x}"]
+            kw, hx = self.paths(keywords, hexes, tag, index, top)
             if not meta and self.policy.remove_undefined and _is_creator(tag) and (
                     ds_out is None or tag not in ds_out):
                 continue  # a block that keeps nothing loses its creator
+            sequence = element_is_sequence(element, tag)
             if not meta and not self.policy_keeps(ds_in, tag, key, creators, steps, kw, hx):
-                if ds_out is not None and is_sequence(ds_in, tag) and tag in ds_out:
+                if ds_out is not None and sequence and tag in ds_out:
                     self.sequence(ds_in, ds_out, tag, steps, kw, hx)
                 continue  # gone by policy; the output's side says if it is still there
             actions = self.actions(tag, key, steps, kw, hx, meta)
-            if is_sequence(ds_in, tag):
+            if sequence:
                 if actions:
                     self.sequence_actions(ds_out, tag, steps, actions)
                 elif ds_out is None or tag not in ds_out:
@@ -106,9 +107,19 @@ class _Check:
                 continue
             if self.exempt(tag, top, meta):
                 continue
-            self.unchanged(ds_in, ds_out, tag, steps)
+            self.unchanged(ds_in, ds_out, tag, steps, element)
         if ds_out is not None:
             self.output_side(ds_in, ds_out, prefix, keywords, hexes, out_creators, meta)
+
+    def paths(self, keywords: list | None, hexes: list | None, tag: int, index, top: bool):
+        """The element's keyword and hex paths as the executor's regexes see them (``None``
+        when the plan has no regex: nothing else reads them, and a keyword per element costs
+        more than the rest of the check)."""
+        if not self.dispatch.patterns:
+            return None, None
+        if top:
+            return keyword_step([], tag), [f"{tag:08x}"]
+        return keyword_step(keywords, tag, index), [*hexes, index, f"{tag:08x}"]
 
     def actions(self, tag: int, key, steps: tuple, kw, hx, meta: bool) -> list:
         if meta:
@@ -118,8 +129,7 @@ class _Check:
             return self.dispatch.actions_for(tag, key, True)
         if not self.enter_sequences:
             return []
-        return self.dispatch.nested_actions(tag, key, list(steps), _joined(kw), ".".join(
-            map(str, hx)))
+        return self.dispatch.nested_actions(tag, key, list(steps), _joined(kw), _joined(hx))
 
     def policy_keeps(self, ds, tag: int, key, creators: dict, steps, kw, hx) -> bool:
         """Does the element survive remove-private-tags and remove-undefined?"""
@@ -134,8 +144,7 @@ class _Check:
     def named(self, tag: int, key, steps: tuple, kw, hx) -> bool:
         if len(steps) == 1:
             return self.dispatch.defined(tag, key)
-        return self.dispatch.named_nested(tag, key, list(steps), _joined(kw),
-                                          ".".join(map(str, hx)))
+        return self.dispatch.named_nested(tag, key, list(steps), _joined(kw), _joined(hx))
 
     def exempt(self, tag: int, top: bool, meta: bool) -> bool:
         """Elements the executor changes whatever the rules say: the patient age it computes,
@@ -175,13 +184,14 @@ class _Check:
             self.report("not-replaced", steps, f"{_name(tag)}: {_rule(last)} empties this "
                         f"sequence, and the output's has {len(ds_out[tag].value)} items")
 
-    def unchanged(self, ds_in, ds_out, tag: int, steps: tuple) -> None:
-        """An element the plan leaves alone: the same bytes in the output."""
+    def unchanged(self, ds_in, ds_out, tag: int, steps: tuple, mine) -> None:
+        """An element the plan leaves alone (``mine``: as the input has it): the same bytes
+        in the output."""
         theirs = ds_out.get_item(tag) if ds_out is not None else None
         if theirs is None:
             self.report("element-changed", steps, f"{_name(tag)}: an element the plan leaves "
                         "alone is missing from the output")
-        elif not _identical(ds_in, ds_out, tag):
+        elif not _identical(ds_in, ds_out, tag, mine, theirs):
             self.report("element-changed", steps, f"{_name(tag)}: an element the plan leaves "
                         "alone differs from the input's", value=_text(theirs))
 
@@ -251,8 +261,7 @@ class _Check:
             if new and self.inserted(steps, key) or \
                     (_is_creator(tag) and self.creates_block(tag, creators, prefix)):
                 continue
-            kw = keyword_step(keywords, tag, index) if not top else keyword_step([], tag)
-            hx = [*hexes, index, f"{tag:08x}"] if not top else [f"{tag:08x}"]
+            kw, hx = self.paths(keywords, hexes, tag, index, top)
             if policy.remove_private and tag >> 16 & 1 and not self.dispatch.private_kept(
                     tag, key, creators.get((tag >> 16, tag & 0xFFFF))):
                 self.report("private-kept", steps, f"{_name(tag)}: remove-private-tags removes "
@@ -461,11 +470,10 @@ def _text(element) -> str | None:
     return transforms.value_as_text(element.value) if element is not None else None
 
 
-def _identical(ds_in, ds_out, tag: int) -> bool:
+def _identical(ds_in, ds_out, tag: int, mine, theirs) -> bool:
     """The same bytes, as read: pydicom leaves an element raw until something converts it
     (it converts a few itself, PixelRepresentation to settle ambiguous VRs); a converted one
     is compared converted."""
-    mine, theirs = ds_in.get_item(tag), ds_out.get_item(tag)
     if isinstance(mine, RawDataElement) and isinstance(theirs, RawDataElement):
         return mine.value == theirs.value
     return ds_in[tag].value == ds_out[tag].value

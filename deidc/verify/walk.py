@@ -13,7 +13,7 @@ import warnings
 from collections import namedtuple
 from functools import cache
 
-from ..execute.dataset import dictionary_vr, is_sequence
+from ..execute.dataset import dictionary_vr, element_is_sequence
 from ..execute.dicom import BINARY_NUMBERS, NUMBER_STRING_VRS, SPECIFIC_CHARACTER_SET, TEXT_VRS
 from ..plan import targets
 
@@ -108,12 +108,11 @@ def walk(ds) -> list[Value]:
 
 
 def _walk(ds, prefix: tuple, encoding: str, values: list[Value]) -> None:
-    for tag in list(ds.keys()):
+    for tag, element in list(ds.items()):
         tag = int(tag)
         if tag in PIXEL_TAGS:
             continue
-        element = ds.get_item(tag)
-        if is_sequence(ds, tag):
+        if element_is_sequence(element, tag):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 items = ds[tag].value
