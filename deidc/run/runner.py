@@ -519,6 +519,7 @@ def _run_jobs(results, options, log, stopping, summary, on_result) -> None:
     started = 0.0
     try:
         for result in results:
+            stopping.check()
             if not result.temporary:
                 report(result)
                 continue

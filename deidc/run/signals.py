@@ -7,6 +7,10 @@ and an unfinished journal group behind.  During a run each raises :class:`Interr
 commit (:meth:`Stopping.deferred`: a file's journal line, log rows and rename), which a
 signal never cuts: it is raised as soon as the commit is done.  A signal the run was started
 with ignored (``nohup``, a background job's SIGINT) stays ignored.
+
+A handler's exception can be lost: raised while Python runs a finaliser (a file or generator
+collected in the middle of a batch), it is printed as "ignored" and the code goes on.  So the
+signal is also kept, and the run asks :meth:`Stopping.check` after each file.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class Stopping:
         self._previous: dict[int, object] = {}
         self._deferring = 0
         self._pending: int | None = None
+        self.signalled: int | None = None
 
     def __enter__(self) -> "Stopping":
         for signum in STOP_SIGNALS:
@@ -53,10 +58,17 @@ class Stopping:
         self._previous.clear()
 
     def _handle(self, signum: int, frame) -> None:
+        self.signalled = signum
         if self._deferring:
             self._pending = signum
             return
         raise Interrupted(signum)
+
+    def check(self) -> None:
+        """Raise :class:`Interrupted` if a stop signal came, even one whose first raise was
+        lost."""
+        if self.signalled is not None:
+            raise Interrupted(self.signalled)
 
     def deferred(self, function, *args):
         """``function(*args)``, with the stop signals held until it returns."""
