@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 
 import pytest
 
@@ -20,14 +21,31 @@ class SignalledWhileCollected:
             pass
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_a_signal_raised_inside_a_finaliser_still_stops_the_run():
+def test_a_signal_raised_inside_a_finaliser_still_stops_the_run(capfd):
     with Stopping() as stopping:
         SignalledWhileCollected()  # collected at once: its raise is swallowed
         assert stopping.signalled == signal.SIGTERM
         with pytest.raises(Interrupted) as stopped:
             stopping.check()
     assert stopped.value.signum == signal.SIGTERM
+    assert "Traceback" not in capfd.readouterr().err  # the lost raise is not printed
+
+
+def test_other_lost_exceptions_are_still_reported():
+    seen = []
+    previous = sys.unraisablehook
+    sys.unraisablehook = seen.append
+    try:
+        with Stopping():
+
+            class Failing:
+                def __del__(self):
+                    raise ValueError("a real bug")
+
+            Failing()
+    finally:
+        sys.unraisablehook = previous
+    assert [u.exc_type for u in seen] == [ValueError]
 
 
 def test_a_signal_inside_a_commit_waits_for_it_to_end():

@@ -9,13 +9,16 @@ signal never cuts: it is raised as soon as the commit is done.  A signal the run
 with ignored (``nohup``, a background job's SIGINT) stays ignored.
 
 A handler's exception can be lost: raised while Python runs a finaliser (a file or generator
-collected in the middle of a batch), it is printed as "ignored" and the code goes on.  So the
-signal is also kept, and the run asks :meth:`Stopping.check` after each file.
+collected in the middle of a batch, logging's lock release after a worker is forked), it is
+"ignored" and the code goes on.  So the signal is also kept, and the run asks
+:meth:`Stopping.check` after each file; and while the handlers are installed, such a lost
+:class:`Interrupted` is not printed as a traceback (the run still ends with its own message).
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -42,8 +45,11 @@ class Stopping:
         self._deferring = 0
         self._pending: int | None = None
         self.signalled: int | None = None
+        self._unraisable_hook = None
 
     def __enter__(self) -> "Stopping":
+        self._unraisable_hook = sys.unraisablehook
+        sys.unraisablehook = self._unraisable
         for signum in STOP_SIGNALS:
             try:
                 if signal.getsignal(signum) is not signal.SIG_IGN:
@@ -56,6 +62,12 @@ class Stopping:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
+        sys.unraisablehook = self._unraisable_hook
+
+    def _unraisable(self, unraisable) -> None:
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, Interrupted):
+            return  # kept in self.signalled: check() raises it again where it can be caught
+        self._unraisable_hook(unraisable)
 
     def _handle(self, signum: int, frame) -> None:
         self.signalled = signum
