@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import struct
 import subprocess
 import sys
 import textwrap
@@ -20,6 +21,7 @@ from deidc.execute import dataset as dataset_path
 from deidc.execute import fast as fast_path
 from deidc.execute import inputs
 from deidc.execute.dataset import deidentify_file
+from deidc.execute.dicom import MAX_SEQUENCE_DEPTH
 from deidc.run.journal import JOURNAL_NAME
 from deidc.run.runner import RunOptions, run
 
@@ -357,3 +359,101 @@ def test_a_file_too_large_for_the_dataset_path_is_refused(plan, tmp_path):
     assert summary.failed == 1 and "a.dcm: refused: the Dataset path would hold about" in \
         summary.failures[0] and "more than the bound of 5242880 bytes for one file" in \
         summary.failures[0]
+
+
+# --- bounded nesting ----------------------------------------------------------------------------
+
+def nested_file(path, levels: int, encoding: str) -> None:
+    """A file whose ReferencedSeriesSequence nests ``levels`` deep, each item holding a
+    StudyDescription, the next level and a PatientName.  ``encoding``: explicit or implicit VR
+    and undefined or defined lengths ("explicit-undefined", "implicit-defined"...), "mixed"
+    (explicit, defined and undefined lengths alternating), or "un" (explicit VR, the outer
+    sequence stored as UN with undefined length, its implicit VR items of defined lengths)."""
+    implicit = encoding.startswith("implicit") or encoding == "un"
+
+    def element(tag: int, vr: bytes, value: bytes, length: int | None = None) -> bytes:
+        length = len(value) if length is None else length
+        if implicit:
+            return struct.pack("<HHI", tag >> 16, tag & 0xFFFF, length) + value
+        if vr in (b"SQ", b"UN"):
+            return struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, vr, 0, length) + value
+        return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, length) + value
+
+    def sequence(body: bytes, undefined: bool, vr: bytes = b"SQ") -> bytes:
+        if undefined:
+            item = struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF) + body + \
+                struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
+            return element(0x00081115, vr, item + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0),
+                           0xFFFFFFFF)
+        return element(0x00081115, vr, struct.pack("<HHI", 0xFFFE, 0xE000, len(body)) + body)
+
+    inner = b""
+    for level in range(levels, 0, -1):
+        body = element(0x00081030, b"LO", b"NESTED STUDY") + inner + \
+            element(0x00100010, b"PN", b"DOE^JANE")
+        undefined = encoding.endswith("undefined") or (encoding == "mixed" and level % 2)
+        if encoding == "un" and level == 1:
+            implicit = False  # the UN element's own header is explicit VR
+            inner = sequence(body, True, b"UN")
+        else:
+            inner = sequence(body, undefined)
+    implicit = encoding.startswith("implicit")
+    syntax = b"1.2.840.10008.1.2\0" if implicit else b"1.2.840.10008.1.2.1\0"
+    meta = [(0x00020001, b"OB", b"\0\1"), (0x00020002, b"UI", b"1.2.840.10008.5.1.4.1.1.7\0"),
+            (0x00020003, b"UI", b"1.2.3.4.5\0"), (0x00020010, b"UI", syntax)]
+    meta_bytes = b"".join(struct.pack("<HH2sHI" if vr == b"OB" else "<HH2sH", tag >> 16,
+                                      tag & 0xFFFF, vr, *((0, len(v)) if vr == b"OB"
+                                                          else (len(v),))) + v
+                          for tag, vr, v in meta)
+    meta_bytes = struct.pack("<HH2sHI", 2, 0, b"UL", 4, len(meta_bytes)) + meta_bytes
+    body = element(0x00080016, b"UI", b"1.2.840.10008.5.1.4.1.1.7\0") + \
+        element(0x00080018, b"UI", b"1.2.3.4.5\0") + inner + \
+        element(0x00100010, b"PN", b"DOE^JOHN")
+    path.write_bytes(bytes(128) + b"DICM" + meta_bytes + body)
+
+
+def nesting_depth(ds) -> int:
+    """How deep ReferencedSeriesSequence nests in ``ds``, counted with pydicom."""
+    depth = 0
+    while "ReferencedSeriesSequence" in ds and len(ds.ReferencedSeriesSequence):
+        ds, depth = ds.ReferencedSeriesSequence[0], depth + 1
+    return depth
+
+
+ENCODINGS = ["explicit-undefined", "explicit-defined", "implicit-undefined", "implicit-defined",
+             "mixed", "un"]
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_nesting_at_the_bound_is_done_alike_and_beyond_it_refused_on_both_paths(
+        plan, tmp_path, encoding):
+    """pydicom runs out of stack somewhere past 150 levels, the fast path did not: now both
+    paths write the deepest file allowed with the same bytes, and refuse one level more, and
+    thousands, at once with the same line (the tag, the bound, where)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for levels in (MAX_SEQUENCE_DEPTH, MAX_SEQUENCE_DEPTH + 1, 5000):
+        nested_file(folder / f"{levels}.dcm", levels, encoding)
+    outputs = {}
+    for fast in (True, False):
+        summary = run(plan, [str(folder)], RunOptions(output=str(tmp_path / f"out{fast}"),
+                                                      fast_path=fast))
+        assert summary.written == 1 and summary.failed == 2, summary.failures
+        for line, levels in zip(sorted(summary.failures), (MAX_SEQUENCE_DEPTH + 1, 5000)):
+            assert f"{levels}.dcm: ReferencedSeriesSequence (0008,1115): refused: sequences " \
+                f"nested more than {MAX_SEQUENCE_DEPTH} levels deep (at byte " in line, line
+        outputs[fast] = (tmp_path / f"out{fast}" / f"{MAX_SEQUENCE_DEPTH}.dcm").read_bytes()
+        assert sorted(os.listdir(tmp_path / f"out{fast}")) == \
+            [JOURNAL_NAME, f"{MAX_SEQUENCE_DEPTH}.dcm"]
+    assert outputs[True] == outputs[False]
+    written = pydicom.dcmread(tmp_path / "outTrue" / f"{MAX_SEQUENCE_DEPTH}.dcm")
+    assert written.PatientName == "ANON" and nesting_depth(written) == MAX_SEQUENCE_DEPTH
+
+
+def test_real_files_pass_the_nesting_bound(plan, tmp_path):
+    """The bound refuses nothing real: every test file of pydicom's that the fast path wrote
+    before is still written (none of them is refused for its nesting)."""
+    folder = os.path.dirname(get_testdata_file("CT_small.dcm", download=False))
+    summary = run(plan, [folder], RunOptions(output=str(tmp_path / "out")))
+    assert summary.written > 100
+    assert not [line for line in summary.failures if "levels deep" in line]

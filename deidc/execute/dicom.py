@@ -43,6 +43,13 @@ ITEM = 0xFFFEE000
 ITEM_END = 0xFFFEE00D
 SEQUENCE_END = 0xFFFEE0DD
 UNDEFINED_LENGTH = 0xFFFFFFFF
+# How deep sequences may nest.  Real files nest a few levels; pydicom reads, walks and writes
+# each level through several Python frames, and beyond about 150 undefined-length levels it
+# runs out of stack: both paths refuse deeper files alike (a hostile file, or a broken one).
+MAX_SEQUENCE_DEPTH = 100
+# The fewest bytes one level of nesting takes: an item header and an implicit VR element
+# header.  A value shorter than ``n * NESTING_LEVEL_BYTES`` cannot nest ``n`` levels.
+NESTING_LEVEL_BYTES = 16
 
 # VRs with a 2-byte reserved field and a 4-byte length in explicit VR (PS3.5 Table 7.1-1).
 LONG_HEADER_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR",

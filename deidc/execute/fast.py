@@ -618,9 +618,9 @@ class _Walk:
                     continue
             if run < offset:
                 self.copy(out, run, offset)
-            if end and group != 0xFFFE and not (end - value) & 1:
+            if end and vr != b"SQ" and group != 0xFFFE and not (end - value) & 1:
                 element = Element(tag, vr, offset, value, end - value, end)
-            else:  # undefined lengths, and what read_element reports
+            else:  # sequences (read_element bounds their depth), and what it reports
                 element = read_element(buffer, offset, stop, sequences)
             offset = run = element.end
             if not number and group > 6:

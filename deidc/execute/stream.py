@@ -20,8 +20,8 @@ from collections import namedtuple
 
 from .outcome import ExecutionError
 from .dicom import (DELIMITER_GROUP, FILE_META_GROUP, ITEM, ITEM_END, LONG_HEADER_VRS, LONG_LENGTH,
-                    PIXEL_DATA, SEQUENCE_END, SHORT_HEADER, TAG_LENGTH, TRANSFER_SYNTAX_UID,
-                    UNDEFINED_LENGTH)
+                    MAX_SEQUENCE_DEPTH, NESTING_LEVEL_BYTES, PIXEL_DATA, SEQUENCE_END,
+                    SHORT_HEADER, TAG_LENGTH, TRANSFER_SYNTAX_UID, UNDEFINED_LENGTH)
 
 IMPLICIT_LITTLE = "1.2.840.10008.1.2"
 EXPLICIT_LITTLE = "1.2.840.10008.1.2.1"
@@ -56,6 +56,16 @@ class Cut(Unsupported):
         self.missing = missing
 
 
+class TooDeep(Unsupported):
+    """Sequences nest deeper than ``MAX_SEQUENCE_DEPTH``: the fast path hands the file over,
+    and :func:`check_whole` refuses it for the Dataset path, so both paths fail it alike."""
+
+    def __init__(self, offset: int):
+        super().__init__(f"sequences nested more than {MAX_SEQUENCE_DEPTH} levels deep (at "
+                         f"byte {offset}); real files nest a few levels, so this one is "
+                         "broken or made to exhaust a reader")
+
+
 class Element(namedtuple("Element", "tag vr start value length end")):
     """Where one element is in the buffer.  ``length`` is the value length as written
     (``UNDEFINED_LENGTH`` for undefined-length sequences and encapsulated pixel data); ``end`` is
@@ -71,11 +81,12 @@ class Element(namedtuple("Element", "tag vr start value length end")):
     end: int
 
 
-def read_element(buffer, offset: int, limit: int, sequences=None) -> Element:
+def read_element(buffer, offset: int, limit: int, sequences=None, depth: int = 0) -> Element:
     """The explicit VR little endian element at ``offset``; with ``sequences`` (the tags the
-    dictionary makes sequences), the implicit VR little endian one."""
+    dictionary makes sequences), the implicit VR little endian one.  ``depth``: how many
+    sequences hold it, counted from where the caller's walk started."""
     if sequences is not None:
-        return read_implicit_element(buffer, offset, limit, sequences)
+        return read_implicit_element(buffer, offset, limit, sequences, depth)
     if offset + 8 > limit:
         raise Cut(f"truncated element header at byte {offset}", offset + 8 - limit)
     group, number, vr, short = SHORT_HEADER.unpack_from(buffer, offset)
@@ -98,13 +109,21 @@ def read_element(buffer, offset: int, limit: int, sequences=None) -> Element:
         if vr not in (b"SQ", b"OB", b"UN") and not (tag == PIXEL_DATA and vr == b"OW"):
             raise Unsupported(f"undefined length on {vr.decode()} element {tag:08X}")
         # an undefined-length UN is a sequence whose items are implicit VR (PS3.5 6.2.2)
-        end = skip_undefined(buffer, value, limit, implicit=vr == b"UN")
+        end = skip_undefined(buffer, value, limit, vr == b"UN", depth + 1)
+        if vr == b"UN":  # skip_undefined jumps the defined lengths of implicit VR items
+            element = Element(tag, vr, offset, value, length, end)
+            check_depth(buffer, element, limit, False, depth)
+            return element
     else:
         end = value + length
         if end > limit:
             raise Cut(f"element {tag:08X} runs past the end of the file", end - limit)
         if length % 2:
             raise Unsupported(f"odd length {length} of element {tag:08X}")
+        if vr == b"SQ":
+            element = Element(tag, vr, offset, value, length, end)
+            check_depth(buffer, element, limit, False, depth)
+            return element
     return Element(tag, vr, offset, value, length, end)
 
 
@@ -139,7 +158,7 @@ def check_no_un_sequence(buffer, element: Element, limit: int) -> None:
             offset = inner.end
 
 
-def read_implicit_element(buffer, offset: int, limit: int, sequences) -> Element:
+def read_implicit_element(buffer, offset: int, limit: int, sequences, depth: int = 0) -> Element:
     """The implicit VR little endian element at ``offset``, its VR ``b"SQ"`` where pydicom reads
     a sequence (a dictionary sequence; with an undefined length, a private element whose value
     starts with an item), ``UNKNOWN_VR`` otherwise.  Other undefined lengths, which pydicom
@@ -156,20 +175,30 @@ def read_implicit_element(buffer, offset: int, limit: int, sequences) -> Element
                                          TAG_LENGTH.unpack_from(buffer, value)[:2] ==
                                          (ITEM >> 16, ITEM & 0xFFFF)):
             raise Unsupported(f"undefined length on element {tag:08X}, not a sequence")
-        return Element(tag, b"SQ", offset, value, length,
-                       skip_undefined(buffer, value, limit, implicit=True))
-    end = value + length
-    if end > limit:
-        raise Cut(f"element {tag:08X} runs past the end of the file", end - limit)
-    if length % 2:
-        raise Unsupported(f"odd length {length} of element {tag:08X}")
-    return Element(tag, b"SQ" if tag in sequences else UNKNOWN_VR, offset, value, length, end)
+        element = Element(tag, b"SQ", offset, value, length,
+                          skip_undefined(buffer, value, limit, True, depth + 1))
+    else:
+        end = value + length
+        if end > limit:
+            raise Cut(f"element {tag:08X} runs past the end of the file", end - limit)
+        if length % 2:
+            raise Unsupported(f"odd length {length} of element {tag:08X}")
+        if tag not in sequences:
+            return Element(tag, UNKNOWN_VR, offset, value, length, end)
+        element = Element(tag, b"SQ", offset, value, length, end)
+    # (skip_undefined jumps the defined lengths of implicit VR items)
+    check_depth(buffer, element, limit, True, depth)
+    return element
 
 
-def skip_undefined(buffer, offset: int, limit: int, implicit: bool = False) -> int:
+def skip_undefined(buffer, offset: int, limit: int, implicit: bool = False,
+                   depth: int = 1) -> int:
     """Offset just past the sequence delimiter of an undefined-length value starting at
     ``offset`` (items of a sequence, or fragments of encapsulated pixel data); ``implicit``:
-    the items' elements are implicit VR."""
+    the items' elements are implicit VR; ``depth``: the sequence's own (see read_element),
+    which bounds the recursion through nested undefined lengths."""
+    if depth > MAX_SEQUENCE_DEPTH:
+        raise TooDeep(offset)
     while True:
         if offset + 8 > limit:
             raise Cut("undefined-length value without its delimiter", offset + 8 - limit)
@@ -182,11 +211,12 @@ def skip_undefined(buffer, offset: int, limit: int, implicit: bool = False) -> i
             return offset
         if tag != ITEM:
             raise Unsupported(f"expected an item, found ({group:04X},{number:04X})")
-        offset = skip_item(buffer, offset, length, limit, implicit)
+        offset = skip_item(buffer, offset, length, limit, implicit, depth)
 
 
-def skip_item(buffer, offset: int, length: int, limit: int, implicit: bool = False) -> int:
-    """Offset just past an item whose value starts at ``offset``."""
+def skip_item(buffer, offset: int, length: int, limit: int, implicit: bool = False,
+              depth: int = 1) -> int:
+    """Offset just past an item whose value starts at ``offset`` (``depth``: its sequence's)."""
     if length != UNDEFINED_LENGTH:
         if offset + length > limit:
             raise Cut("item runs past the end of the file", offset + length - limit)
@@ -200,9 +230,9 @@ def skip_item(buffer, offset: int, length: int, limit: int, implicit: bool = Fal
                 raise Unsupported("item delimiter with a non-zero length")
             return offset + 8
         if not implicit:
-            offset = read_element(buffer, offset, limit).end
+            offset = read_element(buffer, offset, limit, None, depth).end
         elif length == UNDEFINED_LENGTH:
-            offset = skip_undefined(buffer, offset + 8, limit, implicit=True)
+            offset = skip_undefined(buffer, offset + 8, limit, True, depth + 1)
         else:
             offset += 8 + length
 
@@ -222,6 +252,84 @@ def items(buffer, element: Element, limit: int, implicit: bool = False):
         end = skip_item(buffer, offset + 8, length, limit, implicit)
         yield offset, offset + 8, length, end
         offset = end
+
+
+def check_depth(buffer, element: Element, limit: int, implicit: bool, depth: int = 0) -> None:
+    """Raise :class:`TooDeep` if sequences nest deeper than ``MAX_SEQUENCE_DEPTH`` in
+    ``element``, held by ``depth`` sequences, if it is a sequence or may be one, whatever the
+    lengths inside: skip_undefined bounds nested undefined lengths only, and a defined-length
+    sequence the walk jumps over is still read level by level by pydicom.  Without recursion,
+    and only into values long enough to hold the levels still allowed
+    (``NESTING_LEVEL_BYTES``), so real files cost next to nothing; what is malformed is left to
+    the readers to report."""
+    if element.end - element.value < (MAX_SEQUENCE_DEPTH - depth) * NESTING_LEVEL_BYTES or \
+            not _may_nest(buffer, element.vr, element.value, element.length, implicit):
+        return
+    # frames: (True: a sequence's items, False: an item's elements), where it ends at the
+    # latest, and whether its elements are implicit VR
+    frames = [(True, element.end, implicit or element.vr == b"UN")]
+    depth, offset = depth + 1, element.value  # depth: the sequences on the stack
+    while frames:
+        in_sequence, end, implicit = frames[-1]
+        if offset >= end:
+            frames.pop()
+            depth -= in_sequence
+            continue
+        if offset + 8 > end:
+            return
+        group, number, length = TAG_LENGTH.unpack_from(buffer, offset)
+        tag = group << 16 | number
+        if in_sequence or tag == ITEM_END:
+            offset += 8
+            if tag in (SEQUENCE_END, ITEM_END):
+                frames.pop()
+                depth -= in_sequence
+            elif tag != ITEM:
+                return
+            elif length == UNDEFINED_LENGTH:
+                frames.append((False, end, implicit))
+            elif length >= (MAX_SEQUENCE_DEPTH - depth) * NESTING_LEVEL_BYTES:
+                frames.append((False, offset + length, implicit))
+            else:
+                offset += length  # too short to hold the levels still allowed
+            continue
+        vr, value = UNKNOWN_VR, offset + 8
+        if not implicit:
+            vr = bytes(buffer[offset + 4:offset + 6])
+            if vr in LONG_VRS:
+                if offset + 12 > end:
+                    return
+                length, value = LONG_LENGTH.unpack_from(buffer, offset + 8)[0], offset + 12
+            else:
+                length = SHORT_HEADER.unpack_from(buffer, offset)[3]
+        nested = _may_nest(buffer, vr, value, length, implicit)
+        if nested and depth >= MAX_SEQUENCE_DEPTH:
+            raise TooDeep(offset)
+        if nested and (length == UNDEFINED_LENGTH or
+                       length >= (MAX_SEQUENCE_DEPTH - depth) * NESTING_LEVEL_BYTES):
+            frames.append((True, end if length == UNDEFINED_LENGTH else value + length,
+                           implicit or vr == b"UN"))
+            depth += 1
+            offset = value
+        elif length == UNDEFINED_LENGTH:  # encapsulated pixel data (an icon's), or broken
+            try:
+                offset = skip_undefined(buffer, value, end, implicit, depth + 1)
+            except TooDeep:
+                raise
+            except Unsupported:
+                return
+        else:
+            offset = value + length
+
+
+def _may_nest(buffer, vr: bytes, value: int, length: int, implicit: bool) -> bool:
+    """Whether pydicom may read an element as a sequence (an implicit VR one: with an undefined
+    length, or a value starting with an item)."""
+    if vr == b"SQ":
+        return True
+    if implicit:
+        return length == UNDEFINED_LENGTH or bytes(buffer[value:value + 4]) == ITEM_START
+    return vr == b"UN" and may_hold_items(buffer, value, length)
 
 
 class FileLayout(namedtuple("FileLayout", "meta body transfer_syntax")):
@@ -274,7 +382,8 @@ def check_whole(buffer, size: int, memory_limit: int) -> int:
     calls this before pydicom reads; the fast path needs no call: its walk meets the cut and
     hands the file over.  What this cannot walk (big endian, a private syntax, structure
     malformed otherwise) is pydicom's to judge.  A file cut exactly between two top-level
-    elements is a whole, shorter file: no format can tell it from one.
+    elements is a whole, shorter file: no format can tell it from one.  A file whose sequences
+    nest deeper than ``MAX_SEQUENCE_DEPTH`` is refused too, as the fast path refuses it.
 
     Returns the bytes of the dataset as pydicom will hold them: the file's size, or what its
     deflated dataset inflates to, inflated here no further than ``memory_limit`` (a deflate
@@ -307,7 +416,12 @@ def check_whole(buffer, size: int, memory_limit: int) -> int:
             raise ExecutionError("truncated: the file ends after its file meta information, "
                                  "before its dataset")
         while offset < size:
-            previous = _whole_element(buffer, offset, size, implicit, previous)
+            try:
+                previous = _whole_element(buffer, offset, size, implicit, previous)
+                check_depth(buffer, previous, size, implicit)
+            except TooDeep as too_deep:
+                group, number = struct.unpack_from("<HH", buffer, offset)
+                raise ExecutionError(f"refused: {too_deep}", tag=group << 16 | number) from None
             offset = previous.end
     except (Unsupported, struct.error, UnicodeError):
         pass
