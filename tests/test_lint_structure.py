@@ -1,5 +1,6 @@
 """Y family rules that work on the loaded file (Y001-Y003 are covered with the source loader and
-the CLI): here Y006, template placeholders that were never rendered."""
+the CLI): here Y005's items that are not profiles, and Y006, template placeholders that were
+never rendered."""
 
 from __future__ import annotations
 
@@ -14,6 +15,43 @@ from tests.conftest import REAL_PROFILES, codes
 
 def only(diagnostics, code):
     return [d for d in diagnostics if d.code == code]
+
+
+def test_items_of_a_profile_list_that_are_not_profiles_are_reported(lint_text):
+    found = only(lint_text("""
+        - dicom:
+            fields:
+              - name: PatientName
+                remove: true
+        - 42
+        - junk
+        """), "Y005")
+    assert [(d.line, d.severity, d.message) for d in found] == [
+        (6, Severity.ERROR, "item 1 of the list of profiles is a number, not a de-id profile"),
+        (7, Severity.ERROR, "item 2 of the list of profiles is a string, not a de-id profile")]
+
+
+def test_items_of_an_ingest_configs_profiles_that_are_not_profiles_are_reported(lint_text):
+    found = only(lint_text("""
+        deid-profiles:
+          - name: main
+            dicom:
+              fields:
+                - name: PatientName
+                  remove: true
+          - [PatientID]
+        """), "Y005")
+    assert [(d.line, d.message) for d in found] == [
+        (8, "item 1 of the list of profiles is a list, not a de-id profile")]
+
+
+def test_a_list_of_profiles_only_is_clean(lint_text):
+    assert not only(lint_text("""
+        - name: one
+          dicom: {}
+        - name: two
+          dicom: {}
+        """), "Y005")
 
 
 def test_a_placeholder_is_reported_where_it_is_written(lint_text):

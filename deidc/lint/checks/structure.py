@@ -160,20 +160,43 @@ def fields_outside_dicom(ctx: LintContext):
       """)
 def not_a_profile(ctx: LintContext):
     """The file holds no profile: it is empty, a scalar, or a list of things that are not
-    profiles.
+    profiles; or a list of profiles (or an ingest config's `deid-profiles:`) holds an item that
+    is not one.
 
     Flywheel fails to load such a file (or, for an empty one, refuses it), so the upload it was
-    meant for would go out with no de-identification configured.
+    meant for would go out with no de-identification configured.  An item that is not a
+    mapping is no profile deidc could compile either: it is reported, not skipped.
     """
     from ...profile.model import profiles_in
 
     if ctx.source.error is not None:
         return
+    data = ctx.source.data
     if not profiles_in(ctx.source):
-        kind = "empty" if ctx.source.data is None else f"a {type(ctx.source.data).__name__}"
-        yield Finding("", f"the file is {kind}, not a de-id profile",
+        yield Finding("", f"the file is {_kind(data)}, not a de-id profile",
                       "a profile is a mapping with a `dicom:` section (or an ingest config with "
                       "a `deid-profiles:` list)")
+        return
+    listed, pointer = data, ""
+    if isinstance(data, dict):
+        listed, pointer = data.get("deid-profiles"), "/deid-profiles"
+    if not isinstance(listed, list):
+        return
+    for index, item in enumerate(listed):
+        if not isinstance(item, dict):
+            yield Finding(f"{pointer}/{index}", f"item {index} of the list of profiles is "
+                          f"{_kind(item)}, not a de-id profile",
+                          "remove it, or make it a mapping with a `dicom:` section")
+
+
+def _kind(value) -> str:
+    """What a YAML value is, in the words of the file's author."""
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {int: "a number", float: "a number", str: "a string", list: "a list"}.get(
+        type(value), f"a {type(value).__name__}")
 
 
 @rule("Y006", "unrendered-template", Severity.ERROR, needs_profile=False,
