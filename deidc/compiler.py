@@ -20,6 +20,7 @@ from pathlib import Path
 from . import __version__
 from .errors import DeidcError
 from .profile import dictionary
+from .profile.regex_safety import safe_length
 from .lint import LintConfig, Severity, lint_source
 from .plan.ir import (PLAN_FORMAT, Action, Entry, LogColumn, Origin, Override, PatientAge,
                    PatternRule, Plan, Policy, ProfileRef)
@@ -259,8 +260,9 @@ class _Compiler:
             spec = self.action_spec(rule.action, rule.action_value, rule.options)
             groups.append({"name": group.get("name"), "op": spec[0] if spec else "keep",
                            "args": spec[1] if spec else {}})
-        return {"input_regex": item.get("input-regex"), "output": item.get("output"),
-                "groups": groups}
+        pattern = item.get("input-regex")
+        return {"input_regex": pattern, "output": item.get("output"), "groups": groups,
+                "max_length": safe_length(pattern) if isinstance(pattern, str) else None}
 
     @staticmethod
     def settle(chain: list[Action]) -> tuple[list[Action], list[Override]]:

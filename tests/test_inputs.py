@@ -457,3 +457,47 @@ def test_real_files_pass_the_nesting_bound(plan, tmp_path):
     summary = run(plan, [folder], RunOptions(output=str(tmp_path / "out")))
     assert summary.written > 100
     assert not [line for line in summary.failures if "levels deep" in line]
+
+
+# --- bounded time for values --------------------------------------------------------------------
+
+def test_a_regex_sub_pattern_runs_only_on_values_it_is_proven_fast_for(tmp_path):
+    """A pattern that passes lint (it is safe on names) but whose failing match grows with the
+    square of the text (on a megabyte UT: hours): a short value is rewritten; a 5,000-character
+    ImageComments, longer than the pattern is proven fast for, fails that file alone on both
+    paths with a line that says why and does not repeat the value; a linear pattern rewrites a
+    value as long."""
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(textwrap.dedent("""
+        dicom:
+          fields:
+            - name: ImageComments
+              regex-sub:
+                - input-regex: '(?P<a>.*)-(?P<b>.*)-(?P<c>\\d)'
+                  output: '{a}'
+            - name: StudyDescription
+              regex-sub:
+                - input-regex: '^(?P<head>[^-]*)-(?P<tail>.*)$'
+                  output: '{head}'
+        """))
+    grown = compile_profile(str(profile))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    long_value = "-" * 5000  # no digit: every pair of dashes is tried, and fails
+    for name, comments in (("short.dcm", "KEEP-drop-1"), ("long.dcm", long_value)):
+        ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+        ds.ImageComments = comments
+        ds.StudyDescription = "STUDY-" + "y" * 5000
+        ds.save_as(folder / name, enforce_file_format=True)
+    for fast in (True, False):
+        out = tmp_path / f"out{fast}"
+        summary = run(grown, [str(folder)], RunOptions(output=str(out), fast_path=fast))
+        assert summary.written == 1 and summary.failed == 1
+        line = summary.failures[0]
+        assert "long.dcm: ImageComments (0020,4000): rule at " in line and \
+            "the value (5000 characters) is longer than the " in line and \
+            "is proven to match in bounded time; it is not run" in line, line
+        assert "--------" not in line
+        written = pydicom.dcmread(out / "short.dcm")
+        assert written.ImageComments == "KEEP" and written.StudyDescription == "STUDY"
+        assert not (out / "long.dcm").exists()

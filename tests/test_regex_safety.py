@@ -1,9 +1,13 @@
-"""`regex_safety.backtracking_risk`: which `regex:` selectors deidc refuses to run."""
+"""`regex_safety.backtracking_risk`: which `regex:` selectors deidc refuses to run; and
+`safe_length`: on how long a value a `regex-sub` pattern may run."""
 
+import re
+import time
 
 import pytest
 
-from deidc.profile.regex_safety import MAX_PATTERN_LENGTH, backtracking_risk
+from deidc.profile.regex_safety import (MAX_PATTERN_LENGTH, PATH_LENGTH, backtracking_risk,
+                                        safe_length)
 
 # Shapes from the real profiles and the seed, and the ones the docs recommend: all must run.
 SAFE = [
@@ -42,3 +46,26 @@ def test_very_long_and_very_deep_patterns_are_refused_quickly():
     assert "longer than" in backtracking_risk("a" * (MAX_PATTERN_LENGTH + 1))
     deep = "(" * 90 + "a" + ")" * 90
     assert backtracking_risk(deep) in (None, "it is nested too deeply to analyse")
+
+
+# Patterns that pass at PATH_LENGTH but whose matching time grows with a power of the text.
+GROWING = [r"(?P<a>.*)-(?P<b>.*)-(?P<c>.*)$", r".*a.*b", r"\w*\w*\w*!"]
+# Patterns a real profile splits names with: linear however long the value.
+LINEAR = [r"^(?P<last>[^^]*)\^(?P<first>.*)$", r"(?P<id>\w+)\s(?P<rest>\w+)", r".*",
+          r"\w+( \w+)*"]
+
+
+@pytest.mark.parametrize("pattern", GROWING)
+def test_a_growing_pattern_is_bounded_where_a_longer_text_would_not_be_safe(pattern):
+    bound = safe_length(pattern)
+    assert bound is not None and bound >= PATH_LENGTH
+    assert backtracking_risk(pattern, bound) is None
+    assert backtracking_risk(pattern, bound * 2) is not None
+
+
+@pytest.mark.parametrize("pattern", LINEAR)
+def test_a_linear_pattern_runs_on_any_length(pattern):
+    assert safe_length(pattern) is None
+    started = time.process_time()
+    re.match(pattern, "a" * 200_000)  # a UT-sized value: no backtracking blow-up
+    assert time.process_time() - started < 5

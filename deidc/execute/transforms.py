@@ -472,6 +472,18 @@ def _add_months(moment: datetime, months: int) -> datetime:
 GroupTransform = Callable[[Mapping, str, str | None], object]
 
 
+def _matches(item: Mapping, text: str) -> bool:
+    """Whether ``item``'s pattern matches, run only on a text it is proven safe for: Python's
+    ``re`` cannot be stopped once it runs."""
+    bound = item.get("max_length")
+    if bound is not None and len(text) > bound:
+        raise TransformError(f"the value ({len(text)} characters) is longer than the {bound} "
+                             f"that input-regex {item['input_regex']!r} is proven to match in "
+                             "bounded time; it is not run (make the pattern linear: no "
+                             "open-ended repeats in a row that can match the same characters)")
+    return re.match(item["input_regex"], text) is not None
+
+
 def regex_sub(value: object, items: Sequence[Mapping], group_transform: GroupTransform) -> str | None:
     """``regex-sub``: the first item whose ``input_regex`` matches the start of the value
     (``re.match``) builds the new value from its ``output`` template (``str.format`` over the
@@ -486,10 +498,11 @@ def regex_sub(value: object, items: Sequence[Mapping], group_transform: GroupTra
     text = value_as_text(value)
     if text is None:
         return None
-    item = next((item for item in items if re.match(item["input_regex"], text)), None)
+    item = next((item for item in items if _matches(item, text)), None)
     if item is None:
         patterns = ", ".join(repr(item["input_regex"]) for item in items)
-        raise TransformError(f"{text!r} matches none of the input-regex patterns {patterns}")
+        raise TransformError(f"the value ({len(text)} characters) matches none of the "
+                             f"input-regex patterns {patterns}")
     defined = {group["name"] for group in item.get("groups", ())}
     captured = re.match(item["input_regex"], text).groupdict()
     replacements = {}

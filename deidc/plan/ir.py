@@ -24,7 +24,9 @@ time):
 * ``jitter``          ``{"range": number, "type": "int" | "float", "min": number | None,
   "max": number | None}``
 * ``regex_sub``       ``{"items": [{"input_regex": str, "output": str,
-  "groups": [{"name": str, "op": str, "args": {...}}]}]}``
+  "groups": [{"name": str, "op": str, "args": {...}}], "max_length": int | None}]}``
+  (``max_length``: the longest value the pattern is proven to match in bounded time, None for
+  any; absent from plans compiled before the bound, which run unbounded)
 
 ``Action.order`` is the action's place in the effective rule order (Flywheel moves ``regex-sub``
 rules to the front); when several sources act on one element (a dispatch entry and a pattern

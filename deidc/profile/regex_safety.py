@@ -45,15 +45,16 @@ _EVERYTHING = frozenset(_PROBES)
 _INFINITE = float("inf")
 
 
-def backtracking_risk(pattern: str) -> str | None:
-    """Why running ``pattern`` can take unbounded time, or ``None`` if it cannot.
+def backtracking_risk(pattern: str, length: int = PATH_LENGTH) -> str | None:
+    """Why running ``pattern`` on a text of ``length`` characters can take unbounded time, or
+    ``None`` if it cannot.
 
     Call only with a pattern that compiles."""
     if len(pattern) > MAX_PATTERN_LENGTH:
         return f"it is longer than {MAX_PATTERN_LENGTH} characters"
     try:
         parsed = _parser.parse(pattern)
-        estimate = _Estimate(parsed.state.flags)
+        estimate = _Estimate(parsed.state.flags, length)
         attempts = estimate.sequence(list(parsed), frozenset())
     except RecursionError:
         return "it is nested too deeply to analyse"
@@ -66,11 +67,27 @@ def backtracking_risk(pattern: str) -> str | None:
             ".*.*.*): matching time grows with a high power of the path length")
 
 
-class _Estimate:
-    """Attempt counts for one parsed pattern; ``exponential`` records the worst shape seen."""
+def safe_length(pattern: str) -> int | None:
+    """The longest text (a power of two times ``PATH_LENGTH``, up to a value's longest, 2**32
+    bytes) that ``pattern``, safe on ``PATH_LENGTH`` characters, is proven to run on within
+    ``MAX_ATTEMPTS``; ``None`` when that is any length (the attempts do not grow with it).  A
+    `regex-sub` runs on values, which a UT can make megabytes long: the executor refuses a value
+    longer than this instead of running a polynomial pattern on it for hours."""
+    length = PATH_LENGTH
+    while length < 2 ** 32:
+        if backtracking_risk(pattern, length * 2) is not None:
+            return length
+        length *= 2
+    return None
 
-    def __init__(self, flags: int):
+
+class _Estimate:
+    """Attempt counts for one parsed pattern on a text of ``length`` characters; ``exponential``
+    records the worst shape seen."""
+
+    def __init__(self, flags: int, length: int):
         self.flags = flags
+        self.length = length
         self.exponential = False
 
     # What can come first -------------------------------------------------------------------
@@ -153,7 +170,7 @@ class _Estimate:
         body_first = self.first(body, frozenset())
         each = self.sequence(body, body_first | follow)
         shortest = max(1, _parser.SubPattern(_parser.State(), body).getwidth()[0])
-        most = min(high, PATH_LENGTH // shortest + 1)
+        most = min(high, self.length // shortest + 1)
         if low == high:
             counts = 1.0
         elif not body_first & follow:
@@ -161,7 +178,7 @@ class _Estimate:
         else:
             counts = float(max(1, most - low + 1))
             if literal_after > 1:  # the continuation needs a whole word: only where it occurs
-                counts = min(counts, PATH_LENGTH / literal_after + 1)
+                counts = min(counts, self.length / literal_after + 1)
         if each <= 1:
             return counts
         self.exponential = True
