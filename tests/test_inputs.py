@@ -501,3 +501,42 @@ def test_a_regex_sub_pattern_runs_only_on_values_it_is_proven_fast_for(tmp_path)
         written = pydicom.dcmread(out / "short.dcm")
         assert written.ImageComments == "KEEP" and written.StudyDescription == "STUDY"
         assert not (out / "long.dcm").exists()
+
+
+# --- failure lines do not repeat values -----------------------------------------------------------
+
+def test_a_value_a_rule_cannot_handle_fails_the_file_without_being_repeated(tmp_path):
+    """A birth date written with dashes, a weight written in words and a name with a character
+    UTF-8 cannot hold each fail their file, on both paths, with a line that gives the value's
+    length and shape, never the value (those lines reach logs and CI output)."""
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(textwrap.dedent("""
+        dicom:
+          date-increment: -17
+          fields:
+            - name: PatientBirthDate
+              increment-date: true
+            - name: PatientWeight
+              jitter: true
+        """))
+    shifting = compile_profile(str(profile))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, birth, weight in (("dashes.dcm", "1962-03-04", b"70"),
+                                ("words.dcm", "19620304", b"SEVENTY ")):
+        ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+        ds.PatientBirthDate, ds.PatientWeight = birth, "12345678"
+        ds.save_as(folder / name, enforce_file_format=True)
+        raw = (folder / name).read_bytes()  # pydicom refuses to hold a DS in words: write it
+        (folder / name).write_bytes(raw.replace(b"12345678", weight.ljust(8)))
+    for fast in (True, False):
+        summary = run(shifting, [str(folder)], RunOptions(output=str(tmp_path / f"out{fast}"),
+                                                          fast_path=fast))
+        assert summary.failed == 2
+        dashes, words = sorted(summary.failures)
+        assert "dashes.dcm: PatientBirthDate (0010,0030): rule at " in dashes and \
+            "the value (10 characters, shaped '9999-99-99') is not a date in the format " \
+            "'%Y%m%d'" in dashes, dashes
+        assert "words.dcm: PatientWeight (0010,1030): rule at " in words and \
+            "the value (7 characters, shaped 'AAAAAAA') is not a number" in words, words
+        assert "1962" not in dashes and "SEVENTY" not in words

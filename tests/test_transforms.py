@@ -187,7 +187,8 @@ def test_shift_leaves_empty_values_alone(empty):
 
 
 def test_shift_date_unparseable_is_a_clear_error():
-    with pytest.raises(TransformError, match=r"'2004-01-19' is not a date in the format '%Y%m%d'"):
+    with pytest.raises(TransformError, match=r"the value \(10 characters, shaped '9999-99-99'\) "
+                       r"is not a date in the format '%Y%m%d'"):
         shift_date("2004-01-19", 1)
     with pytest.raises(TransformError, match="date-increment"):
         shift_date("20040119", None)

@@ -281,7 +281,11 @@ class _Run:
         try:
             element.value = value
         except Exception as exc:  # pydicom refuses the value for the VR
-            raise ExecutionError(f"cannot write {value!r} into a {element.VR}: {exc}",
+            # (a new value may hold part of the old one: neither is repeated)
+            text = value if isinstance(value, str) else repr(value)
+            why = exc.__class__.__name__ if text in str(exc) else _reason(exc)
+            raise ExecutionError(f"cannot write the new value into a {element.VR}, "
+                                 f"{transforms.shape(text)}: {why}",
                                  tag=int(element.tag), origin=action.origin) from None
         self.changed = True
 

@@ -162,11 +162,26 @@ def _crop_uid(nodes: list[str]) -> str:
     return ".".join([*rest, last])
 
 
+_SHAPES = str.maketrans("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                        "9" * 10 + "a" * 26 + "A" * 26)
+
+
+def shape(text: str) -> str:
+    """A value described for a failure line without repeating it (the line reaches logs and
+    CI output: a birth date or a name must not): its length, and its shape, digits as 9 and
+    letters as A or a, punctuation kept, anything else ?."""
+    shown = "".join(c if c.isascii() and (c.isalnum() or c in " -.:/^\\+,_") else "?"
+                    for c in text[:24].translate(_SHAPES))
+    more = "..." if len(text) > 24 else ""
+    return f"the value ({len(text)} characters, shaped '{shown}{more}')"
+
+
 def _sha256(salt: str | None, text: str) -> bytes:
     try:
         return sha256(((salt or "") + text).encode("utf-8")).digest()
     except UnicodeEncodeError:
-        raise TransformError(f"{text!r} cannot be encoded as UTF-8 for hashing") from None
+        raise TransformError(f"{shape(text)} holds a character UTF-8 cannot encode, so it "
+                             "cannot be hashed") from None
 
 
 def shift_date(
@@ -255,11 +270,12 @@ def _shift_one(text, days, fmt, jitter_range, jitter_unit, rng, timezone, minimu
     if parsed is None:
         kind = "date-time (complete YYYYMMDDHHMMSS, partial DTs are not supported)" \
             if timezone else "date"
-        raise TransformError(f"{text!r} is not a {kind} in the format {fmt!r}")
+        raise TransformError(f"{shape(text)} is not a {kind} in the format {fmt!r}")
     try:
         shifted = parsed + delta
     except OverflowError:
-        raise TransformError(f"{text!r} shifted by {delta} leaves the calendar") from None
+        raise TransformError(f"{shape(text)} shifted by {delta} leaves the calendar") \
+            from None
     if minimum is not None:
         shifted = max(shifted, minimum)
     if maximum is not None:
@@ -392,9 +408,9 @@ def _jitter_original(text: str, jitter_type: str) -> int | float:
     except ValueError:
         kind = "an integer" if cast is int else "a number"
         hint = " (several values cannot be jittered)" if "," in text else ""
-        raise TransformError(f"{text!r} is not {kind}{hint}") from None
+        raise TransformError(f"{shape(text)} is not {kind}{hint}") from None
     if not math.isfinite(number):
-        raise TransformError(f"{text!r} is not a finite number")
+        raise TransformError(f"{shape(text)} is not a finite number")
     return number
 
 
