@@ -74,7 +74,8 @@ def test_plain_forms_run_the_apply_command_with_what_typer_would_pass(argv, expe
     ["apply", "p.json", "in", "--out", "x"],  # an abbreviation: typer decides
     ["apply", "p.json", "in", "-vj2"], ["apply", "p.json", "in", "--verbose=yes"],
     ["apply", "p.json", "in", "-o", "--dry-run"], ["apply", "p.json", "in", "--seed", "-5"],
-    ["apply", "p.json", "in", "-h"],
+    ["apply", "p.json", "in", "-h"], ["apply", "p.json", "in", "--jobs=-1"],
+    ["apply", "p.json", "in", "-j-2"],
 ])
 def test_anything_else_is_left_to_typer(argv, monkeypatch):
     monkeypatch.setattr(applying, "apply_command", lambda *a, **k: pytest.fail("ran"))
@@ -122,3 +123,16 @@ def test_the_typer_command_runs_the_same_code(tmp_path):
     refused = CliRunner().invoke(app, ["apply", str(tmp_path / "missing.yaml"), source, "-o",
                                        str(tmp_path / "c")])
     assert refused.exit_code == 2 and "no such profile or plan" in refused.output
+
+
+@pytest.mark.parametrize("command", ["apply", "verify"])
+def test_a_negative_jobs_is_a_usage_error(command, tmp_path):
+    """It used to run one process without a word."""
+    from typer.testing import CliRunner
+
+    (tmp_path / "in").mkdir()
+    paths = [str(tmp_path / "p.json"), str(tmp_path / "in"), "-o", str(tmp_path / "out")] \
+        if command == "apply" else [str(tmp_path / "in"), str(tmp_path / "out")]
+    result = CliRunner().invoke(app, [command, *paths, "--jobs=-1"])
+    assert result.exit_code == 2
+    assert "-1 is not in the range x>=0" in result.output

@@ -18,7 +18,7 @@ def apply(
     output: Optional[str] = typer.Option(None, "-o", "--output", help="Output folder."),
     in_place: bool = typer.Option(False, "--in-place", help="Replace the inputs themselves."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
-    jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (0: all cores)."),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Worker processes (0: all cores)."),
     log: Optional[str] = typer.Option(None, "--log", help="deid-log CSV path (overrides the "
                                       "profile's deid-log)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Write nothing; report what would "

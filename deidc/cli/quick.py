@@ -89,5 +89,7 @@ def read_arguments(arguments: list[str]) -> tuple[list[str], dict] | None:
                 value = int(value)
             except ValueError:
                 return None
+            if name == "jobs" and value < 0:
+                return None  # typer refuses it, in its words
         options[name] = value
     return paths, options

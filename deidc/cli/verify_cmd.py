@@ -19,7 +19,7 @@ def verify(
     plan: Optional[str] = typer.Option(None, "--plan", metavar="PROFILE|PLAN", help="Also check "
                                        "that every action of this plan took effect."),
     output_format: str = typer.Option("text", "--format", help="text or json."),
-    jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (0: all cores)."),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Worker processes (0: all cores)."),
     show_values: bool = typer.Option(False, "--show-values", help="Print the values found "
                                      "(PHI): only for a person who may see them."),
 ) -> None:
