@@ -110,21 +110,24 @@ def read_element(buffer, offset: int, limit: int, sequences=None, depth: int = 0
             raise Unsupported(f"undefined length on {vr.decode()} element {tag:08X}")
         # an undefined-length UN is a sequence whose items are implicit VR (PS3.5 6.2.2)
         end = skip_undefined(buffer, value, limit, vr == b"UN", depth + 1)
-        if vr == b"UN":  # skip_undefined jumps the defined lengths of implicit VR items
-            element = Element(tag, vr, offset, value, length, end)
-            check_depth(buffer, element, limit, False, depth)
-            return element
     else:
-        end = value + length
-        if end > limit:
-            raise Cut(f"element {tag:08X} runs past the end of the file", end - limit)
-        if length % 2:
-            raise Unsupported(f"odd length {length} of element {tag:08X}")
-        if vr == b"SQ":
-            element = Element(tag, vr, offset, value, length, end)
-            check_depth(buffer, element, limit, False, depth)
-            return element
-    return Element(tag, vr, offset, value, length, end)
+        end = _defined_end(tag, value, length, limit)
+    element = Element(tag, vr, offset, value, length, end)
+    if vr == (b"UN" if length == UNDEFINED_LENGTH else b"SQ"):
+        # skip_undefined bounded an undefined SQ's nesting, but it jumps the defined lengths
+        # of a UN's implicit VR items, and nothing has looked inside a defined-length SQ
+        check_depth(buffer, element, limit, False, depth)
+    return element
+
+
+def _defined_end(tag: int, value: int, length: int, limit: int) -> int:
+    """Offset just past a defined-length value, which must fit before ``limit`` and be even."""
+    end = value + length
+    if end > limit:
+        raise Cut(f"element {tag:08X} runs past the end of the file", end - limit)
+    if length % 2:
+        raise Unsupported(f"odd length {length} of element {tag:08X}")
+    return end
 
 
 ITEM_START = struct.pack("<HH", ITEM >> 16, ITEM & 0xFFFF)
@@ -178,11 +181,7 @@ def read_implicit_element(buffer, offset: int, limit: int, sequences, depth: int
         element = Element(tag, b"SQ", offset, value, length,
                           skip_undefined(buffer, value, limit, True, depth + 1))
     else:
-        end = value + length
-        if end > limit:
-            raise Cut(f"element {tag:08X} runs past the end of the file", end - limit)
-        if length % 2:
-            raise Unsupported(f"odd length {length} of element {tag:08X}")
+        end = _defined_end(tag, value, length, limit)
         if tag not in sequences:
             return Element(tag, UNKNOWN_VR, offset, value, length, end)
         element = Element(tag, b"SQ", offset, value, length, end)
@@ -418,7 +417,8 @@ def check_whole(buffer, size: int, memory_limit: int) -> int:
         while offset < size:
             try:
                 previous = _whole_element(buffer, offset, size, implicit, previous)
-                check_depth(buffer, previous, size, implicit)
+                if implicit or previous.vr != b"SQ":  # read_element checked an explicit SQ
+                    check_depth(buffer, previous, size, implicit)
             except TooDeep as too_deep:
                 group, number = struct.unpack_from("<HH", buffer, offset)
                 raise ExecutionError(f"refused: {too_deep}", tag=group << 16 | number) from None
