@@ -488,16 +488,16 @@ def _add_months(moment: datetime, months: int) -> datetime:
 GroupTransform = Callable[[Mapping, str, str | None], object]
 
 
-def _matches(item: Mapping, text: str) -> bool:
-    """Whether ``item``'s pattern matches, run only on a text it is proven safe for: Python's
-    ``re`` cannot be stopped once it runs."""
+def _match(item: Mapping, text: str) -> re.Match | None:
+    """``item``'s pattern matched against ``text``, run only on a text it is proven safe for:
+    Python's ``re`` cannot be stopped once it runs."""
     bound = item.get("max_length")
     if bound is not None and len(text) > bound:
         raise TransformError(f"the value ({len(text)} characters) is longer than the {bound} "
                              f"that input-regex {item['input_regex']!r} is proven to match in "
                              "bounded time; it is not run (make the pattern linear: no "
                              "open-ended repeats in a row that can match the same characters)")
-    return re.match(item["input_regex"], text) is not None
+    return re.match(item["input_regex"], text)
 
 
 def regex_sub(value: object, items: Sequence[Mapping], group_transform: GroupTransform) -> str | None:
@@ -514,13 +514,15 @@ def regex_sub(value: object, items: Sequence[Mapping], group_transform: GroupTra
     text = value_as_text(value)
     if text is None:
         return None
-    item = next((item for item in items if _matches(item, text)), None)
-    if item is None:
+    for item in items:
+        if (match := _match(item, text)) is not None:
+            break
+    else:
         patterns = ", ".join(repr(item["input_regex"]) for item in items)
         raise TransformError(f"the value ({len(text)} characters) matches none of the "
                              f"input-regex patterns {patterns}")
     defined = {group["name"] for group in item.get("groups", ())}
-    captured = re.match(item["input_regex"], text).groupdict()
+    captured = match.groupdict()
     replacements = {}
     for name in _PLACEHOLDER.findall(item["output"]):
         matched = captured.get(name)
