@@ -367,9 +367,11 @@ def nested_file(path, levels: int, encoding: str) -> None:
     """A file whose ReferencedSeriesSequence nests ``levels`` deep, each item holding a
     StudyDescription, the next level and a PatientName.  ``encoding``: explicit or implicit VR
     and undefined or defined lengths ("explicit-undefined", "implicit-defined"...), "mixed"
-    (explicit, defined and undefined lengths alternating), or "un" (explicit VR, the outer
-    sequence stored as UN with undefined length, its implicit VR items of defined lengths)."""
-    implicit = encoding.startswith("implicit") or encoding == "un"
+    (explicit, defined and undefined lengths alternating), "un" (explicit VR, the outer
+    sequence stored as UN with undefined length, its implicit VR items of defined lengths), or
+    "un-in-undefined" (the outer sequence explicit VR of undefined length, the next stored as
+    UN with a defined length, the rest implicit VR of defined lengths)."""
+    implicit = encoding.startswith(("implicit", "un"))
 
     def element(tag: int, vr: bytes, value: bytes, length: int | None = None) -> bytes:
         length = len(value) if length is None else length
@@ -395,6 +397,9 @@ def nested_file(path, levels: int, encoding: str) -> None:
         if encoding == "un" and level == 1:
             implicit = False  # the UN element's own header is explicit VR
             inner = sequence(body, True, b"UN")
+        elif encoding == "un-in-undefined" and level <= 2:
+            implicit = False  # the UN element's own header, and the sequence holding it
+            inner = sequence(body, level == 1, b"UN" if level == 2 else b"SQ")
         else:
             inner = sequence(body, undefined)
     implicit = encoding.startswith("implicit")
@@ -421,7 +426,7 @@ def nesting_depth(ds) -> int:
 
 
 ENCODINGS = ["explicit-undefined", "explicit-defined", "implicit-undefined", "implicit-defined",
-             "mixed", "un"]
+             "mixed", "un", "un-in-undefined"]
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)

@@ -417,7 +417,9 @@ def check_whole(buffer, size: int, memory_limit: int) -> int:
         while offset < size:
             try:
                 previous = _whole_element(buffer, offset, size, implicit, previous)
-                if implicit or previous.vr != b"SQ":  # read_element checked an explicit SQ
+                if implicit or previous.vr != b"SQ" or previous.length == UNDEFINED_LENGTH:
+                    # read_element has checked an explicit SQ of defined length; skip_undefined
+                    # jumps a defined-length UN held in an undefined-length one
                     check_depth(buffer, previous, size, implicit)
             except TooDeep as too_deep:
                 group, number = struct.unpack_from("<HH", buffer, offset)
