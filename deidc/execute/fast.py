@@ -9,10 +9,10 @@ data) are never read into memory: they are copied from file to file by the kerne
 
 It must produce exactly the bytes the Dataset path (:mod:`deidc.execute.dataset`) produces, and it
 mirrors that path's order of work element by element.  Wherever it meets something it does not
-reproduce exactly (big endian or deflated files, a non-ASCII value to change, a numeric value to
-change, nested path rules, regexes that may match inside sequences, a UN value that may be
-a sequence of implicit VR items, a value it reads that pydicom would write back otherwise),
-it raises
+reproduce exactly (big endian or deflated files, text beyond ASCII to change in a character set
+other than the single-byte ones and UTF-8, regex-sub rules, regexes that may match inside
+sequences, a UN value that may be a sequence of implicit VR items, a value it reads that
+pydicom would write back otherwise), it raises
 :class:`deidc.execute.stream.Unsupported` before writing anything, and the runner hands the file to the
 Dataset path.  This module imports neither pydicom nor the linter.
 """
@@ -53,6 +53,20 @@ ASCII_SAFE_CHARSETS = frozenset({
     "", "ISO_IR 6", "ISO_IR 100", "ISO_IR 101", "ISO_IR 109", "ISO_IR 110", "ISO_IR 126",
     "ISO_IR 127", "ISO_IR 138", "ISO_IR 144", "ISO_IR 148", "ISO_IR 166", "ISO_IR 192",
     "ISO_IR 203", "GB18030", "GBK", "ISO 2022 IR 6"})
+# The codecs pydicom reads and writes a dataset's text in, for the character sets above whose
+# every byte is a character, or that are UTF-8: in both, a backslash, space or NUL byte is
+# always that character, so a value splits and strips as its text does (in GBK and GB18030 a
+# backslash byte may end a Chinese character).  With no Specific Character Set pydicom reads
+# latin-1.  Only the VRs of CHARSET_VRS are read in the dataset's character set; the other
+# text VRs are changed here only when they are ASCII.  tests/test_charsets.py checks these
+# against pydicom's own table.
+TEXT_CODECS = {
+    "": "iso8859", "ISO_IR 6": "iso8859", "ISO 2022 IR 6": "iso8859", "ISO_IR 100": "latin_1",
+    "ISO_IR 101": "iso8859_2", "ISO_IR 109": "iso8859_3", "ISO_IR 110": "iso8859_4",
+    "ISO_IR 126": "iso_ir_126", "ISO_IR 127": "iso_ir_127", "ISO_IR 138": "iso_ir_138",
+    "ISO_IR 144": "iso_ir_144", "ISO_IR 148": "iso_ir_148", "ISO_IR 166": "iso_ir_166",
+    "ISO_IR 192": "UTF8"}
+CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
 _END = 0x1_0000_0000  # past every tag
 
 
@@ -159,13 +173,23 @@ class FastPlan:
         self.top_special = _EVERY_TAG if self.patterns or self.repeaters else \
             set(self.public) | self.tracked | ANCHORS | {steps[0] for steps, _ in self.paths} \
             | self.logged_roots
-        self.nested_special = (set(self.public) if self.recurse else set()) | self.path_tags
+        # (an item's own SpecificCharacterSet sets the codec of its values)
+        self.nested_special = (set(self.public) if self.recurse else set()) | self.path_tags \
+            | {SPECIFIC_CHARACTER_SET}
+        # pydicom writes a changed text value in the character set the dataset has when it is
+        # written: where the plan may change SpecificCharacterSet, only ASCII text is changed
+        # here (it means the same in every character set the walk accepts)
+        self.charset_stays = not (
+            dispatch.actions_for(SPECIFIC_CHARACTER_SET, None, True)
+            or dispatch.actions_for(SPECIFIC_CHARACTER_SET, None, False)
+            or self.remove_undefined and not dispatch.defined(SPECIFIC_CHARACTER_SET, None)
+            or any(steps[-1] == SPECIFIC_CHARACTER_SET for steps, _ in self.paths))
         self.top_odd_plain = not (self.remove_private or self.private or self.patterns
                                   or self.remove_undefined)
         self.nested_odd_plain = not (self.remove_private or (self.recurse and self.private))
-        # (tag, VR, raw value, compat) → what a deterministic chain made of it (see _Walk.
-        # transform): series share most values, so most changed elements are looked up.  The
-        # bytes include the element's header, so implicit VR files have their own table.
+        # (tag, VR, raw value, compat, codec) → what a deterministic chain made of it (see
+        # _Walk.transform): series share most values, so most changed elements are looked up.
+        # The bytes include the element's header, so implicit VR files have their own table.
         self.outcomes: dict[tuple, tuple] = {}
         self.implicit_outcomes: dict[tuple, tuple] = {}
         # (birth date, study date) → patient age: a patient's files share them
@@ -180,7 +204,7 @@ class FastPlan:
                                  if entry.vr and len(entry.vr) == 2)
         self.implicit_vrs.update((tag, b"SQ") for tag in self.sequences)
         self._actions: dict[tuple, tuple[list, bool, bool]] = {}
-        self._inserted: dict[tuple[int, int, bool], tuple | Unsupported] = {}
+        self._inserted: dict[tuple, tuple | Unsupported] = {}
         self._created: dict[tuple, bytes | list] = {}
         # Top-level public attributes whose only business is their own actions (no log, no
         # file meta, no patient age, no remove-undefined): the walk handles them inline.
@@ -189,20 +213,23 @@ class FastPlan:
             if tag >> 16 != FILE_META_GROUP and not tag >> 16 & 1 and tag not in self.tracked
             and tag not in ANCHORS and tag not in self.logged_roots}
 
-    def inserted_run(self, first: int, count: int, implicit: bool) -> tuple[bytes, dict]:
+    def inserted_run(self, first: int, count: int, implicit: bool,
+                     codec: str | None) -> tuple[bytes, dict]:
         """What replace-with inserts for ``count`` absent elements from ``self.inserts[first]``
         on: their encoded elements, joined, and their values as pydicom holds them (of the
         elements the walk tracks).  On an absent element a chain runs only its replace and
         remove actions, so this is the same in every file: it is made once per run and
-        encoding (a Penn BSC profile inserts ~60 empty elements into every file)."""
-        found = self._inserted.get((first, count, implicit))
+        encoding and character set (a Penn BSC profile inserts ~60 empty elements into every
+        file)."""
+        key = (first, count, implicit, codec)
+        found = self._inserted.get(key)
         if found is None:
             try:
                 found = _insertions(self.inserts[first:first + count], implicit, self.tracked,
-                                    self.logged_roots)
+                                    self.logged_roots, codec)
             except Unsupported as declined:
                 found = declined
-            _bounded(self._inserted)[(first, count, implicit)] = found
+            _bounded(self._inserted)[key] = found
         if isinstance(found, Unsupported):
             raise Unsupported(*found.args)
         return found
@@ -315,7 +342,8 @@ def _merge_nested_roots(inserts: list, roots: set, fast: "FastPlan") -> list:
         + [(tag, _NestedRoot(fast)) for tag in roots], key=lambda insert: insert[0])
 
 
-def _insertions(inserts: list, implicit: bool, tracked, roots=frozenset()) -> tuple[bytes, dict]:
+def _insertions(inserts: list, implicit: bool, tracked, roots=frozenset(),
+                codec: str | None = None) -> tuple[bytes, dict]:
     """The elements (joined) the entries insert where absent, and the held values of the
     tracked ones (a chain on an absent element draws nothing: no generator, no clock), and
     the bytes of the ``roots`` (of nested deid-log columns) under ``("raw", tag)``."""
@@ -335,7 +363,7 @@ def _insertions(inserts: list, implicit: bool, tracked, roots=frozenset()) -> tu
         vr = entry.vr
         if not vr or vr not in INSERTABLE:
             raise Unsupported(f"inserting a {vr or 'unknown'} element")
-        data = encode(value, vr)
+        data = encode(value, vr, codec)
         pieces.append((implicit_header if implicit else header)(tag, vr, len(data)) + data)
         if tag in tracked:
             values[tag] = held(value, vr)
@@ -350,19 +378,20 @@ def _deterministic(actions) -> bool:
 
 # --- values: as pydicom reads and writes them --------------------------------------------------
 
-def decode(raw: bytes, vr: str) -> object:
+def decode(raw: bytes, vr: str, codec: str | None = None) -> object:
     """A stored value as pydicom reads it (str, or a list for multi-valued elements), if
     pydicom writes it back as the same bytes.  The Dataset path re-encodes every element it
     reads, even one whose value stays: a value padded otherwise (an SH of two spaces, which
     pydicom reads as '' and writes empty; a UID padded with a space) would be copied here
-    and rewritten there, so it goes to the Dataset path."""
-    value = _read_value(raw, vr)
-    if encode(value, vr) != raw:
+    and rewritten there, so it goes to the Dataset path.  ``codec``: the dataset's (see
+    TEXT_CODECS), for the VRs of CHARSET_VRS; without one, only ASCII is read."""
+    value = _read_value(raw, vr, codec)
+    if encode(value, vr, codec) != raw:
         raise Unsupported(f"a {vr} value pydicom writes back otherwise (its padding)")
     return value
 
 
-def _read_value(raw: bytes, vr: str) -> object:
+def _read_value(raw: bytes, vr: str, codec: str | None) -> object:
     if vr in NUMBER_STRING_VRS:
         try:
             parts = [part.strip(" \0") for part in raw.decode("ascii").split("\\")]
@@ -376,9 +405,11 @@ def _read_value(raw: bytes, vr: str) -> object:
     if b"\x1b" in raw:
         raise Unsupported("a value with character set escapes")
     try:
-        text = raw.decode("ascii")
+        text = raw.decode(codec if codec and vr in CHARSET_VRS else "ascii")
     except UnicodeDecodeError:
-        raise Unsupported("a non-ASCII value to change") from None
+        raise Unsupported("a non-ASCII value to change, not in its character set"
+                          if codec and vr in CHARSET_VRS else "a non-ASCII value to change") \
+            from None
     if vr in SINGLE_VALUED_VRS:
         stripped = text.rstrip("\0 ")
         if stripped != text.rstrip(" ") and vr == "UR":
@@ -388,12 +419,16 @@ def _read_value(raw: bytes, vr: str) -> object:
     each = [p.strip(" ") if vr == "AE" else p.rstrip("\0 ") for p in parts]
     if vr != "AE" and each != text.rstrip("\0 ").split("\\"):
         raise Unsupported(f"{vr} value with padding inside")
+    if vr == "PN" and any(name.endswith("=") for name in each):
+        # pydicom reads "Doe^John=" as "Doe^John": it drops empty trailing component groups
+        raise Unsupported("a PN value ending in an empty component group")
     return each[0] if len(each) == 1 else each
 
 
-def encode(value: object, vr: str) -> bytes:
+def encode(value: object, vr: str, codec: str | None = None) -> bytes:
     """A new value encoded as pydicom writes it: backslash-joined, padded to even length;
-    binary numbers packed; an empty sequence (replace-with '' inserts one) has no bytes."""
+    binary numbers packed; an empty sequence (replace-with '' inserts one) has no bytes.
+    ``codec``: as for :func:`decode`."""
     if vr == "SQ":
         if value == "" or value == []:
             return b""
@@ -411,9 +446,12 @@ def encode(value: object, vr: str) -> bytes:
     if vr not in SINGLE_VALUED_VRS and vr != "PN" and "\\" in value and vr in ("AE",):
         raise Unsupported("AE value with several parts")
     try:
-        data = value.encode("ascii")
+        data = value.encode(codec if codec and vr in CHARSET_VRS else "ascii")
     except UnicodeEncodeError:
-        raise Unsupported("a non-ASCII value to write") from None
+        # (pydicom warns, and writes '?' for what the character set cannot hold)
+        raise Unsupported("a value to write its character set cannot hold"
+                          if codec and vr in CHARSET_VRS else "a non-ASCII value to write") \
+            from None
     if len(data) % 2:
         data += b"\0" if vr == "UI" else b" "
     return data
@@ -504,6 +542,8 @@ class _Walk:
         self.reencode = False  # something pydicom would drop when re-encoding (group lengths)
         self.anchored = False
         self.charset = b""  # the SpecificCharacterSet element, as stored
+        # the codec of the text values of the dataset being walked (TEXT_CODECS), None: ASCII
+        self.codec = TEXT_CODECS[""] if fast.charset_stays else None
         self.before: dict[int, object] = {}
         self.after: dict[int, object] = {}
 
@@ -690,7 +730,7 @@ class _Walk:
             return
         outcome = self.outcomes.get((element.tag, element.vr, self.buffer[element.value:
                                                                            element.end],
-                                     self.actor.compat)) if deterministic else None
+                                     self.actor.compat, self.codec)) if deterministic else None
         if outcome is None:
             self.transform(element, actions, True, out, deterministic)
         else:
@@ -815,6 +855,10 @@ class _Walk:
             if tag == SPECIFIC_CHARACTER_SET and not set(
                     value if isinstance(value, list) else [value]) <= ASCII_SAFE_CHARSETS:
                 raise Unsupported(f"character set {value!r}")
+            if tag == SPECIFIC_CHARACTER_SET:
+                self.codec = self.codec_of(value)
+        elif tag == SPECIFIC_CHARACTER_SET and not top:  # for the rest of this item
+            self.codec = self.codec_of(decode(self.raw(element), "CS"))
         key = None
         if group & 1:
             number = tag & 0xFFFF
@@ -852,6 +896,11 @@ class _Walk:
             return
         self.transform(element, actions, top, out, deterministic)
 
+    def codec_of(self, charset) -> str | None:
+        """The codec of a dataset's text, given its SpecificCharacterSet value."""
+        return TEXT_CODECS.get(charset) if self.fast.charset_stays and type(charset) is str \
+            else None
+
     def block_keeps(self, creator_element: Element, creator: str) -> bool:
         """Does remove-undefined keep an element of this creator's block?  The block's
         elements follow their creator in the group: read their headers ahead."""
@@ -885,7 +934,7 @@ class _Walk:
                                      self.implicit)
         if vr not in TEXT_VRS | NUMBER_STRING_VRS and vr not in BINARY_NUMBERS:
             raise Unsupported(f"logging or reading a {vr} value")
-        return decode(self.raw(element), vr)
+        return decode(self.raw(element), vr, self.codec)
 
     def sequence(self, element: Element, actions: list, top: bool, out: list,
                  path: tuple) -> None:
@@ -933,7 +982,9 @@ class _Walk:
                 self.buffer, element, self.limit, self.implicit)):
             inner: list = []
             stop = end - 8 if length == UNDEFINED_LENGTH else value + length
+            codec = self.codec  # an item's own SpecificCharacterSet holds inside it only
             self.dataset(value, stop, False, inner, path + (index,))
+            self.codec = codec
             pieces.append((length, inner))
         for index in range(len(pieces), wanted):
             # pydicom writes the new items (Datasets) with defined lengths
@@ -985,7 +1036,7 @@ class _Walk:
         tag = element.tag
         raw = self.raw(element)
         outcomes = self.outcomes
-        key = (tag, element.vr, raw, self.actor.compat) \
+        key = (tag, element.vr, raw, self.actor.compat, self.codec) \
             if len(raw) <= _LONGEST_REUSED and not tag >> 16 & 1 and deterministic \
             else None
         outcome = outcomes.get(key) if key is not None else None
@@ -1009,20 +1060,20 @@ class _Walk:
 
     def _transformed(self, element: Element, actions: list, vr: str, raw: bytes):
         """(the element's new bytes, None if removed or _UNCHANGED; its new value)."""
-        original = decode(raw, vr)
+        original = decode(raw, vr, self.codec)
         present, value = self.run_chain(actions, True, original, vr)
         if not present:
             return None, None
         if transforms.value_as_text(value) == transforms.value_as_text(original) and \
                 type(value) is type(original):
             return _UNCHANGED, value
-        data = encode(value, vr)
+        data = encode(value, vr, self.codec)
         return self.header(element.tag, vr, len(data)) + data, held(value, vr)
 
     def insert_run(self, first: int, count: int, out: list) -> None:
         """Insert ``count`` of the plan's inserts from the ``first``: absent elements with no
         stored element between them, so their bytes are joined once per plan and encoding."""
-        piece, values = self.fast.inserted_run(first, count, self.implicit)
+        piece, values = self.fast.inserted_run(first, count, self.implicit, self.codec)
         if piece:
             out.append(piece)
             self.changed = True
