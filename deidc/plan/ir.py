@@ -191,7 +191,11 @@ class Plan(namedtuple("Plan", "format deidc_version pydicom_version profile opti
         """Deterministic JSON: the same plan gives the same bytes.  Keys keep their declared
         order (every dict in a plan is built in a fixed order), so ``format`` comes first and
         a plan is recognisable from its first bytes."""
-        return json.dumps(_plain(self), indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(self.to_data(), indent=2, ensure_ascii=False) + "\n"
+
+    def to_data(self) -> dict:
+        """The plan as the JSON document holds it (dicts, lists, strings, numbers)."""
+        return _plain(self)
 
     @classmethod
     def from_json(cls, text: str, path: str = "<plan>") -> "Plan":

@@ -56,7 +56,7 @@ class JournalError(RunError):
 def run_identity(plan, seed: int | None, compat_flywheel: bool) -> str:
     """What makes two runs' outputs the same: the plan's rules and options, not where its
     profile lives, its notes, or which deidc version compiled it."""
-    data = json.loads(plan.to_json())
+    data = plan.to_data()
     for incidental in ("deidc_version", "pydicom_version", "profile", "notes"):
         data.pop(incidental, None)
     text = json.dumps([data, seed, compat_flywheel], sort_keys=True)
