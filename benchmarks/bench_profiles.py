@@ -12,8 +12,9 @@ Every profile of ``--profiles`` (default: the real profiles in ../shared/data/re
 in each folder above this one)
 that compiles is applied to ``small`` (Explicit VR Little Endian) and ``small-implicit``
 (Implicit VR Little Endian), without and (``--log``) with a deid log.  Each command is timed as
-a whole, start-up included, until its output is flushed (deidc ends with os.sync; the pydicom
-loop is followed by sync), in interleaved rounds; the median round is shown.  The share through
+a whole, start-up included (as a regular install starts: see as_installed), until its output
+is flushed (deidc ends with os.sync; the pydicom loop is followed by sync), in interleaved
+rounds; the median round is shown.  The share through
 the fast path is read from ``--verbose``, and the reasons that sent files to the Dataset path
 are listed under the table.  ``--baseline SRC``: also time the deidc whose sources are in SRC
 (``git archive`` of another revision, with its ``_scan`` built or copied in) on the same plans,
@@ -32,6 +33,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -50,6 +52,18 @@ for name in sorted(os.listdir(src)):
 os.sync()
 """
 FALLBACK = re.compile(r"\(Dataset path: (.*)\)$")
+SITE_PACKAGES = sysconfig.get_paths()["purelib"]
+
+
+def as_installed(code: str, source: str | None = None) -> list[str]:
+    """``python -S -c code`` with ``source`` (a folder holding deidc/) and this environment's
+    site-packages on the path, but none of its .pth hooks: the start-up of a regular
+    ``pip install`` (Python's own site adds little more).  An editable install's import hook,
+    a .pth file, would cost every command, deidc's and the pydicom loop's alike, some 16 ms
+    that no user of a released deidc pays."""
+    path = f"sys.path[:0] = [{source!r}]; " if source else ""
+    return [sys.executable, "-S", "-c",
+            f"import sys; {path}sys.path.append({SITE_PACKAGES!r})\n{code}"]
 
 
 def timed(command: list[str]) -> tuple[float, str]:
@@ -70,19 +84,16 @@ def main() -> None:
     parser.add_argument("--only", default="", help="only profiles whose name contains this")
     parser.add_argument("--baseline", help="a folder holding another revision's deidc/")
     args = parser.parse_args()
-    deidcs = {"": [shutil.which("deidc", path=os.path.dirname(sys.executable)) or "deidc"]}
+    import deidc as package
+
+    run_deidc = "sys.argv[0] = 'deidc'; from deidc.cli import main; main()"
+    deidcs = {"": as_installed(run_deidc, os.path.dirname(os.path.dirname(package.__file__)))}
     if args.baseline:
-        # its sources ahead of this install's on the path (an editable install's finder
-        # comes after the path)
-        deidcs["baseline"] = [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv.pop(1))"
-                              "; sys.argv[0] = 'deidc'; from deidc.cli import main; main()",
-                              os.path.abspath(args.baseline)]
-    deidc = deidcs[""][0]
+        deidcs["baseline"] = as_installed(run_deidc, os.path.abspath(args.baseline))
+    deidc = deidcs[""]
     scratch = Path(tempfile.mkdtemp(prefix="deidc-profiles-"))
     # `pip install .` compiles deidc's bytecode; an editable install (and this machine's
     # PYTHONDONTWRITEBYTECODE) would make every run compile the sources again (+30 ms start-up).
-    import deidc as package
-
     for source in [os.path.dirname(package.__file__)] + (
             [os.path.join(args.baseline, "deidc")] if args.baseline else []):
         subprocess.run([sys.executable, "-m", "compileall", "-q", source], check=True,
@@ -93,7 +104,7 @@ def main() -> None:
         if args.only not in profile.name and profile != BLOCKLIST:
             continue
         plan = scratch / f"{profile.stem}.json"
-        if subprocess.run([deidc, "compile", str(profile), "-o", str(plan)],
+        if subprocess.run([*deidc, "compile", str(profile), "-o", str(plan)],
                           capture_output=True).returncode == 0:
             plans[profile.stem] = plan
     corpora = {name: Path(args.corpus) / name for name in SYNTAXES
@@ -109,7 +120,7 @@ def main() -> None:
             out.mkdir()
             os.sync()
             runs[("pydicom loop", corpus_name, False)].append(
-                timed([sys.executable, "-c", PYDICOM_LOOP, str(corpus), str(out)])[0])
+                timed([*as_installed(PYDICOM_LOOP), str(corpus), str(out)])[0])
             for name, plan in plans.items():
                 programs = list(deidcs.items())[::-1 if number % 2 else 1]
                 for log, (which, program) in itertools.product(logs, programs):
