@@ -404,12 +404,12 @@ def _read_value(raw: bytes, vr: str, codec: str | None) -> object:
         raise Unsupported(f"changing a {vr} value")
     if b"\x1b" in raw:
         raise Unsupported("a value with character set escapes")
+    codec = _text_codec(vr, codec)
     try:
-        text = raw.decode(codec if codec and vr in CHARSET_VRS else "ascii")
+        text = raw.decode(codec or "ascii")
     except UnicodeDecodeError:
-        raise Unsupported("a non-ASCII value to change, not in its character set"
-                          if codec and vr in CHARSET_VRS else "a non-ASCII value to change") \
-            from None
+        raise Unsupported("a non-ASCII value to change" + (
+            ", not in its character set" if codec else "")) from None
     if vr in SINGLE_VALUED_VRS:
         stripped = text.rstrip("\0 ")
         if stripped != text.rstrip(" ") and vr == "UR":
@@ -423,6 +423,12 @@ def _read_value(raw: bytes, vr: str, codec: str | None) -> object:
         # pydicom reads "Doe^John=" as "Doe^John": it drops empty trailing component groups
         raise Unsupported("a PN value ending in an empty component group")
     return each[0] if len(each) == 1 else each
+
+
+def _text_codec(vr: str, codec: str | None) -> str | None:
+    """The codec a value of ``vr`` is read and written in, given the dataset's (None: ASCII):
+    pydicom reads the other text VRs in its default, of which the walk changes ASCII only."""
+    return codec if vr in CHARSET_VRS else None
 
 
 def encode(value: object, vr: str, codec: str | None = None) -> bytes:
@@ -445,13 +451,13 @@ def encode(value: object, vr: str, codec: str | None = None) -> bytes:
         raise Unsupported(f"writing a {type(value).__name__} into {vr}")
     if vr not in SINGLE_VALUED_VRS and vr != "PN" and "\\" in value and vr in ("AE",):
         raise Unsupported("AE value with several parts")
+    codec = _text_codec(vr, codec)
     try:
-        data = value.encode(codec if codec and vr in CHARSET_VRS else "ascii")
+        data = value.encode(codec or "ascii")
     except UnicodeEncodeError:
         # (pydicom warns, and writes '?' for what the character set cannot hold)
-        raise Unsupported("a value to write its character set cannot hold"
-                          if codec and vr in CHARSET_VRS else "a non-ASCII value to write") \
-            from None
+        raise Unsupported("a value to write its character set cannot hold" if codec
+                          else "a non-ASCII value to write") from None
     if len(data) % 2:
         data += b"\0" if vr == "UI" else b" "
     return data
@@ -852,10 +858,9 @@ class _Walk:
             self.after[tag] = value
             if tag == SPECIFIC_CHARACTER_SET:
                 self.charset = self.raw_element(element)
-            if tag == SPECIFIC_CHARACTER_SET and not set(
-                    value if isinstance(value, list) else [value]) <= ASCII_SAFE_CHARSETS:
-                raise Unsupported(f"character set {value!r}")
-            if tag == SPECIFIC_CHARACTER_SET:
+                if not set(value if isinstance(value, list) else [value]) \
+                        <= ASCII_SAFE_CHARSETS:
+                    raise Unsupported(f"character set {value!r}")
                 self.codec = self.codec_of(value)
         elif tag == SPECIFIC_CHARACTER_SET and not top:  # for the rest of this item
             self.codec = self.codec_of(decode(self.raw(element), "CS"))
