@@ -911,3 +911,29 @@ def test_the_dataset_paths_bytes_do_not_depend_on_the_log(tmp_path):
     assert outputs[0] == outputs[1]
     raw = pydicom.dcmread(path).get_item(0x00080008).value
     assert pydicom.dcmread(io.BytesIO(outputs[1])).get_item(0x00080008).value == raw
+
+
+def test_recurse_sequence_applies_repeater_rules_inside_items(tmp_path):
+    """A repeater rule (60XX0010) reaches into items under recurse-sequence on the fast path
+    as on the Dataset path (the walk copied such elements unchanged)."""
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    inner = Dataset()
+    inner.CodeValue = "A"
+    inner.add_new(0x60000010, "US", 5)
+    ds.AnatomicRegionSequence = Sequence([inner])
+    source = tmp_path / "overlay-in-item.dcm"
+    ds.save_as(source, enforce_file_format=True)
+    profile = tmp_path / "profile.yaml"
+    profile.write_text("dicom:\n  recurse-sequence: true\n  fields:\n"
+                       "    - name: '60XX0010'\n      replace-with: 7\n")
+    plan = compile_profile(str(profile))
+    fast = fast_only(plan, str(source), fastpath._skip_plain)
+    slow_out = io.BytesIO()
+    deidentify_file(plan, str(source), slow_out, rng=random.Random(1))
+    assert fast[-1] == slow_out.getvalue()
+    written = pydicom.dcmread(io.BytesIO(fast[-1]))
+    assert written.AnatomicRegionSequence[0][0x60000010].value == 7

@@ -173,8 +173,10 @@ class FastPlan:
         self.top_special = _EVERY_TAG if self.patterns or self.repeaters else \
             set(self.public) | self.tracked | ANCHORS | {steps[0] for steps, _ in self.paths} \
             | self.logged_roots
-        # (an item's own SpecificCharacterSet sets the codec of its values)
-        self.nested_special = (set(self.public) if self.recurse else set()) | self.path_tags \
+        # (an item's own SpecificCharacterSet sets the codec of its values; recurse-sequence
+        # applies repeaters inside items too)
+        self.nested_special = _EVERY_TAG if self.recurse and self.repeaters else \
+            (set(self.public) if self.recurse else set()) | self.path_tags \
             | {SPECIFIC_CHARACTER_SET}
         # pydicom writes a changed text value in the character set the dataset has when it is
         # written: where the plan may change SpecificCharacterSet, only ASCII text is changed
