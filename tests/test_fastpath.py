@@ -71,6 +71,49 @@ PROFILES = {
             - name: PhotometricInterpretation
             - name: PixelData
     """,
+    # remove-undefined prunes inside the sequences it keeps: a sequence named plainly keeps
+    # its items, emptied
+    "keeplist-sequences": """
+        dicom:
+          remove-undefined: true
+          fields:
+            - name: SOPClassUID
+            - name: SOPInstanceUID
+              hashuid: true
+            - name: PixelData
+            - name: ReferencedImageSequence
+            - name: SourceImageSequence
+            - name: ContentSequence
+            - name: ConceptNameCodeSequence
+            - name: AnatomicRegionSequence
+            - name: PatientName
+              replace-with: NOBODY
+    """,
+    # with recurse-sequence, what the rules name stays inside items, and a sequence no rule
+    # names stays if anything in it does
+    "keeplist-recurse": """
+        dicom:
+          remove-undefined: true
+          recurse-sequence: true
+          fields:
+            - name: SOPClassUID
+            - name: SOPInstanceUID
+              hashuid: true
+            - name: PixelData
+            - name: ReferencedSOPInstanceUID
+              hashuid: true
+            - name: ReferencedSOPClassUID
+            - name: CodeValue
+            - name: CodeMeaning
+              replace-with: REDACTED
+            - name: ContentSequence
+            - name: ValueType
+            - name: TextValue
+              remove: true
+            - name: (0009, "GEMS_IDEN_01", 04)
+            - name: PatientName
+              replace-with: NOBODY
+    """,
     "recurse": """
         dicom:
           recurse-sequence: true
@@ -911,6 +954,88 @@ def test_the_dataset_paths_bytes_do_not_depend_on_the_log(tmp_path):
     assert outputs[0] == outputs[1]
     raw = pydicom.dcmread(path).get_item(0x00080008).value
     assert pydicom.dcmread(io.BytesIO(outputs[1])).get_item(0x00080008).value == raw
+
+
+# --- remove-undefined inside sequences (issue 14) ----------------------------------------------
+
+def pruned_file(path, implicit: bool = False):
+    """CT_small with sequences in every state remove-undefined meets: a sequence named
+    plainly, one no rule names holding a named element (in an item beside a private block
+    of a named and of an unnamed creator), one holding nothing named, and a nested sequence
+    of each kind."""
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    def item(**values):
+        made = Dataset()
+        for keyword, value in values.items():
+            setattr(made, keyword, value)
+        return made
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    referenced = item(ReferencedSOPClassUID="1.2.840.10008.5.1.4.1.1.2",
+                      ReferencedSOPInstanceUID="1.2.3.4.5", StudyDate="20200101")
+    referenced.private_block(0x0009, "GEMS_IDEN_01", create=True).add_new(0x04, "SH", "kept")
+    referenced.private_block(0x0009, "OTHER_VENDOR", create=True).add_new(0x01, "LO", "gone")
+    referenced.PurposeOfReferenceCodeSequence = Sequence([item(CodeValue="121311",
+                                                              CodingSchemeDesignator="DCM")])
+    referenced.ReferencedFrameNumber = "1"
+    ds.SourceImageSequence = Sequence([referenced, item(ReferencedFrameNumber="2")])
+    ds.ReferencedImageSequence = Sequence([item(ReferencedSOPInstanceUID="1.2.3.4.6",
+                                                PatientID="PHI-IN-ITEM")])
+    ds.OtherPatientIDsSequence = Sequence([item(PatientID="PHI-2", IssuerOfPatientID="X")])
+    if implicit:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    ds.save_as(path, enforce_file_format=True)
+    return str(path)
+
+
+def tags_of(dataset) -> list:
+    return sorted(f"{element.tag:08X}" for element in dataset)
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["explicit", "implicit"])
+@pytest.mark.parametrize("accelerated", [True, False], ids=["C", "python"])
+def test_remove_undefined_prunes_inside_sequences_on_the_fast_path(tmp_path, implicit,
+                                                                   accelerated):
+    """What stays is read back with pydicom, level by level, as Flywheel's keeplist has it;
+    the bytes are the Dataset path's, and the fast path did the work."""
+    import pydicom
+
+    if accelerated and fastpath._skip_plain is None:
+        pytest.skip("deidc.execute._scan not built")
+    source = pruned_file(tmp_path / "pruned.dcm", implicit)
+    found = {}
+    for name in ("keeplist-sequences", "keeplist-recurse"):
+        profile = tmp_path / f"{name}.yaml"
+        profile.write_text(textwrap.dedent(PROFILES[name]))
+        plan = compile_profile(str(profile))
+        fast = fast_only(plan, source, fastpath._skip_plain if accelerated else None)
+        slow_out = io.BytesIO()
+        deidentify_file(plan, source, slow_out, rng=random.Random(1))
+        assert fast[0] is True, fast
+        assert fast[-1] == slow_out.getvalue()
+        found[name] = pydicom.dcmread(io.BytesIO(fast[-1]))
+    plain = found["keeplist-sequences"]
+    # named plainly: the sequences stay, their items emptied; an unnamed one goes whole
+    assert "OtherPatientIDsSequence" not in plain
+    assert [len(item) for item in plain.SourceImageSequence] == [0, 0]
+    assert [len(item) for item in plain.ReferencedImageSequence] == [0]
+    deep = found["keeplist-recurse"]
+    first, second = deep.SourceImageSequence
+    # recurse-sequence: named elements stay inside items (their rules acting), a private
+    # block keeps its creator only while it keeps an element, a nested sequence no rule
+    # names stays for what it holds, and an item left with nothing named is emptied
+    assert tags_of(first) == ["00081150", "00081155", "00090010", "00091004", "0040A170"]
+    assert first.ReferencedSOPInstanceUID != "1.2.3.4.5"
+    assert first[0x00091004].value == "kept"
+    assert tags_of(first.PurposeOfReferenceCodeSequence[0]) == ["00080100"]
+    assert len(second) == 0
+    assert tags_of(deep.ReferencedImageSequence[0]) == ["00081155"]
+    # a sequence no rule names, holding nothing named, goes
+    assert "OtherPatientIDsSequence" not in deep
 
 
 def test_recurse_sequence_applies_repeater_rules_inside_items(tmp_path):

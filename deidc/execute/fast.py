@@ -189,6 +189,8 @@ class FastPlan:
         self.top_odd_plain = not (self.remove_private or self.private or self.patterns
                                   or self.remove_undefined)
         self.nested_odd_plain = not (self.remove_private or (self.recurse and self.private))
+        if self.remove_undefined:  # inside items, every element is kept or pruned (_Walk.prune)
+            self.nested_special = _EVERY_TAG
         # (tag, VR, raw value, compat, codec) → what a deterministic chain made of it (see
         # _Walk.transform): series share most values, so most changed elements are looked up.
         # The bytes include the element's header, so implicit VR files have their own table.
@@ -549,6 +551,10 @@ class _Walk:
         self.changed = False
         self.reencode = False  # something pydicom would drop when re-encoding (group lengths)
         self.anchored = False
+        # remove-undefined inside items: whether the items walked keep anything, and where the
+        # item being walked ends (its private blocks are read ahead to the end)
+        self.kept = False
+        self.item_stop = limit
         self.charset = b""  # the SpecificCharacterSet element, as stored
         # the codec of the text values of the dataset being walked (TEXT_CODECS), None: ASCII
         self.codec = TEXT_CODECS[""] if fast.charset_stays else None
@@ -596,6 +602,7 @@ class _Walk:
         implicit, sequences, implicit_vrs = self.implicit, self.sequences, fast.implicit_vrs
         skip_plain = _skip_plain if special is not _EVERY_TAG else None
         lanes = fast.lanes
+        outer_stop, self.item_stop = self.item_stop, stop
         while offset < stop:
             if skip_plain is not None:
                 # the two tests below (plain, or private to drop), in C, over many elements
@@ -687,10 +694,11 @@ class _Walk:
                 self.in_lane(element, lane, out)
                 continue
             if element.vr == b"SQ" and not enter and tag not in fast.public and keep is None \
-                    and tag not in path_tags:
+                    and tag not in path_tags and not fast.remove_undefined:
                 self.copy_sequence(element, out)
                 continue
             self.element(element, top, creators, out, here)
+        self.item_stop = outer_stop
         if run < offset:
             self.copy(out, run, offset)
         self.catch_up(_END, None, inserts, age_pending, out) if top else \
@@ -878,19 +886,25 @@ class _Walk:
                     tag, key, creators.get((group, number))):
                 self.drop(tag, top)
                 return
-        if top and fast.remove_undefined:
-            if group & 1 and 0x0010 <= tag & 0xFFFF <= 0x00FF:
-                defined = fast.dispatch.creator_defined(
-                    tag, self.block_keeps(element, creators[(group, tag & 0xFFFF)]))
+        if fast.remove_undefined:
+            creator = group & 1 and 0x0010 <= tag & 0xFFFF <= 0x00FF
+            if not top:
+                named = self.block_keeps(element, creators[(group, tag & 0xFFFF)], False) \
+                    if creator else fast.dispatch.named_nested(tag, key, (), None, "")
+            elif creator:
+                named = fast.dispatch.creator_defined(
+                    tag, self.block_keeps(element, creators[(group, tag & 0xFFFF)], True))
             else:
-                defined = fast.dispatch.defined(tag, key)
+                named = fast.dispatch.defined(tag, key)
             if element.vr == b"SQ" and element.value != element.end and \
-                    (defined or fast.recurse or fast.patterns):
-                # remove-undefined also prunes the items of the sequences that stay
-                raise Unsupported("remove-undefined inside a sequence")
-            if not defined:
+                    (named or fast.recurse or fast.patterns or not top):
+                self.prune(element, named, key, top, creators, out, here)
+                return
+            if not named:
                 self.drop(tag, top)
                 return
+            if not top and not creator:
+                self.kept = True
         actions, removes, deterministic = fast.actions(tag, key, top, here)
         if element.vr == b"SQ":
             self.sequence(element, actions, top, out, here + (tag,))
@@ -908,21 +922,50 @@ class _Walk:
         return TEXT_CODECS.get(charset) if self.fast.charset_stays and type(charset) is str \
             else None
 
-    def block_keeps(self, creator_element: Element, creator: str) -> bool:
-        """Does remove-undefined keep an element of this creator's block?  The block's
-        elements follow their creator in the group: read their headers ahead."""
+    def block_keeps(self, creator_element: Element, creator: str, top: bool) -> bool:
+        """Does remove-undefined keep an element of this creator's block (in the item being
+        walked, unless ``top``)?  The block's elements follow their creator in the group:
+        read their headers ahead."""
         group, block = creator_element.tag >> 16, creator_element.tag & 0xFF
-        defined = self.fast.dispatch.defined
-        offset = creator_element.end
-        while offset + 8 <= self.limit:
-            following = read_element(self.buffer, offset, self.limit, self.sequences)
+        dispatch = self.fast.dispatch
+        offset, stop = creator_element.end, self.limit if top else self.item_stop
+        while offset + 8 <= stop:
+            following = read_element(self.buffer, offset, stop, self.sequences)
             if following.tag >> 16 != group:
                 return False
             number = following.tag & 0xFFFF
-            if number >> 8 == block and defined(following.tag, (group, creator, number & 0xFF)):
-                return True
+            if number >> 8 == block:
+                key = (group, creator, number & 0xFF)
+                if dispatch.defined(following.tag, key) if top else \
+                        dispatch.named_nested(following.tag, key, (), None, ""):
+                    return True
+                if following.vr == b"SQ" and following.value != following.end and \
+                        (self.fast.recurse or not top):
+                    # kept if anything inside it is: the block would keep its creator then
+                    raise Unsupported("remove-undefined and a private sequence no rule names")
             offset = following.end
         return False
+
+    def prune(self, element: Element, named: bool, key, top: bool, creators: dict,
+              out: list, here: tuple) -> None:
+        """A sequence under remove-undefined, as the Dataset path prunes it before any rule
+        acts: inside its items only what a rule names stays (recurse-sequence names; without
+        it, nothing: a sequence named plainly keeps its items, emptied), and the sequence
+        stays if a rule names it or anything left inside it.  Its own rules act after."""
+        tag = element.tag
+        if tag >> 16 & 1 and not named:
+            raise Unsupported("remove-undefined and a private sequence no rule names")
+        actions = self.fast.actions(tag, key, top, here)[0]
+        inner: list = []
+        kept, self.kept = self.kept, False
+        self.sequence(element, actions, top, inner, here + (tag,))
+        inside, self.kept = self.kept, kept
+        if not (named or inside):
+            self.drop(tag, top)
+            return
+        if not top:
+            self.kept = True
+        out.extend(inner)
 
     def drop(self, tag: int, top: bool) -> None:
         self.changed = True
@@ -978,7 +1021,8 @@ class _Walk:
             return
         if fast.patterns:
             raise Unsupported("regex rules may match inside sequences")
-        if not (fast.enter_sequences or fast.paths and fast.reaches_into(path)) or \
+        if not (fast.enter_sequences or fast.remove_undefined
+                or fast.paths and fast.reaches_into(path)) or \
                 (element.value == element.end and not wanted):
             self.copy_sequence(element, out)
             return
