@@ -416,10 +416,12 @@ def test_the_scan_stops_where_python_must_look():
     assert scan(buffer=un + body, stop=16 + size) == ((16 + size, 0x00100010, 0, False), [])
 
 
-def test_outcomes_reused_across_files_give_the_same_bytes(plan):
-    """One FastPlan per process reuses deterministic outcomes between files (series share
-    values): every file, processed twice after all the others, still matches the Dataset path."""
-    shared = FastPlan(plan)
+@pytest.mark.parametrize("log", [False, True], ids=["", "log"])
+def test_outcomes_reused_across_files_give_the_same_bytes(plan, log):
+    """One FastPlan per process reuses deterministic outcomes and logged sequences' cells
+    between files (series share values): every file, processed twice after all the others,
+    still matches the Dataset path, bytes and deid-log cells."""
+    shared = FastPlan(plan, log)
     for _ in range(2):
         for path in TEST_FILES:
             out = io.BytesIO()
@@ -428,14 +430,18 @@ def test_outcomes_reused_across_files_give_the_same_bytes(plan):
             except (Unsupported, ExecutionError):
                 continue
             expected = io.BytesIO()
-            slow = deidentify_file(plan, path, expected, rng=random.Random(1))
-            assert (outcome.changed, out.getvalue()) == (slow.changed, expected.getvalue()), \
-                path
+            slow = deidentify_file(plan, path, expected, rng=random.Random(1), log=log)
+            assert (outcome.changed, out.getvalue(), outcome.log_before, outcome.log_after) \
+                == (slow.changed, expected.getvalue(), slow.log_before, slow.log_after), path
+    if shared.unsupported:
+        return
     transforming = any(entry.kind == "tag" and any(
         action.op in ("replace", "hash", "hashuid", "shift_date") for action in entry.actions)
         for entry in plan.entries)
     if transforming:
         assert shared.outcomes, "nothing was reused: the test would not show a stale outcome"
+    if any(tag in shared.sequences for _, tag in shared.logged):
+        assert shared.sequence_cells, "no sequence cell was reused: a stale one would not show"
 
 
 # --- large files: mapped, pixel data copied without passing through Python objects -------------

@@ -198,6 +198,9 @@ class FastPlan:
         self.implicit_outcomes: dict[tuple, tuple] = {}
         # (birth date, study date) → patient age: a patient's files share them
         self.ages: dict[tuple[str, str], str | None] = {}
+        # (character set, sequence bytes, implicit) → its deid-log cell, which only pydicom
+        # prints: a series' files share most logged sequences
+        self.sequence_cells: dict[tuple, str] = {}
         # Implicit VR files: which elements are sequences (the plan's copy of the dictionary)
         # and the VRs of what the walk decodes; any other element is UNKNOWN_VR, copied as is.
         self.sequences = frozenset(int(tag, 16) for tag in plan.sequences)
@@ -321,13 +324,17 @@ _TAG_COLUMN = re.compile(r"[0-9A-Fa-f]{8}")
 _PATH_COLUMN = re.compile(r"[0-9A-Fa-f]{8}(\.(\d+|\*)\.[0-9A-Fa-f]{8})+")
 
 
-def _bounded(table: dict) -> dict:
-    """``table``, emptied when it holds :data:`_OUTCOMES_LIMIT` entries (memory stays bounded
-    whatever the run's length)."""
-    if len(table) >= _OUTCOMES_LIMIT:
+def _bounded(table: dict, limit: int = _OUTCOMES_LIMIT) -> dict:
+    """``table``, emptied when it holds ``limit`` entries (memory stays bounded whatever the
+    run's length)."""
+    if len(table) >= limit:
         table.clear()
     return table
+
+
 _LONGEST_REUSED = 256  # longer values are transformed each time, not kept as keys
+# logged sequences up to this long are kept, this many at most (4 MiB)
+_LONGEST_SEQUENCE_REUSED, _SEQUENCES_REUSED = 4096, 1024
 
 
 class _NestedRoot:
@@ -978,10 +985,15 @@ class _Walk:
             if element.value == element.end or (element.length == UNDEFINED_LENGTH and
                                                 element.end - element.value == 8):
                 return ""  # Flywheel logs an empty sequence as ''
-            from .dataset import sequence_log_cell  # pydicom, for the files that need it
+            key = (self.charset, self.raw_element(element), self.implicit)
+            cell = self.fast.sequence_cells.get(key)
+            if cell is None:
+                from .dataset import sequence_log_cell  # pydicom, for the files that need it
 
-            return sequence_log_cell(self.charset + self.raw_element(element), element.tag,
-                                     self.implicit)
+                cell = sequence_log_cell(key[0] + key[1], element.tag, self.implicit)
+                if len(key[1]) <= _LONGEST_SEQUENCE_REUSED:
+                    _bounded(self.fast.sequence_cells, _SEQUENCES_REUSED)[key] = cell
+            return cell
         if vr not in TEXT_VRS | NUMBER_STRING_VRS and vr not in BINARY_NUMBERS:
             raise Unsupported(f"logging or reading a {vr} value")
         return decode(self.raw(element), vr, self.codec)
