@@ -1068,3 +1068,23 @@ def test_recurse_sequence_applies_repeater_rules_inside_items(tmp_path):
     assert fast[-1] == slow_out.getvalue()
     written = pydicom.dcmread(io.BytesIO(fast[-1]))
     assert written.AnatomicRegionSequence[0][0x60000010].value == 7
+
+
+def test_the_log_has_the_patient_age_the_age_replaces(tmp_path):
+    """patient-age-from-birthdate replacing a stored PatientAge: its deid-log column's before
+    cell is the stored age (the fast path wrote '' there), after it the computed one."""
+    import pydicom
+
+    profile = tmp_path / "age.yaml"
+    profile.write_text("dicom:\n  patient-age-from-birthdate: true\n  fields:\n"
+                       "    - name: PatientAge\n      keep: true\n")
+    plan = compile_profile(str(profile))
+    source = get_testdata_file("examples_overlay.dcm", download=False)
+    stored = pydicom.dcmread(source).PatientAge
+    fast, fast_bytes, slow, slow_bytes = both_paths(plan, source, log=True)
+    assert fast not in (None, "error")
+    assert fast_bytes == slow_bytes
+    assert fast.log_before == slow.log_before and fast.log_before["PatientAge"] == stored
+    written = pydicom.dcmread(io.BytesIO(fast_bytes)).PatientAge
+    assert written != stored and fast.log_after["PatientAge"] == written
+    assert fast.log_after == slow.log_after

@@ -1163,6 +1163,8 @@ class _Walk:
             self.element(element, True, {}, out)
             return True
         self.changed = True
+        if element is not None and PATIENT_AGE in self.fast.tracked:  # a log column's before
+            self.before[PATIENT_AGE] = self.read(element)
         if self.fast.remove_undefined and not self.fast.dispatch.defined(PATIENT_AGE, None):
             self.after[PATIENT_AGE] = None
             return True
