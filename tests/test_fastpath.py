@@ -1088,3 +1088,28 @@ def test_the_log_has_the_patient_age_the_age_replaces(tmp_path):
     written = pydicom.dcmread(io.BytesIO(fast_bytes)).PatientAge
     assert written != stored and fast.log_after["PatientAge"] == written
     assert fast.log_after == slow.log_after
+
+
+def test_four_byte_binary_numbers_are_read_on_the_fast_path(tmp_path):
+    """UL and SL values are 4 bytes (the walk took a native long's size, 8 here, and sent
+    every file with one to change or log to the Dataset path)."""
+    import pydicom
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    ds.SimpleFrameList = [3, 4000000000]
+    ds.DisplayedAreaTopLeftHandCorner = [-5, 7]
+    source = tmp_path / "numbers.dcm"
+    ds.save_as(source, enforce_file_format=True)
+    profile = tmp_path / "numbers.yaml"
+    profile.write_text("dicom:\n  fields:\n"
+                       "    - name: SimpleFrameList\n      replace-with: 9\n"
+                       "    - name: DisplayedAreaTopLeftHandCorner\n      keep: true\n")
+    plan = compile_profile(str(profile))
+    fast, fast_bytes, slow, slow_bytes = both_paths(plan, str(source), log=True)
+    assert fast not in (None, "error")
+    assert fast_bytes == slow_bytes
+    assert (fast.log_before, fast.log_after) == (slow.log_before, slow.log_after)
+    assert fast.log_before["SimpleFrameList"] == slow.log_before["SimpleFrameList"]
+    written = pydicom.dcmread(io.BytesIO(fast_bytes))
+    assert written.SimpleFrameList == 9
+    assert list(written.DisplayedAreaTopLeftHandCorner) == [-5, 7]

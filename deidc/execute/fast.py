@@ -499,7 +499,7 @@ def _unpack_numbers(raw: bytes, vr: str):
     if not raw:
         return None
     code = BINARY_NUMBERS[vr]
-    size = struct.calcsize(code)
+    size = struct.calcsize("<" + code)  # standard sizes: a native "l" is 8 bytes here
     if len(raw) % size:
         raise Unsupported(f"a {vr} value of {len(raw)} bytes")
     numbers = list(struct.unpack(f"<{len(raw) // size}{code}", raw))
