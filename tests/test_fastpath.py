@@ -1090,6 +1090,55 @@ def test_the_log_has_the_patient_age_the_age_replaces(tmp_path):
     assert fast.log_after == slow.log_after
 
 
+PRIVATE_COLUMNS = """
+    dicom:
+      remove-private-tags: true
+      fields:
+        - name: (0009, "GEMS_IDEN_01", 04)
+          keep: true
+        - name: (0019, "GEMS_ACQU_01", 02)
+          remove: true
+        - name: (0019, "GEMS_ACQU_01", 04)
+          keep: true
+        - name: (0029, "SIEMENS CSA HEADER", 08)
+          keep: true
+        - name: PatientName
+          replace-with: NOBODY
+"""
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["explicit", "implicit"])
+def test_private_log_columns_stay_on_the_fast_path(tmp_path, implicit):
+    """A rule naming a private element by its creator is a deid-log column: the fast path
+    logs the element's value (with the VR of pydicom's private dictionary in Implicit VR),
+    '' where the file lacks it or a rule removes it, as the Dataset path does."""
+    import pydicom
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    profile = tmp_path / "private.yaml"
+    profile.write_text(textwrap.dedent(PRIVATE_COLUMNS))
+    plan = compile_profile(str(profile))
+    source = tmp_path / "ct.dcm"
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    if implicit:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    ds.save_as(source, enforce_file_format=True)
+    fast, fast_bytes, slow, slow_bytes = both_paths(plan, str(source), log=True)
+    assert fast not in (None, "error")
+    assert fast_bytes == slow_bytes
+    assert (fast.log_before, fast.log_after) == (slow.log_before, slow.log_after)
+    original = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    before, after = fast.log_before, fast.log_after
+    assert before['(0009, "GEMS_IDEN_01", 04)'] == after['(0009, "GEMS_IDEN_01", 04)'] == \
+        original[0x00091004].value
+    assert before['(0019, "GEMS_ACQU_01", 04)'] == str(original[0x00191004].value)
+    assert before['(0019, "GEMS_ACQU_01", 02)'] == str(original[0x00191002].value)
+    assert after['(0019, "GEMS_ACQU_01", 02)'] == ""
+    assert before['(0029, "SIEMENS CSA HEADER", 08)'] == ""  # not in this file
+    written = pydicom.dcmread(io.BytesIO(fast_bytes))
+    assert 0x00191002 not in written and written[0x00091004].value == "HiSpeed CT/i"
+
+
 def test_four_byte_binary_numbers_are_read_on_the_fast_path(tmp_path):
     """UL and SL values are 4 bytes (the walk took a native long's size, 8 here, and sent
     every file with one to change or log to the Dataset path)."""

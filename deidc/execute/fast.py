@@ -32,7 +32,7 @@ from .outcome import FileOutcome
 from .actions import (Actor, Dispatch, derived, inserts_when_absent, path_matches,
                       value_decides)
 from ..plan.ir import Plan
-from ..plan.targets import parse_path
+from ..plan.targets import is_private, parse_path, parse_private
 from .dicom import (BINARY_NUMBERS, FILE_META_GROUP, ITEM, ITEM_END, LONG_HEADER_VRS,
                     LONG_LENGTH, MEDIA_STORAGE_SOP_INSTANCE_UID, META_GROUP_LENGTH, NUMBER_STRING_VRS,
                     PATIENT_AGE, PATIENT_BIRTH_DATE, SEQUENCE_END, SHORT_HEADER,
@@ -144,6 +144,9 @@ class FastPlan:
         # are read from the bytes of the top-level sequence they start in, before and after
         self.logged_paths: list[tuple[str, list]] = []
         self.logged_blank = []  # titles of the columns that read nothing (always '')
+        # (title, (group, creator, offset)) of the private element columns: each reads the
+        # element of the first block of its creator in the group, as the Dataset path does
+        self.logged_private: list[tuple[str, tuple[int, str, int]]] = []
         for column in plan.log_columns if log else ():
             target = column.target
             if column.pattern is None and not target:
@@ -154,13 +157,18 @@ class FastPlan:
                 if any(tag >> 16 & 1 for tag in steps[0::2]):
                     self.unsupported = self.unsupported or \
                         "deid-log columns of nested private elements"
+            elif column.pattern is None and is_private(target):
+                self.logged_private.append((column.title, parse_private(target)))
             elif column.pattern is not None or len(target) != 8 or \
                     not _TAG_COLUMN.fullmatch(target):
                 self.unsupported = self.unsupported or \
-                    "deid-log columns of regexes, private elements or repeaters"
+                    "deid-log columns of regexes or repeaters"
             else:
                 self.logged.append((column.title, int(target, 16)))
         self.logged_roots = frozenset(steps[0] for _, steps in self.logged_paths)
+        self.logged_private_keys = frozenset(key for _, key in self.logged_private)
+        # their groups are looked at under remove-private-tags, not dropped unseen
+        self.kept_groups |= {group for group, _, _ in self.logged_private_keys}
         self.logged_meta = {tag for _, tag in self.logged if tag >> 16 == 0x0002}
         # Top-level values read whatever happens to them: the patient age's inputs, the SOP
         # UID the file meta follows, and the deid-log's columns.
@@ -187,7 +195,7 @@ class FastPlan:
             or self.remove_undefined and not dispatch.defined(SPECIFIC_CHARACTER_SET, None)
             or any(steps[-1] == SPECIFIC_CHARACTER_SET for steps, _ in self.paths))
         self.top_odd_plain = not (self.remove_private or self.private or self.patterns
-                                  or self.remove_undefined)
+                                  or self.remove_undefined or self.logged_private)
         self.nested_odd_plain = not (self.remove_private or (self.recurse and self.private))
         if self.remove_undefined:  # inside items, every element is kept or pruned (_Walk.prune)
             self.nested_special = _EVERY_TAG
@@ -566,6 +574,7 @@ class _Walk:
         # the codec of the text values of the dataset being walked (TEXT_CODECS), None: ASCII
         self.codec = TEXT_CODECS[""] if fast.charset_stays else None
         self.before: dict[int, object] = {}
+        self.private_logged: dict[tuple[int, str, int], int] = {}  # column key → its tag here
         self.after: dict[int, object] = {}
 
     def raw(self, element: Element) -> bytes:
@@ -889,6 +898,8 @@ class _Walk:
             elif number >= 0x1000:
                 creator = creators.get((group, number >> 8))
                 key = (group, creator, number & 0xFF) if creator is not None else None
+                if top and key in fast.logged_private_keys:
+                    self.logged_private(element, key, creators)
             if fast.remove_private and not fast.dispatch.private_kept(
                     tag, key, creators.get((group, number))):
                 self.drop(tag, top)
@@ -923,6 +934,23 @@ class _Walk:
             self.drop(tag, top)
             return
         self.transform(element, actions, top, out, deterministic)
+
+    def logged_private(self, element: Element, key: tuple, creators: dict) -> None:
+        """A private element a deid-log column names: its value before and after, if its
+        block is the first of its creator in the group (the one the column reads)."""
+        group, creator, _ = key
+        blocks = [block for (in_group, block), name in creators.items()
+                  if in_group == group and name == creator]
+        if len(blocks) > 1:
+            raise Unsupported(f"logging a private element of {creator!r}, which has two blocks")
+        if blocks == [element.tag >> 8 & 0xFF]:
+            entry = self.fast.private.get(key)
+            vr = entry.vr if entry is not None else None
+            if self.implicit and vr and len(vr) == 2:
+                # pydicom reads it with the VR of its private dictionary, as the plan has it
+                element = element._replace(vr=vr.encode())
+            self.private_logged[key] = element.tag
+            self.before[element.tag] = self.after[element.tag] = self.read(element)
 
     def codec_of(self, charset) -> str | None:
         """The codec of a dataset's text, given its SpecificCharacterSet value."""
@@ -1236,6 +1264,9 @@ def _log_cells(walk: _Walk, values: dict) -> dict:
     cells = {title: _log_cell(values.get(tag)) for title, tag in fast.logged}
     for title, steps in fast.logged_paths:
         cells[title] = walk.path_cell(values.get(("raw", steps[0])), steps)
+    for title, key in fast.logged_private:
+        tag = walk.private_logged.get(key)
+        cells[title] = _log_cell(values.get(tag)) if tag is not None else ""
     cells.update((title, "") for title in fast.logged_blank)
     return cells
 
