@@ -1162,3 +1162,47 @@ def test_four_byte_binary_numbers_are_read_on_the_fast_path(tmp_path):
     written = pydicom.dcmread(io.BytesIO(fast_bytes))
     assert written.SimpleFrameList == 9
     assert list(written.DisplayedAreaTopLeftHandCorner) == [-5, 7]
+
+
+REPEATER_COLUMNS = """
+    dicom:
+      fields:
+        - name: '60XX0010'
+          keep: true
+        - name: '60XX0011'
+          replace-with: 5
+        - name: '60XX0022'
+          remove: true
+        - name: PatientName
+          replace-with: NOBODY
+"""
+
+
+def test_repeater_log_columns_stay_on_the_fast_path(tmp_path):
+    """A repeater rule's deid-log column is a JSON object of the elements of every group it
+    spans, by lower-case hex tag; after the run, removed elements are gone from it."""
+    import pydicom
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    for group, rows in ((0x6000, 256), (0x6002, 128)):
+        ds.add_new((group << 16) | 0x0010, "US", rows)
+        ds.add_new((group << 16) | 0x0011, "US", rows * 2)
+        ds.add_new((group << 16) | 0x0022, "LO", f"overlay of group {group:04X}")
+    source = tmp_path / "overlays.dcm"
+    ds.save_as(source, enforce_file_format=True)
+    profile = tmp_path / "repeaters.yaml"
+    profile.write_text(textwrap.dedent(REPEATER_COLUMNS))
+    plan = compile_profile(str(profile))
+    fast, fast_bytes, slow, slow_bytes = both_paths(plan, str(source), log=True)
+    assert fast not in (None, "error")
+    assert fast_bytes == slow_bytes
+    assert (fast.log_before, fast.log_after) == (slow.log_before, slow.log_after)
+    import json
+
+    assert json.loads(fast.log_before["60XX0022"]) == {
+        "60000022": "overlay of group 6000", "60020022": "overlay of group 6002"}
+    assert json.loads(fast.log_after["60XX0022"]) == {}
+    assert json.loads(fast.log_after["60XX0011"]) == {"60000011": "5", "60020011": "5"}
+    assert json.loads(fast.log_after["60XX0010"]) == {"60000010": "256", "60020010": "128"}
+    written = pydicom.dcmread(io.BytesIO(fast_bytes))
+    assert written[0x60020011].value == 5 and 0x60000022 not in written

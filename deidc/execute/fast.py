@@ -32,10 +32,10 @@ from .outcome import FileOutcome
 from .actions import (Actor, Dispatch, derived, inserts_when_absent, path_matches,
                       value_decides)
 from ..plan.ir import Plan
-from ..plan.targets import is_private, parse_path, parse_private
+from ..plan.targets import is_private, parse_path, parse_private, repeater_base
 from .dicom import (BINARY_NUMBERS, FILE_META_GROUP, ITEM, ITEM_END, LONG_HEADER_VRS,
                     LONG_LENGTH, MEDIA_STORAGE_SOP_INSTANCE_UID, META_GROUP_LENGTH, NUMBER_STRING_VRS,
-                    PATIENT_AGE, PATIENT_BIRTH_DATE, SEQUENCE_END, SHORT_HEADER,
+                    PATIENT_AGE, PATIENT_BIRTH_DATE, REPEATER_MASK, SEQUENCE_END, SHORT_HEADER,
                     SINGLE_VALUED_VRS, SOP_CLASS_UID, SOP_INSTANCE_UID, SPECIFIC_CHARACTER_SET,
                     STUDY_DATE, TAG_LENGTH, TEXT_VRS, TRACKED_VRS, UNDEFINED_LENGTH, delimiter)
 from .stream import (IMPLICIT_LITTLE, LONG_VRS, UNKNOWN_VR, Element, Unsupported,
@@ -147,6 +147,9 @@ class FastPlan:
         # (title, (group, creator, offset)) of the private element columns: each reads the
         # element of the first block of its creator in the group, as the Dataset path does
         self.logged_private: list[tuple[str, tuple[int, str, int]]] = []
+        # (title, tag in the first group) of the repeater columns ('60XX0010'): each logs a
+        # JSON object {hex tag: value} of the top-level elements of every group it spans
+        self.logged_repeaters: list[tuple[str, int]] = []
         for column in plan.log_columns if log else ():
             target = column.target
             if column.pattern is None and not target:
@@ -159,14 +162,18 @@ class FastPlan:
                         "deid-log columns of nested private elements"
             elif column.pattern is None and is_private(target):
                 self.logged_private.append((column.title, parse_private(target)))
+            elif column.pattern is None and len(target) == 8 and \
+                    target.upper()[2:4] == "XX" and self.repeaters:
+                self.logged_repeaters.append((column.title, repeater_base(target)))
             elif column.pattern is not None or len(target) != 8 or \
                     not _TAG_COLUMN.fullmatch(target):
                 self.unsupported = self.unsupported or \
-                    "deid-log columns of regexes or repeaters"
+                    "deid-log columns of regexes or wildcards"
             else:
                 self.logged.append((column.title, int(target, 16)))
         self.logged_roots = frozenset(steps[0] for _, steps in self.logged_paths)
         self.logged_private_keys = frozenset(key for _, key in self.logged_private)
+        self.logged_repeater_bases = frozenset(base for _, base in self.logged_repeaters)
         # their groups are looked at under remove-private-tags, not dropped unseen
         self.kept_groups |= {group for group, _, _ in self.logged_private_keys}
         self.logged_meta = {tag for _, tag in self.logged if tag >> 16 == 0x0002}
@@ -575,6 +582,8 @@ class _Walk:
         self.codec = TEXT_CODECS[""] if fast.charset_stays else None
         self.before: dict[int, object] = {}
         self.private_logged: dict[tuple[int, str, int], int] = {}  # column key → its tag here
+        self.repeaters_logged: list[int] = []  # the file's elements repeater columns log
+        self.removed: set[int] = set()  # top-level elements removed (not just emptied)
         self.after: dict[int, object] = {}
 
     def raw(self, element: Element) -> bytes:
@@ -878,6 +887,9 @@ class _Walk:
         group = tag >> 16
         if top and tag in ANCHORS:
             self.anchored = True
+        if top and tag & REPEATER_MASK in fast.logged_repeater_bases:
+            self.before[tag] = self.after[tag] = self.read(element)
+            self.repeaters_logged.append(tag)
         if top and tag in fast.tracked:
             value = self.read(element)
             self.before[tag] = value
@@ -1006,6 +1018,7 @@ class _Walk:
         self.changed = True
         if top:
             self.after[tag] = None
+            self.removed.add(tag)
 
     def read(self, element: Element):
         vr = element.vr.decode()
@@ -1147,6 +1160,8 @@ class _Walk:
         else:
             if piece is not None:
                 out.append(piece)
+            elif top:
+                self.removed.add(element.tag)
             self.changed = True
 
     def _transformed(self, element: Element, actions: list, vr: str, raw: bytes):
@@ -1267,6 +1282,11 @@ def _log_cells(walk: _Walk, values: dict) -> dict:
     for title, key in fast.logged_private:
         tag = walk.private_logged.get(key)
         cells[title] = _log_cell(values.get(tag)) if tag is not None else ""
+    for title, base in fast.logged_repeaters:
+        cells[title] = json.dumps({
+            f"{tag:08x}": transforms.value_as_text(values.get(tag))
+            for tag in walk.repeaters_logged if tag & REPEATER_MASK == base
+            and (values is walk.before or tag not in walk.removed)})
     cells.update((title, "") for title in fast.logged_blank)
     return cells
 
