@@ -114,6 +114,28 @@ PROFILES = {
             - name: PatientName
               replace-with: NOBODY
     """,
+    # regex-sub: groups kept, transformed by their own rule, and a fallback item
+    "regex-sub": """
+        dicom:
+          fields:
+            - name: PatientID
+              regex-sub:
+                - input-regex: '^(?P<site>[A-Za-z]+)(?P<number>\\d*).*$'
+                  output: 'SITE-{number}-{site}'
+                  groups:
+                    - name: site
+                      hash: true
+                - input-regex: '.*'
+                  output: 'OTHER'
+            - name: StudyDate
+              regex-sub:
+                - input-regex: '^(?P<year>\\d{4})(?P<rest>\\d{4})$'
+                  output: '{year}0101'
+                - input-regex: '.*'
+                  output: ''
+            - name: PatientName
+              replace-with: NOBODY
+    """,
     "recurse": """
         dicom:
           recurse-sequence: true
@@ -1206,3 +1228,34 @@ def test_repeater_log_columns_stay_on_the_fast_path(tmp_path):
     assert json.loads(fast.log_after["60XX0010"]) == {"60000010": "256", "60020010": "128"}
     written = pydicom.dcmread(io.BytesIO(fast_bytes))
     assert written[0x60020011].value == 5 and 0x60000022 not in written
+
+
+def test_regex_sub_rules_stay_on_the_fast_path(tmp_path):
+    """regex-sub runs on the fast path unless a group reads another element (the Dataset
+    path reads those before any rule acts); the values read back are the template's."""
+    import pydicom
+
+    profile = tmp_path / "regex-sub.yaml"
+    profile.write_text(textwrap.dedent(PROFILES["regex-sub"]))
+    plan = compile_profile(str(profile))
+    for patient_id in ("PENN0042x", "4MR1"):
+        original = pydicom.dcmread(get_testdata_file("MR_small.dcm", download=False))
+        original.PatientID = patient_id
+        source = tmp_path / "mr.dcm"
+        original.save_as(source, enforce_file_format=True)
+        fast, fast_bytes, slow, slow_bytes = both_paths(plan, str(source), log=True)
+        assert fast not in (None, "error") and fast_bytes == slow_bytes
+        written = pydicom.dcmread(io.BytesIO(fast_bytes))
+        assert written.StudyDate == original.StudyDate[:4] + "0101"
+        if patient_id[0].isdigit():  # the first item does not match: the second's output
+            assert written.PatientID == "OTHER"
+            continue
+        prefix, number, hashed = written.PatientID.split("-")
+        assert (prefix, number) == ("SITE", "0042") and hashed not in ("", "PENN")
+    reading = tmp_path / "reading.yaml"
+    reading.write_text("dicom:\n  fields:\n    - name: PatientID\n      regex-sub:\n"
+                       "        - input-regex: '^(?P<all>.*)$'\n"
+                       "          output: '{all}-{PatientName}'\n          groups:\n"
+                       "            - name: PatientName\n              hash: true\n")
+    assert FastPlan(compile_profile(str(reading))).unsupported == \
+        "regex-sub groups named after elements"

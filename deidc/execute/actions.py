@@ -186,6 +186,17 @@ def value_decides(op: str, args: dict) -> bool:
         and not args.get("jitter") and not args.get("min") and not args.get("max"))
 
 
+def element_groups(action: Action) -> list[str]:
+    """The names of a regex-sub action's groups that are not groups of their item's regex:
+    each reads the element of that name (``{PatientID}`` with a ``hash`` group)."""
+    if action.op != "regex_sub":
+        return []
+    return [group["name"] for item in action.args.get("items", [])
+            for group in item.get("groups", [])
+            if group.get("name") and group["name"] not in re.compile(
+                item["input_regex"]).groupindex]
+
+
 # Series share most of their values (study and series UIDs, dates, IDs): a deterministic
 # transform of a value already seen in this process is looked up, not recomputed.  Keys hold
 # the id of the action's args; the args object itself is kept and checked, so a key can never

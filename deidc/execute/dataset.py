@@ -32,7 +32,8 @@ from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
 from . import transforms
-from .actions import (Actor, Dispatch, derived, inserts_when_absent, private_key_of)
+from .actions import (Actor, Dispatch, derived, element_groups, inserts_when_absent,
+                      private_key_of)
 from .inputs import MEMORY_LIMIT, Input
 from .stream import check_whole
 from .outcome import ExecutionError, FileOutcome
@@ -463,18 +464,12 @@ def _element_group_names(plan: Plan) -> dict[str, int]:
     actions = [a for e in plan.entries for a in e.actions] + \
         [a for rule in plan.patterns for a in rule.actions]
     for action in actions:
-        if action.op != "regex_sub":
-            continue
-        for item in action.args.get("items", []):
-            regex_groups = re.compile(item["input_regex"]).groupindex
-            for group in item.get("groups", []):
-                name = group.get("name")
-                if name and name not in regex_groups:
-                    tag = tag_for_keyword(name)
-                    if tag is None and re.fullmatch(r"[0-9A-Fa-f]{8}", name):
-                        tag = int(name, 16)
-                    if tag is not None:
-                        names[name] = tag
+        for name in element_groups(action):
+            tag = tag_for_keyword(name)
+            if tag is None and re.fullmatch(r"[0-9A-Fa-f]{8}", name):
+                tag = int(name, 16)
+            if tag is not None:
+                names[name] = tag
     return names
 
 

@@ -10,9 +10,9 @@ data) are never read into memory: they are copied from file to file by the kerne
 It must produce exactly the bytes the Dataset path (:mod:`deidc.execute.dataset`) produces, and it
 mirrors that path's order of work element by element.  Wherever it meets something it does not
 reproduce exactly (big endian or deflated files, text beyond ASCII to change in a character set
-other than the single-byte ones and UTF-8, regex-sub rules, regexes that may match inside
-sequences, a UN value that may be a sequence of implicit VR items, a value it reads that
-pydicom would write back otherwise), it raises
+other than the single-byte ones and UTF-8, regex-sub groups that read another element,
+regexes that may match inside sequences, a UN value that may be a sequence of implicit VR
+items, a value it reads that pydicom would write back otherwise), it raises
 :class:`deidc.execute.stream.Unsupported` before writing anything, and the runner hands the file to the
 Dataset path.  This module imports neither pydicom nor the linter.
 """
@@ -29,7 +29,7 @@ from datetime import datetime
 from . import transforms
 from .inputs import Input, InputChanged
 from .outcome import FileOutcome
-from .actions import (Actor, Dispatch, derived, inserts_when_absent, path_matches,
+from .actions import (Actor, Dispatch, derived, element_groups, inserts_when_absent, path_matches,
                       value_decides)
 from ..plan.ir import Plan
 from ..plan.targets import is_private, parse_path, parse_private, repeater_base
@@ -105,8 +105,10 @@ class FastPlan:
         self.keep = dispatch.keep
         self.kept_groups = {group for group, _ in dispatch.kept_creators}
         self.unsupported: str | None = None
-        if any(action.op == "regex_sub" for entry in plan.entries for action in entry.actions):
-            self.unsupported = "regex-sub rules"
+        if any(element_groups(action) for entry in [*plan.entries, *plan.patterns]
+               for action in entry.actions):
+            # the Dataset path reads those elements before any rule acts
+            self.unsupported = "regex-sub groups named after elements"
         policy = plan.policy
         self.remove_private = policy.remove_private
         self.remove_undefined = policy.remove_undefined
