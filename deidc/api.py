@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
-
 from .errors import DeidcError
 
+# typing.TYPE_CHECKING without importing typing, a few ms of every `deidc apply` start-up
+# (type checkers read any TYPE_CHECKING so)
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # the stages are imported where used: apply(plan) loads no linter, no pydicom
     from .lint import LintConfig, LintReport
     from .profile.model import Profile

@@ -49,11 +49,11 @@ ALLOWED: dict[str, set[str]] = {
 LEAVES = {"", "errors"}  # deidc itself (the version string) and the shared error base
 
 # Modules on the path of `deidc apply plan.json`: none may import these at module level.
-APPLY_PATH = ["__init__", "__main__", "cli/__init__", "cli/quick", "cli/applying",
+APPLY_PATH = ["__init__", "__main__", "cli/__init__", "cli/quick", "cli/applying", "api",
               "plan/ir", "run/runner", "run/workers", "run/deidlog", "execute/fast",
               "execute/inputs", "execute/stream", "execute/actions", "execute/transforms",
               "execute/outcome", "execute/dicom", "errors"]
-HEAVY = {"pydicom", "typer", "rich", "yaml", "jsonschema", "click"}
+HEAVY = {"pydicom", "typer", "rich", "yaml", "jsonschema", "click", "typing"}
 
 
 def modules() -> list[Path]:
