@@ -426,6 +426,26 @@ def test_whole_months_like_relativedelta(earlier, later, months):
     assert whole_months_between(earlier, later) == months
 
 
+def _months_later(moment: datetime, months: int) -> datetime:
+    """``moment`` + ``months``, the day cut to the month's length by calendar.monthrange."""
+    import calendar
+
+    year, index = divmod(moment.month - 1 + months, 12)
+    year += moment.year
+    return moment.replace(year=year, month=index + 1,
+                          day=min(moment.day, calendar.monthrange(year, index + 1)[1]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(earlier=st.datetimes(datetime(1, 1, 1), datetime(9000, 12, 31)),
+       span=st.timedeltas(timedelta(0), timedelta(days=365 * 120)))
+def test_whole_months_is_the_most_months_that_fit(earlier, span):
+    """The month lengths come from the walk's own arithmetic: checked against calendar's."""
+    later = earlier + span
+    months = whole_months_between(earlier, later)
+    assert _months_later(earlier, months) <= later < _months_later(earlier, months + 1)
+
+
 # regex-sub ----------------------------------------------------------------------------------
 
 ITEMS = [
