@@ -114,6 +114,22 @@ PROFILES = {
             - name: PatientName
               replace-with: NOBODY
     """,
+    # replace-with on private elements: their blocks made in groups the file lacks
+    "private-inserts": """
+        dicom:
+          remove-private-tags: true
+          fields:
+            - name: (0039, "GEMS_ADWSoft_DPO", 95)
+              replace-with: DEIDENTIFIED
+            - name: (0039, "GEMS_AWSOFT_CD1", 80)
+              replace-with: 7
+            - name: (0039, "GEMS_ADWSoft_DPO", AA)
+              replace-with: DONE
+            - name: (0009, "GEMS_IDEN_01", 04)
+              replace-with: NEW
+            - name: PatientName
+              replace-with: NOBODY
+    """,
     # regex-sub: groups kept, transformed by their own rule, and a fallback item
     "regex-sub": """
         dicom:
@@ -1259,3 +1275,35 @@ def test_regex_sub_rules_stay_on_the_fast_path(tmp_path):
                        "            - name: PatientName\n              hash: true\n")
     assert FastPlan(compile_profile(str(reading))).unsupported == \
         "regex-sub groups named after elements"
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["explicit", "implicit"])
+def test_private_inserts_make_their_blocks_on_the_fast_path(tmp_path, implicit):
+    """replace-with on private elements a file lacks, in groups it lacks: a block for each
+    creator, numbered from 0x10 in the rules' order, as pydicom's private_block makes them;
+    a file holding an element of such a group goes to the Dataset path."""
+    import pydicom
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    profile = tmp_path / "inserts.yaml"
+    profile.write_text(textwrap.dedent(PROFILES["private-inserts"]))
+    plan = compile_profile(str(profile))
+    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm", download=False))
+    assert not any(element.tag.group in (0x0009, 0x0039) for element in ds)
+    if implicit:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    source = tmp_path / "mr.dcm"
+    ds.save_as(source, enforce_file_format=True)
+    fast, fast_bytes, slow, slow_bytes = both_paths(plan, str(source), log=True)
+    assert fast not in (None, "error") and fast_bytes == slow_bytes
+    assert (fast.log_before, fast.log_after) == (slow.log_before, slow.log_after)
+    assert fast.log_before['(0039, "GEMS_AWSOFT_CD1", 80)'] == ""
+    assert fast.log_after['(0039, "GEMS_AWSOFT_CD1", 80)'] == "7"
+    written = pydicom.dcmread(io.BytesIO(fast_bytes))
+    found = {f"{e.tag:08X}": e.value for e in written if e.tag.group in (0x0009, 0x0039)}
+    assert found == {"00090010": "GEMS_IDEN_01", "00091004": "NEW",
+                     "00390010": "GEMS_ADWSoft_DPO", "00390011": "GEMS_AWSOFT_CD1",
+                     "00391095": "DEIDENTIFIED", "003910AA": "DONE", "00391180": 7}
+    holding = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    assert any(element.tag.group == 0x0009 for element in holding)
+    assert both_paths(plan, get_testdata_file("CT_small.dcm", download=False))[0] is None

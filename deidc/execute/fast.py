@@ -119,8 +119,7 @@ class FastPlan:
             (tag, entry) for tag, entry in self.public.items()
             if tag >> 16 != FILE_META_GROUP
             and inserts_when_absent(entry))
-        if any(inserts_when_absent(entry) for entry in self.private.values()):
-            self.unsupported = "private replace-with with insert"
+        self.private_insert_groups = self._private_inserts()
         # Nested path rules (Seq.0.Keyword, Seq.*.Keyword): the walk enters the sequences
         # they go through and acts on the elements they name; replace-with on a path of item
         # numbers inserts what is missing (the element, the items before it, its sequences).
@@ -236,6 +235,39 @@ class FastPlan:
             tag: self.actions(tag, None, True) for tag in self.public
             if tag >> 16 != FILE_META_GROUP and not tag >> 16 & 1 and tag not in self.tracked
             and tag not in ANCHORS and tag not in self.logged_roots}
+
+    def _private_inserts(self) -> frozenset[int]:
+        """Add to :attr:`inserts` what replace-with on private elements inserts into a file
+        that has no element of their group: each creator's block, numbered from 0x10 in the
+        order of the plan's private rules (pydicom's first free block, as the Dataset path
+        creates them), and the elements.  Returns those groups: a file holding any element of
+        one goes to the Dataset path, which fits the inserts among what is there."""
+        blocks: dict[tuple[int, str], int] = {}
+        added = []
+        self.private_inserted: dict[tuple[int, str, int], object] = {}  # key → held value
+        for key, entry in self.private.items():
+            if not inserts_when_absent(entry):
+                continue
+            present, value = Actor(None, False, None).run(list(entry.actions), False, None,
+                                                          entry.vr or "")
+            if not present:
+                continue
+            group, creator, offset = key
+            if not entry.vr or entry.vr not in INSERTABLE or entry.vr == "SQ":
+                self.unsupported = self.unsupported or \
+                    f"private replace-with inserting a {entry.vr or 'unknown'} element"
+                return frozenset()
+            if (group, creator) not in blocks:
+                block = blocks[(group, creator)] = 0x10 + sum(
+                    1 for in_group, _ in blocks if in_group == group)
+                if block > 0xFF:
+                    self.unsupported = self.unsupported or "more than 240 private blocks"
+                    return frozenset()
+                added.append((group << 16 | block, _PrivateCreator(creator)))
+            added.append((group << 16 | blocks[(group, creator)] << 8 | offset, entry))
+            self.private_inserted[key] = held(value, entry.vr)
+        self.inserts = sorted(self.inserts + added, key=lambda insert: insert[0])
+        return frozenset(group for group, _ in blocks)
 
     def inserted_run(self, first: int, count: int, implicit: bool,
                      codec: str | None) -> tuple[bytes, dict]:
@@ -354,6 +386,13 @@ _LONGEST_REUSED = 256  # longer values are transformed each time, not kept as ke
 _LONGEST_SEQUENCE_REUSED, _SEQUENCES_REUSED = 4096, 1024
 
 
+class _PrivateCreator:
+    """In FastPlan.inserts: the creator element of a private block replace-with creates."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
 class _NestedRoot:
     """In FastPlan.inserts: a top-level sequence that nested inserts create where absent."""
 
@@ -377,6 +416,10 @@ def _insertions(inserts: list, implicit: bool, tracked, roots=frozenset(),
     the bytes of the ``roots`` (of nested deid-log columns) under ``("raw", tag)``."""
     pieces, values = [], {}
     for tag, entry in inserts:
+        if isinstance(entry, _PrivateCreator):
+            data = encode(entry.name, "LO", codec)
+            pieces.append((implicit_header if implicit else header)(tag, "LO", len(data)) + data)
+            continue
         if isinstance(entry, _NestedRoot):
             if tag in tracked:
                 raise Unsupported("logging a sequence nested inserts create")
@@ -906,6 +949,9 @@ class _Walk:
             self.codec = self.codec_of(decode(self.raw(element), "CS"))
         key = None
         if group & 1:
+            if top and group in fast.private_insert_groups:
+                raise Unsupported(f"replace-with inserting into private group {group:04X}, "
+                                  "which the file has")
             number = tag & 0xFFFF
             if 0x0010 <= number <= 0x00FF:
                 creators[(group, number)] = self.raw(element).decode("latin-1").rstrip("\0 ")
@@ -1282,6 +1328,10 @@ def _log_cells(walk: _Walk, values: dict) -> dict:
     for title, steps in fast.logged_paths:
         cells[title] = walk.path_cell(values.get(("raw", steps[0])), steps)
     for title, key in fast.logged_private:
+        if key[0] in fast.private_insert_groups:  # a group the file lacks: what is inserted
+            cells[title] = _log_cell(fast.private_inserted.get(key)) \
+                if values is walk.after else ""
+            continue
         tag = walk.private_logged.get(key)
         cells[title] = _log_cell(values.get(tag)) if tag is not None else ""
     for title, base in fast.logged_repeaters:
