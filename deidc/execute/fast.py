@@ -32,7 +32,7 @@ from .outcome import FileOutcome
 from .actions import (Actor, Dispatch, derived, element_groups, inserts_when_absent, path_matches,
                       value_decides)
 from ..plan.ir import Plan
-from ..plan.targets import is_private, parse_path, parse_private, repeater_base
+from ..plan.targets import is_private, is_repeater, parse_path, parse_private, repeater_base
 from .dicom import (BINARY_NUMBERS, FILE_META_GROUP, ITEM, ITEM_END, LONG_HEADER_VRS,
                     LONG_LENGTH, MEDIA_STORAGE_SOP_INSTANCE_UID, META_GROUP_LENGTH, NUMBER_STRING_VRS,
                     PATIENT_AGE, PATIENT_BIRTH_DATE, REPEATER_MASK, SEQUENCE_END, SHORT_HEADER,
@@ -119,7 +119,7 @@ class FastPlan:
             (tag, entry) for tag, entry in self.public.items()
             if tag >> 16 != FILE_META_GROUP
             and inserts_when_absent(entry))
-        self.private_insert_groups = self._private_inserts()
+        self.private_insert_groups, self.private_inserted = self._private_inserts()
         # Nested path rules (Seq.0.Keyword, Seq.*.Keyword): the walk enters the sequences
         # they go through and acts on the elements they name; replace-with on a path of item
         # numbers inserts what is missing (the element, the items before it, its sequences).
@@ -163,8 +163,7 @@ class FastPlan:
                         "deid-log columns of nested private elements"
             elif column.pattern is None and is_private(target):
                 self.logged_private.append((column.title, parse_private(target)))
-            elif column.pattern is None and len(target) == 8 and \
-                    target.upper()[2:4] == "XX" and self.repeaters:
+            elif column.pattern is None and is_repeater(target) and self.repeaters:
                 self.logged_repeaters.append((column.title, repeater_base(target)))
             elif column.pattern is not None or len(target) != 8 or \
                     not _TAG_COLUMN.fullmatch(target):
@@ -190,10 +189,11 @@ class FastPlan:
             set(self.public) | self.tracked | ANCHORS | {steps[0] for steps, _ in self.paths} \
             | self.logged_roots
         # (an item's own SpecificCharacterSet sets the codec of its values; recurse-sequence
-        # applies repeaters inside items too)
-        self.nested_special = _EVERY_TAG if self.recurse and self.repeaters else \
-            (set(self.public) if self.recurse else set()) | self.path_tags \
-            | {SPECIFIC_CHARACTER_SET}
+        # applies repeaters inside items too; under remove-undefined every element of an
+        # item is kept or pruned, _Walk.prune)
+        self.nested_special = _EVERY_TAG if self.recurse and self.repeaters or \
+            self.remove_undefined else (set(self.public) if self.recurse else set()) \
+            | self.path_tags | {SPECIFIC_CHARACTER_SET}
         # pydicom writes a changed text value in the character set the dataset has when it is
         # written: where the plan may change SpecificCharacterSet, only ASCII text is changed
         # here (it means the same in every character set the walk accepts)
@@ -205,8 +205,6 @@ class FastPlan:
         self.top_odd_plain = not (self.remove_private or self.private or self.patterns
                                   or self.remove_undefined or self.logged_private)
         self.nested_odd_plain = not (self.remove_private or (self.recurse and self.private))
-        if self.remove_undefined:  # inside items, every element is kept or pruned (_Walk.prune)
-            self.nested_special = _EVERY_TAG
         # (tag, VR, raw value, compat, codec) → what a deterministic chain made of it (see
         # _Walk.transform): series share most values, so most changed elements are looked up.
         # The bytes include the element's header, so implicit VR files have their own table.
@@ -236,15 +234,16 @@ class FastPlan:
             if tag >> 16 != FILE_META_GROUP and not tag >> 16 & 1 and tag not in self.tracked
             and tag not in ANCHORS and tag not in self.logged_roots}
 
-    def _private_inserts(self) -> frozenset[int]:
+    def _private_inserts(self) -> tuple[frozenset[int], dict]:
         """Add to :attr:`inserts` what replace-with on private elements inserts into a file
         that has no element of their group: each creator's block, numbered from 0x10 in the
         order of the plan's private rules (pydicom's first free block, as the Dataset path
-        creates them), and the elements.  Returns those groups: a file holding any element of
-        one goes to the Dataset path, which fits the inserts among what is there."""
+        creates them), and the elements.  Returns those groups (a file holding any element of
+        one goes to the Dataset path, which fits the inserts among what is there) and the
+        value inserted for each private key, as pydicom holds it."""
         blocks: dict[tuple[int, str], int] = {}
         added = []
-        self.private_inserted: dict[tuple[int, str, int], object] = {}  # key → held value
+        inserted: dict[tuple[int, str, int], object] = {}
         for key, entry in self.private.items():
             if not inserts_when_absent(entry):
                 continue
@@ -256,18 +255,18 @@ class FastPlan:
             if not entry.vr or entry.vr not in INSERTABLE or entry.vr == "SQ":
                 self.unsupported = self.unsupported or \
                     f"private replace-with inserting a {entry.vr or 'unknown'} element"
-                return frozenset()
+                return frozenset(), {}
             if (group, creator) not in blocks:
                 block = blocks[(group, creator)] = 0x10 + sum(
                     1 for in_group, _ in blocks if in_group == group)
                 if block > 0xFF:
                     self.unsupported = self.unsupported or "more than 240 private blocks"
-                    return frozenset()
+                    return frozenset(), {}
                 added.append((group << 16 | block, _PrivateCreator(creator)))
             added.append((group << 16 | blocks[(group, creator)] << 8 | offset, entry))
-            self.private_inserted[key] = held(value, entry.vr)
+            inserted[key] = held(value, entry.vr)
         self.inserts = sorted(self.inserts + added, key=lambda insert: insert[0])
-        return frozenset(group for group, _ in blocks)
+        return frozenset(group for group, _ in blocks), inserted
 
     def inserted_run(self, first: int, count: int, implicit: bool,
                      codec: str | None) -> tuple[bytes, dict]:
@@ -309,6 +308,13 @@ class FastPlan:
             found = (actions, removes, _deterministic(actions))
             _bounded(self._actions)[(tag, key, top, here)] = found
         return found
+
+    def named(self, tag: int, key, top: bool) -> bool:
+        """Does a rule name this element (so remove-undefined keeps it), at the top level or
+        inside an item?  (Nested paths and remove-undefined go to the Dataset path, and
+        regexes stop the walk at a sequence: inside items only recurse-sequence names.)"""
+        return self.dispatch.defined(tag, key) if top else \
+            self.dispatch.named_nested(tag, key, (), None, "")
 
     def reaches_into(self, path: tuple) -> bool:
         """Does a nested path rule go below the sequence at ``path`` (its tags and item
@@ -966,14 +972,11 @@ class _Walk:
                 return
         if fast.remove_undefined:
             creator = group & 1 and 0x0010 <= tag & 0xFFFF <= 0x00FF
-            if not top:
-                named = self.block_keeps(element, creators[(group, tag & 0xFFFF)], False) \
-                    if creator else fast.dispatch.named_nested(tag, key, (), None, "")
-            elif creator:
-                named = fast.dispatch.creator_defined(
-                    tag, self.block_keeps(element, creators[(group, tag & 0xFFFF)], True))
+            if creator:
+                keeps = self.block_keeps(element, creators[(group, tag & 0xFFFF)], top)
+                named = fast.dispatch.creator_defined(tag, keeps) if top else keeps
             else:
-                named = fast.dispatch.defined(tag, key)
+                named = fast.named(tag, key, top)
             if element.vr == b"SQ" and element.value != element.end and \
                     (named or fast.recurse or fast.patterns or not top):
                 self.prune(element, named, key, top, creators, out, here)
@@ -1022,7 +1025,6 @@ class _Walk:
         walked, unless ``top``)?  The block's elements follow their creator in the group:
         read their headers ahead."""
         group, block = creator_element.tag >> 16, creator_element.tag & 0xFF
-        dispatch = self.fast.dispatch
         offset, stop = creator_element.end, self.limit if top else self.item_stop
         while offset + 8 <= stop:
             following = read_element(self.buffer, offset, stop, self.sequences)
@@ -1030,9 +1032,7 @@ class _Walk:
                 return False
             number = following.tag & 0xFFFF
             if number >> 8 == block:
-                key = (group, creator, number & 0xFF)
-                if dispatch.defined(following.tag, key) if top else \
-                        dispatch.named_nested(following.tag, key, (), None, ""):
+                if self.fast.named(following.tag, (group, creator, number & 0xFF), top):
                     return True
                 if following.vr == b"SQ" and following.value != following.end and \
                         (self.fast.recurse or not top):
@@ -1302,7 +1302,7 @@ def _walk_file(fast, descriptor, buffer, size, output, rng, compat):
     if not walk.anchored:
         raise Unsupported("no SOP Class or SOP Instance UID: is this DICOM?")
     meta = _meta(walk, layout)
-    log_before, log_after = _log_cells(walk, walk.before), _log_cells(walk, walk.after)
+    log_before, log_after = _log_cells(walk, False), _log_cells(walk, True)
     if not walk.changed:
         _copy_range(descriptor, buffer, output, 0, size)
         return FileOutcome(False, log_before, log_after)
@@ -1321,16 +1321,16 @@ def _walk_file(fast, descriptor, buffer, size, output, rng, compat):
     return FileOutcome(True, log_before, log_after)
 
 
-def _log_cells(walk: _Walk, values: dict) -> dict:
-    """The deid log's cells of the file (``values``: the walk's before or after)."""
+def _log_cells(walk: _Walk, after: bool) -> dict:
+    """The deid log's cells of the file, before the walk acted on it or ``after``."""
     fast = walk.fast
+    values = walk.after if after else walk.before
     cells = {title: _log_cell(values.get(tag)) for title, tag in fast.logged}
     for title, steps in fast.logged_paths:
         cells[title] = walk.path_cell(values.get(("raw", steps[0])), steps)
     for title, key in fast.logged_private:
         if key[0] in fast.private_insert_groups:  # a group the file lacks: what is inserted
-            cells[title] = _log_cell(fast.private_inserted.get(key)) \
-                if values is walk.after else ""
+            cells[title] = _log_cell(fast.private_inserted.get(key)) if after else ""
             continue
         tag = walk.private_logged.get(key)
         cells[title] = _log_cell(values.get(tag)) if tag is not None else ""
@@ -1338,7 +1338,7 @@ def _log_cells(walk: _Walk, values: dict) -> dict:
         cells[title] = json.dumps({
             f"{tag:08x}": transforms.value_as_text(values.get(tag))
             for tag in walk.repeaters_logged if tag & REPEATER_MASK == base
-            and (values is walk.before or tag not in walk.removed)})
+            and not (after and tag in walk.removed)})
     cells.update((title, "") for title in fast.logged_blank)
     return cells
 

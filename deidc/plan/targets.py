@@ -46,6 +46,11 @@ def repeater(number: int) -> str:
     return f"{number >> 24:02X}XX{number & 0xFFFF:04X}"
 
 
+def is_repeater(target: str) -> bool:
+    """``"60XX3000"``: a target of every group of a repeating range."""
+    return len(target) == 8 and target[2:4].upper() == "XX"
+
+
 def repeater_base(target: str) -> int:
     """``"60XX3000"`` → ``0x60003000``, the tag in the first group of the range."""
     return int(target.upper().replace("XX", "00"), 16)
