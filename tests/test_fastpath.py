@@ -1307,3 +1307,35 @@ def test_private_inserts_make_their_blocks_on_the_fast_path(tmp_path, implicit):
     holding = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
     assert any(element.tag.group == 0x0009 for element in holding)
     assert both_paths(plan, get_testdata_file("CT_small.dcm", download=False))[0] is None
+
+
+@pytest.mark.parametrize("accelerated", [True, False], ids=["C", "python"])
+def test_a_value_met_again_in_an_item_gets_the_items_rules(accelerated, tmp_path):
+    """The walk reuses the outcome of a value it changed before.  It used to key that on the
+    tag and value alone, so a PatientID inside OtherPatientIDsSequence took the top-level
+    PatientID's replacement, not the rule naming it in the item.  Read back with pydicom."""
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    if accelerated and fastpath._skip_plain is None:
+        pytest.skip("deidc.execute._scan not built")
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    ds.PatientID = "PID-1"
+    item = Dataset()
+    item.PatientID = "PID-1"
+    ds.OtherPatientIDsSequence = [item]
+    source = tmp_path / "in.dcm"
+    ds.save_as(source)
+    profile = tmp_path / "profile.yaml"
+    profile.write_text("dicom:\n  fields:\n    - name: PatientID\n      hash: true\n"
+                       "    - name: OtherPatientIDsSequence.0.PatientID\n"
+                       "      replace-with: INNER\n")
+    plan = compile_profile(str(profile))
+    fast = fast_only(plan, str(source), fastpath._skip_plain if accelerated else None)
+    assert fast[0] is True, fast
+    written = pydicom.dcmread(io.BytesIO(fast[-1]))
+    assert written.OtherPatientIDsSequence[0].PatientID == "INNER"
+    assert written.PatientID not in ("PID-1", "INNER")
+    slow = io.BytesIO()
+    deidentify_file(plan, str(source), slow, rng=random.Random(1))
+    assert fast[-1] == slow.getvalue()

@@ -205,8 +205,9 @@ class FastPlan:
         self.top_odd_plain = not (self.remove_private or self.private or self.patterns
                                   or self.remove_undefined or self.logged_private)
         self.nested_odd_plain = not (self.remove_private or (self.recurse and self.private))
-        # (tag, VR, raw value, compat, codec) → what a deterministic chain made of it (see
-        # _Walk.transform): series share most values, so most changed elements are looked up.
+        # (tag, VR, raw value, compat, codec, chain) → what a deterministic chain made of it
+        # (see _Walk.transform): series share most values, so most changed elements are
+        # looked up.  The chain is part of the key: one tag meets other rules in an item.
         # The bytes include the element's header, so implicit VR files have their own table.
         self.outcomes: dict[tuple, tuple] = {}
         self.implicit_outcomes: dict[tuple, tuple] = {}
@@ -292,7 +293,7 @@ class FastPlan:
     def actions(self, tag: int, key, top: bool, here: tuple = ()) -> tuple[list, bool, bool]:
         """The element's actions (Dispatch.actions_for, and the nested paths that name it in
         the item at ``here``; looked up once per tag and place), whether they always remove
-        it, and whether their outcome depends on the value alone."""
+        it, and the key of their outcomes (:func:`_chain_key`)."""
         here = here if self.paths else ()
         found = self._actions.get((tag, key, top, here))
         if found is None:
@@ -305,7 +306,7 @@ class FastPlan:
                     actions = sorted(actions + named, key=lambda action: action.order)
             removes = bool(actions) and actions[0].op == "remove" and \
                 not any(action.op == "replace" for action in actions)
-            found = (actions, removes, _deterministic(actions))
+            found = (actions, removes, _chain_key(actions))
             _bounded(self._actions)[(tag, key, top, here)] = found
         return found
 
@@ -449,8 +450,12 @@ def _insertions(inserts: list, implicit: bool, tracked, roots=frozenset(),
     return b"".join(pieces), values
 
 
-def _deterministic(actions) -> bool:
-    return all(value_decides(action.op, action.args) for action in actions)
+def _chain_key(actions) -> tuple | None:
+    """What tells a chain from the others in its outcome table (the places of its rules in
+    the plan's order), or None when its outcome may not be reused (it draws at random)."""
+    if not all(value_decides(action.op, action.args) for action in actions):
+        return None
+    return tuple(action.order for action in actions)
 
 
 # --- values: as pydicom reads and writes them --------------------------------------------------
@@ -816,15 +821,16 @@ class _Walk:
     def in_lane(self, element: Element, lane: tuple, out: list) -> None:
         """A top-level attribute the plan transforms and nothing else watches: the outcome of
         its value is usually known already (series share values)."""
-        actions, removes, deterministic = lane
+        actions, removes, chain = lane
         if removes:
             self.drop(element.tag, True)
             return
         outcome = self.outcomes.get((element.tag, element.vr, self.buffer[element.value:
                                                                            element.end],
-                                     self.actor.compat, self.codec)) if deterministic else None
+                                     self.actor.compat, self.codec, chain)) if chain is not None \
+            else None
         if outcome is None:
-            self.transform(element, actions, True, out, deterministic)
+            self.transform(element, actions, True, out, chain)
         else:
             self.emit(element, outcome, True, out)
 
@@ -986,7 +992,7 @@ class _Walk:
                 return
             if not top and not creator:
                 self.kept = True
-        actions, removes, deterministic = fast.actions(tag, key, top, here)
+        actions, removes, chain = fast.actions(tag, key, top, here)
         if element.vr == b"SQ":
             self.sequence(element, actions, top, out, here + (tag,))
             return
@@ -996,7 +1002,7 @@ class _Walk:
         if removes:
             self.drop(tag, top)
             return
-        self.transform(element, actions, top, out, deterministic)
+        self.transform(element, actions, top, out, chain)
 
     def logged_private(self, element: Element, key: tuple, creators: dict) -> None:
         """A private element a deid-log column names: its value before and after, if its
@@ -1184,12 +1190,12 @@ class _Walk:
             raise Unsupported("a value the Dataset path reports") from None
 
     def transform(self, element: Element, actions: list, top: bool, out: list,
-                  deterministic: bool) -> None:
+                  chain: tuple | None) -> None:
         tag = element.tag
         raw = self.raw(element)
         outcomes = self.outcomes
-        key = (tag, element.vr, raw, self.actor.compat, self.codec) \
-            if len(raw) <= _LONGEST_REUSED and not tag >> 16 & 1 and deterministic \
+        key = (tag, element.vr, raw, self.actor.compat, self.codec, chain) \
+            if len(raw) <= _LONGEST_REUSED and not tag >> 16 & 1 and chain is not None \
             else None
         outcome = outcomes.get(key) if key is not None else None
         if outcome is None:
