@@ -1339,3 +1339,34 @@ def test_a_value_met_again_in_an_item_gets_the_items_rules(accelerated, tmp_path
     slow = io.BytesIO()
     deidentify_file(plan, str(source), slow, rng=random.Random(1))
     assert fast[-1] == slow.getvalue()
+
+
+@pytest.mark.parametrize("rule", ["recurse", "path"])
+def test_random_draws_inside_items_keep_the_dataset_paths_order(rule, tmp_path):
+    """A seeded run draws the same jitter on both paths.  The Dataset path draws for items
+    after every top-level element; the walk, in file order, drew for OtherPatientIDsSequence's
+    item before PatientWeight, so the two paths wrote other values.  Now the file goes to the
+    Dataset path; either way the bytes are the Dataset path's."""
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    item = Dataset()
+    item.ReferencedFrameNumber = "5"
+    ds.OtherPatientIDsSequence = [item]
+    ds.PatientWeight = "70"
+    source = tmp_path / "in.dcm"
+    ds.save_as(source)
+    name = "ReferencedFrameNumber" if rule == "recurse" else \
+        "OtherPatientIDsSequence.0.ReferencedFrameNumber"
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(f"dicom:\n  jitter-range: 5\n  recurse-sequence: {rule == 'recurse'}\n"
+                       f"  fields:\n    - name: {name}\n      jitter: true\n"
+                       "      jitter-type: int\n    - name: PatientWeight\n      jitter: true\n")
+    plan = compile_profile(str(profile))
+    fast = fast_only(plan, str(source), fastpath._skip_plain)
+    slow = io.BytesIO()
+    deidentify_file(plan, str(source), slow, rng=random.Random(1))
+    written = pydicom.dcmread(io.BytesIO(slow.getvalue()))
+    assert written.PatientWeight != 70 or written.OtherPatientIDsSequence[0].ReferencedFrameNumber != 5
+    assert fast[0] == "declined" or fast[-1] == slow.getvalue()

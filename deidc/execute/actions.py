@@ -186,6 +186,15 @@ def value_decides(op: str, args: dict) -> bool:
         and not args.get("jitter") and not args.get("min") and not args.get("max"))
 
 
+def draws_at_random(action: Action) -> bool:
+    """Does the action draw from the file's generator (jitter, a jittered date shift, a
+    regex-sub group that does either)?  A seeded run's values depend on the order of draws."""
+    if action.op == "regex_sub":
+        return any(group["op"] == "jitter" or group["args"].get("jitter")
+                   for item in action.args.get("items", []) for group in item.get("groups", []))
+    return action.op == "jitter" or bool(action.args.get("jitter"))
+
+
 def element_groups(action: Action) -> list[str]:
     """The names of a regex-sub action's groups that are not groups of their item's regex:
     each reads the element of that name (``{PatientID}`` with a ``hash`` group)."""

@@ -29,8 +29,8 @@ from datetime import datetime
 from . import transforms
 from .inputs import Input, InputChanged
 from .outcome import FileOutcome
-from .actions import (Actor, Dispatch, derived, element_groups, inserts_when_absent, path_matches,
-                      value_decides)
+from .actions import (Actor, Dispatch, derived, draws_at_random, element_groups,
+                      inserts_when_absent, path_matches, value_decides)
 from ..plan.ir import Plan
 from ..plan.targets import is_private, is_repeater, parse_path, parse_private, repeater_base
 from .dicom import (BINARY_NUMBERS, FILE_META_GROUP, ITEM, ITEM_END, LONG_HEADER_VRS,
@@ -307,7 +307,12 @@ class FastPlan:
             removes = bool(actions) and actions[0].op == "remove" and \
                 not any(action.op == "replace" for action in actions)
             found = (actions, removes, _chain_key(actions))
+            if not top and any(draws_at_random(action) for action in actions):
+                # the Dataset path draws for the items after every top-level element
+                found = Unsupported("a random draw inside a sequence")
             _bounded(self._actions)[(tag, key, top, here)] = found
+        if type(found) is Unsupported:
+            raise Unsupported(*found.args)
         return found
 
     def named(self, tag: int, key, top: bool) -> bool:
