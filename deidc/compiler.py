@@ -156,7 +156,8 @@ class _Compiler:
             entries=tuple(entries), patterns=tuple(patterns),
             log_path=self.profile.data.get("deid-log"),
             log_columns=self.log_columns(), notes=tuple(self.notes),
-            sequences=dictionary.sequence_tags())
+            sequences=dictionary.sequence_tags(),
+            dictionary=dictionary.walk_keywords() if patterns else {})
         return plan, self.stats
 
     def refuse_unsupported(self) -> None:

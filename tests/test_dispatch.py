@@ -46,3 +46,20 @@ def test_jitter_is_never_memoised():
     jitter = Action("jitter", {"range": 10, "type": "float", "min": None, "max": None}, ORIGIN, 0)
     values = {actor.run([jitter], True, "50.0", "DS")[1] for _ in range(5)}
     assert len(values) == 5
+
+
+def test_the_plans_keywords_are_the_dataset_paths():
+    """The plan's dictionary (what the fast path matches regexes by inside items) gives each
+    tag the keyword the Dataset path's walk gives it, and none to repeater instances, which
+    pydicom names but Flywheel's keyword walk does not."""
+    from pydicom.datadict import DicomDictionary, dictionary_VR
+
+    from deidc.execute.dataset import flywheel_keyword
+    from deidc.profile.dictionary import walk_keywords
+
+    table = walk_keywords()
+    for tag in DicomDictionary:
+        keyword = flywheel_keyword(tag)
+        assert table.get(f"{tag:08X}") == ([keyword, dictionary_VR(tag)] if keyword else None)
+    for repeated in (0x60020010, 0x50100030, 0x00203101):
+        assert flywheel_keyword(repeated) is None and f"{repeated:08X}" not in table

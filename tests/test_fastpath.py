@@ -263,6 +263,40 @@ PROFILES = {
             - name: PatientName
               replace-with: NOBODY
     """,
+    # Regexes match inside sequences by keyword path and by hex path (private elements too),
+    # and their rules meet there (a remove, then a replace-with that does not insert)
+    "regex-nested": """
+        dicom:
+          remove-private-tags: true
+          fields:
+            - regex: '.*CodeMeaning'
+              replace-with: REDACTED
+            - regex: '.*Sequence\\.0\\..*UID'
+              hashuid: true
+            - regex: '.*Sequence\\.1\\..*'
+              remove: true
+            - regex: '.*Time$'
+              replace-with: ''
+            - regex: '00[0-9a-f]{2}1[0-9a-f]{3}\\.0\\..*'
+              replace-with: ''
+            - name: PatientName
+              replace-with: NOBODY
+    """,
+    # remove-undefined keeps what a regex names inside items
+    "regex-keeplist": """
+        dicom:
+          remove-undefined: true
+          fields:
+            - name: SOPClassUID
+            - name: SOPInstanceUID
+            - name: PixelData
+            - regex: '.*CodeValue'
+              replace-with: X
+            - regex: '.*Sequence$'
+              keep: true
+            - regex: '.*\\.0\\.0008....'
+              keep: true
+    """,
 }
 
 
@@ -1370,3 +1404,52 @@ def test_random_draws_inside_items_keep_the_dataset_paths_order(rule, tmp_path):
     written = pydicom.dcmread(io.BytesIO(slow.getvalue()))
     assert written.PatientWeight != 70 or written.OtherPatientIDsSequence[0].ReferencedFrameNumber != 5
     assert fast[0] == "declined" or fast[-1] == slow.getvalue()
+
+
+def test_regexes_act_inside_sequences_on_the_fast_path(tmp_path):
+    """Regexes match inside items by keyword path and hex path on the fast path too: every
+    CodeMeaning anywhere is REDACTED, nothing is left in a second item, and the files are
+    the Dataset path's bytes (walked here with pydicom)."""
+    import pydicom
+
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(textwrap.dedent(PROFILES["regex-nested"]))
+    plan = compile_profile(str(profile))
+    assert plan.dictionary["00080104"] == ["CodeMeaning", "LO"]
+    taken = []
+    for path in TEST_FILES:
+        fast, fast_bytes, slow, slow_bytes = both_paths(plan, path)
+        if fast not in (None, "error"):
+            assert fast_bytes == slow_bytes, path
+            taken.append(fast_bytes)
+    assert len(taken) >= len(TEST_FILES) // 2
+    nested_meanings = emptied = 0
+
+    def walk(dataset, depth, named):  # named: every step down here has a keyword
+        nonlocal nested_meanings, emptied
+        for element in dataset:
+            if element.keyword == "CodeMeaning":
+                assert element.value == "REDACTED"
+                nested_meanings += depth > 0
+            if element.VR == "SQ":
+                for index, item in enumerate(element.value):
+                    if index == 1 and named and element.keyword.endswith("Sequence"):
+                        # '.*Sequence\.1\..*' removes all that item 1 holds
+                        assert not list(item.keys())
+                        emptied += 1
+                    walk(item, depth + 1, named and bool(element.keyword))
+
+    for written in taken:
+        walk(pydicom.dcmread(io.BytesIO(written)), 0, True)
+    assert nested_meanings and emptied
+
+
+def test_a_plan_without_the_dictionary_sends_nested_regexes_away(tmp_path):
+    """A plan compiled before the plan carried the dictionary: a file with a sequence to look
+    inside goes to the Dataset path, saying why."""
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(textwrap.dedent(PROFILES["regex-nested"]))
+    plan = compile_profile(str(profile))._replace(dictionary={})
+    fast = fast_only(plan, get_testdata_file("test-SR.dcm", download=False),
+                     fastpath._skip_plain)
+    assert fast[0] == "declined" and "recompile" in fast[1]

@@ -11,8 +11,8 @@ It must produce exactly the bytes the Dataset path (:mod:`deidc.execute.dataset`
 mirrors that path's order of work element by element.  Wherever it meets something it does not
 reproduce exactly (big endian or deflated files, text beyond ASCII to change in a character set
 other than the single-byte ones and UTF-8, regex-sub groups that read another element,
-regexes that may match inside sequences, a UN value that may be a sequence of implicit VR
-items, a value it reads that pydicom would write back otherwise), it raises
+a random draw inside an item, a UN value that may be a sequence of implicit VR items, a
+value it reads that pydicom would write back otherwise), it raises
 :class:`deidc.execute.stream.Unsupported` before writing anything, and the runner hands the file to the
 Dataset path.  This module imports neither pydicom nor the linter.
 """
@@ -113,7 +113,11 @@ class FastPlan:
         self.remove_private = policy.remove_private
         self.remove_undefined = policy.remove_undefined
         self.recurse = policy.recurse_sequences
-        self.enter_sequences = self.remove_private or self.recurse
+        # Regexes inside sequences match an element's keyword path (Seq.0.Keyword) as well as
+        # its hex path: the plan carries the keywords (plans compiled before it did not).
+        self.keywords = {int(tag, 16): keyword for tag, (keyword, _) in plan.dictionary.items()}
+        self.nested_patterns = bool(self.patterns and self.keywords)
+        self.enter_sequences = self.remove_private or self.recurse or self.nested_patterns
         self.age = policy.patient_age
         self.inserts = sorted(
             (tag, entry) for tag, entry in self.public.items()
@@ -192,7 +196,7 @@ class FastPlan:
         # applies repeaters inside items too; under remove-undefined every element of an
         # item is kept or pruned, _Walk.prune)
         self.nested_special = _EVERY_TAG if self.recurse and self.repeaters or \
-            self.remove_undefined else (set(self.public) if self.recurse else set()) \
+            self.remove_undefined or self.nested_patterns else (set(self.public) if self.recurse else set()) \
             | self.path_tags | {SPECIFIC_CHARACTER_SET}
         # pydicom writes a changed text value in the character set the dataset has when it is
         # written: where the plan may change SpecificCharacterSet, only ASCII text is changed
@@ -204,7 +208,8 @@ class FastPlan:
             or any(steps[-1] == SPECIFIC_CHARACTER_SET for steps, _ in self.paths))
         self.top_odd_plain = not (self.remove_private or self.private or self.patterns
                                   or self.remove_undefined or self.logged_private)
-        self.nested_odd_plain = not (self.remove_private or (self.recurse and self.private))
+        self.nested_odd_plain = not (self.remove_private or (self.recurse and self.private)
+                                     or self.nested_patterns)
         # (tag, VR, raw value, compat, codec, chain) → what a deterministic chain made of it
         # (see _Walk.transform): series share most values, so most changed elements are
         # looked up.  The chain is part of the key: one tag meets other rules in an item.
@@ -224,6 +229,9 @@ class FastPlan:
                                  if entry.vr and len(entry.vr) == 2)
         self.implicit_vrs.update((steps[-1], entry.vr.encode()) for steps, entry in self.paths
                                  if entry.vr and len(entry.vr) == 2)
+        # (a regex may hit any element inside an item: the VRs of the plan's dictionary)
+        self.implicit_vrs.update((int(tag, 16), vr.encode()) for tag, (_, vr) in
+                                 plan.dictionary.items() if len(vr) == 2)
         self.implicit_vrs.update((tag, b"SQ") for tag in self.sequences)
         self._actions: dict[tuple, tuple[list, bool, bool]] = {}
         self._inserted: dict[tuple, tuple | Unsupported] = {}
@@ -292,18 +300,17 @@ class FastPlan:
 
     def actions(self, tag: int, key, top: bool, here: tuple = ()) -> tuple[list, bool, bool]:
         """The element's actions (Dispatch.actions_for, and the nested paths that name it in
-        the item at ``here``; looked up once per tag and place), whether they always remove
-        it, and the key of their outcomes (:func:`_chain_key`)."""
-        here = here if self.paths else ()
+        the item at ``here``, and the regexes that match it there; looked up once per tag and
+        place), whether they always remove it, and the key of their outcomes
+        (:func:`_chain_key`)."""
+        here = here if self.paths or self.nested_patterns else ()
         found = self._actions.get((tag, key, top, here))
         if found is None:
-            actions = self.dispatch.actions_for(tag, key, top)
             if here:
                 at = here + (tag,)
-                named = [action for steps, entry in self.paths if path_matches(steps, at)
-                         for action in entry.actions]
-                if named:
-                    actions = sorted(actions + named, key=lambda action: action.order)
+                actions = self.dispatch.nested_actions(tag, key, at, *self.walk_paths(at))
+            else:
+                actions = self.dispatch.actions_for(tag, key, top)
             removes = bool(actions) and actions[0].op == "remove" and \
                 not any(action.op == "replace" for action in actions)
             found = (actions, removes, _chain_key(actions))
@@ -315,12 +322,28 @@ class FastPlan:
             raise Unsupported(*found.args)
         return found
 
-    def named(self, tag: int, key, top: bool) -> bool:
+    def named(self, tag: int, key, top: bool, here: tuple = ()) -> bool:
         """Does a rule name this element (so remove-undefined keeps it), at the top level or
-        inside an item?  (Nested paths and remove-undefined go to the Dataset path, and
-        regexes stop the walk at a sequence: inside items only recurse-sequence names.)"""
-        return self.dispatch.defined(tag, key) if top else \
-            self.dispatch.named_nested(tag, key, (), None, "")
+        inside the item at ``here``?  (Nested paths and remove-undefined go to the Dataset
+        path: inside items recurse-sequence names and regexes do.)"""
+        if top:
+            return self.dispatch.defined(tag, key)
+        at = here + (tag,)
+        return self.dispatch.named_nested(tag, key, at, *self.walk_paths(at))
+
+    def walk_paths(self, at: tuple) -> tuple[str | None, str]:
+        """The two paths a regex matches an element inside sequences by, as Flywheel's walk
+        writes them: keywords (``Seq.0.Keyword``; None once a step has no keyword) and hex
+        (``0008a115.0.0020000d``).  ``at``: its tags and item numbers from the top."""
+        found = self._created.get(("paths", at))
+        if found is None:
+            keywords = [self.keywords.get(step) if place % 2 == 0 else str(step)
+                        for place, step in enumerate(at)] if self.patterns else [None]
+            found = (".".join(keywords) if None not in keywords else None,
+                     ".".join(f"{step:08x}" if place % 2 == 0 else str(step)
+                              for place, step in enumerate(at)))
+            _bounded(self._created)[("paths", at)] = found
+        return found
 
     def reaches_into(self, path: tuple) -> bool:
         """Does a nested path rule go below the sequence at ``path`` (its tags and item
@@ -984,10 +1007,10 @@ class _Walk:
         if fast.remove_undefined:
             creator = group & 1 and 0x0010 <= tag & 0xFFFF <= 0x00FF
             if creator:
-                keeps = self.block_keeps(element, creators[(group, tag & 0xFFFF)], top)
+                keeps = self.block_keeps(element, creators[(group, tag & 0xFFFF)], top, here)
                 named = fast.dispatch.creator_defined(tag, keeps) if top else keeps
             else:
-                named = fast.named(tag, key, top)
+                named = fast.named(tag, key, top, here)
             if element.vr == b"SQ" and element.value != element.end and \
                     (named or fast.recurse or fast.patterns or not top):
                 self.prune(element, named, key, top, creators, out, here)
@@ -1031,7 +1054,8 @@ class _Walk:
         return TEXT_CODECS.get(charset) if self.fast.charset_stays and type(charset) is str \
             else None
 
-    def block_keeps(self, creator_element: Element, creator: str, top: bool) -> bool:
+    def block_keeps(self, creator_element: Element, creator: str, top: bool,
+                    here: tuple) -> bool:
         """Does remove-undefined keep an element of this creator's block (in the item being
         walked, unless ``top``)?  The block's elements follow their creator in the group:
         read their headers ahead."""
@@ -1043,7 +1067,7 @@ class _Walk:
                 return False
             number = following.tag & 0xFFFF
             if number >> 8 == block:
-                if self.fast.named(following.tag, (group, creator, number & 0xFF), top):
+                if self.fast.named(following.tag, (group, creator, number & 0xFF), top, here):
                     return True
                 if following.vr == b"SQ" and following.value != following.end and \
                         (self.fast.recurse or not top):
@@ -1131,8 +1155,9 @@ class _Walk:
                 return
             self.copy(out, element.start, element.end)
             return
-        if fast.patterns:
-            raise Unsupported("regex rules may match inside sequences")
+        if fast.patterns and not fast.nested_patterns:
+            raise Unsupported("regex rules inside sequences, and a plan compiled without the "
+                              "dictionary's keywords (recompile it)")
         if not (fast.enter_sequences or fast.remove_undefined
                 or fast.paths and fast.reaches_into(path)) or \
                 (element.value == element.end and not wanted):

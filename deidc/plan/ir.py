@@ -164,8 +164,8 @@ class ProfileRef(namedtuple("ProfileRef", "name path sha256")):
 
 
 class Plan(namedtuple("Plan", "format deidc_version pydicom_version profile options policy "
-                              "entries patterns log_path log_columns notes sequences",
-                      defaults=[None, (), (), None, (), (), ()])):
+                              "entries patterns log_path log_columns notes sequences dictionary",
+                      defaults=[None, (), (), None, (), (), (), {}])):
     __slots__ = ()
     format: int
     deidc_version: str
@@ -182,6 +182,12 @@ class Plan(namedtuple("Plan", "format deidc_version pydicom_version profile opti
     # which of its elements are sequences, and the executor never reads the dictionary.  Empty
     # in plans compiled before it was added: their Implicit VR files go to the Dataset path.
     sequences: tuple[str, ...]
+    # 8-hex tag → [keyword, VR] of every public tag the keyword walk names, in plans with
+    # regex rules only: inside sequences a regex also matches an element's keyword path
+    # (``Seq.0.Keyword``), and may hit any element, whose VR an Implicit VR file does not
+    # give.  Empty otherwise, and in plans compiled before it was added: then the files with
+    # a sequence to look inside go to the Dataset path.
+    dictionary: dict[str, list[str]]
 
     def table(self) -> dict[str, Entry]:
         """Target → entry, the executor's dispatch table."""
@@ -266,6 +272,7 @@ def _plan_from(data: dict) -> Plan:
         log_columns=tuple(LogColumn(**c) for c in data["log_columns"]),
         notes=tuple(data["notes"]),
         sequences=tuple(data.get("sequences", ())),
+        dictionary={tag: list(pair) for tag, pair in data.get("dictionary", {}).items()},
     )
 
 

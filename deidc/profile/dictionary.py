@@ -108,6 +108,17 @@ def sequence_tags() -> tuple[str, ...]:
                  if entry[0] == "SQ")
 
 
+def walk_keywords() -> dict[str, list[str]]:
+    """Every public tag with the keyword Flywheel's keyword walk gives it, and its VR, as
+    8-hex text → [keyword, VR], in tag order.  The keyword names this tag alone (repeater,
+    private and unknown elements have none, so a regex sees only their hex path); the
+    executor's Dataset path asks pydicom the same per element
+    (``execute.dataset.flywheel_keyword``)."""
+    return {f"{tag:08X}": [entry[4], entry[0]]
+            for tag, entry in sorted(datadict.DicomDictionary.items())
+            if entry[4] and datadict.tag_for_keyword(entry[4]) == tag}
+
+
 def pydicom_version() -> str:
     import pydicom
 
