@@ -1066,8 +1066,13 @@ class _Walk:
             if following.tag >> 16 != group:
                 return False
             number = following.tag & 0xFFFF
-            if number >> 8 == block:
-                if self.fast.named(following.tag, (group, creator, number & 0xFF), top, here):
+            key = (group, creator, number & 0xFF)
+            if number >> 8 == block and not (
+                    self.fast.remove_private
+                    and not self.fast.dispatch.private_kept(following.tag, key, None)):
+                # (remove-private-tags has taken what it does not keep before remove-undefined
+                # looks: such an element keeps nothing)
+                if self.fast.named(following.tag, key, top, here):
                     return True
                 if following.vr == b"SQ" and following.value != following.end and \
                         (self.fast.recurse or not top):
