@@ -195,9 +195,10 @@ class FastPlan:
         # (an item's own SpecificCharacterSet sets the codec of its values; recurse-sequence
         # applies repeaters inside items too; under remove-undefined every element of an
         # item is kept or pruned, _Walk.prune)
-        self.nested_special = _EVERY_TAG if self.recurse and self.repeaters or \
-            self.remove_undefined or self.nested_patterns else (set(self.public) if self.recurse else set()) \
-            | self.path_tags | {SPECIFIC_CHARACTER_SET}
+        self.nested_special = _EVERY_TAG if (self.recurse and self.repeaters
+                                             or self.remove_undefined or self.nested_patterns) \
+            else (set(self.public) if self.recurse else set()) | self.path_tags \
+            | {SPECIFIC_CHARACTER_SET}
         # pydicom writes a changed text value in the character set the dataset has when it is
         # written: where the plan may change SpecificCharacterSet, only ASCII text is changed
         # here (it means the same in every character set the walk accepts)
@@ -233,7 +234,7 @@ class FastPlan:
         self.implicit_vrs.update((int(tag, 16), vr.encode()) for tag, (_, vr) in
                                  plan.dictionary.items() if len(vr) == 2)
         self.implicit_vrs.update((tag, b"SQ") for tag in self.sequences)
-        self._actions: dict[tuple, tuple[list, bool, bool]] = {}
+        self._actions: dict[tuple, tuple[list, bool, tuple | None] | Unsupported] = {}
         self._inserted: dict[tuple, tuple | Unsupported] = {}
         self._created: dict[tuple, bytes | list] = {}
         # Top-level public attributes whose only business is their own actions (no log, no
@@ -298,7 +299,8 @@ class FastPlan:
             raise Unsupported(*found.args)
         return found
 
-    def actions(self, tag: int, key, top: bool, here: tuple = ()) -> tuple[list, bool, bool]:
+    def actions(self, tag: int, key, top: bool,
+                here: tuple = ()) -> tuple[list, bool, tuple | None]:
         """The element's actions (Dispatch.actions_for, and the nested paths that name it in
         the item at ``here``, and the regexes that match it there; looked up once per tag and
         place), whether they always remove it, and the key of their outcomes
@@ -334,11 +336,14 @@ class FastPlan:
     def walk_paths(self, at: tuple) -> tuple[str | None, str]:
         """The two paths a regex matches an element inside sequences by, as Flywheel's walk
         writes them: keywords (``Seq.0.Keyword``; None once a step has no keyword) and hex
-        (``0008a115.0.0020000d``).  ``at``: its tags and item numbers from the top."""
+        (``0008a115.0.0020000d``).  ``at``: its tags and item numbers from the top.  Without
+        regexes nothing reads them."""
+        if not self.patterns:
+            return None, ""
         found = self._created.get(("paths", at))
         if found is None:
             keywords = [self.keywords.get(step) if place % 2 == 0 else str(step)
-                        for place, step in enumerate(at)] if self.patterns else [None]
+                        for place, step in enumerate(at)]
             found = (".".join(keywords) if None not in keywords else None,
                      ".".join(f"{step:08x}" if place % 2 == 0 else str(step)
                               for place, step in enumerate(at)))
