@@ -875,7 +875,7 @@ class _Walk:
         stored element itself was written here (a PatientAge the age replaces)."""
         while True:
             insert_tag = inserts[0][0] if inserts else _END
-            if age_pending and PATIENT_AGE <= min(tag, insert_tag):
+            if age_pending and PATIENT_AGE <= tag and PATIENT_AGE <= insert_tag:
                 age_pending = False
                 if tag == PATIENT_AGE:
                     if insert_tag == tag:
@@ -900,10 +900,8 @@ class _Walk:
     @staticmethod
     def next_stop(inserts: list, age_pending: bool) -> int:
         """The first tag at which the walk must stop to insert something."""
-        candidates = [inserts[0][0]] if inserts else []
-        if age_pending:
-            candidates.append(PATIENT_AGE)
-        return min(candidates, default=_END)
+        first = inserts[0][0] if inserts else _END
+        return PATIENT_AGE if age_pending and PATIENT_AGE < first else first
 
     def element(self, element: Element, top: bool, creators: dict, out: list,
                 here: tuple = ()) -> None:
