@@ -886,7 +886,7 @@ class _Walk:
                     inserts.pop(0)  # the age computed is PatientAge: nothing to insert
                 continue
             if insert_tag < tag:
-                limit = min(tag, PATIENT_AGE) if age_pending else tag
+                limit = PATIENT_AGE if age_pending and PATIENT_AGE < tag else tag
                 count = 1
                 while count < len(inserts) and inserts[count][0] < limit:
                     count += 1
