@@ -44,7 +44,8 @@ from .stream import (IMPLICIT_LITTLE, LONG_VRS, UNKNOWN_VR, Element, Unsupported
 
 KERNEL_COPY = 2**20  # runs of unchanged bytes this long are copied by the kernel
 
-INSERTABLE = TEXT_VRS | NUMBER_STRING_VRS | set(BINARY_NUMBERS) | {"SQ"}
+STRING_VRS = TEXT_VRS | NUMBER_STRING_VRS  # the VRs whose values the walk reads and writes as text
+INSERTABLE = STRING_VRS | set(BINARY_NUMBERS) | {"SQ"}
 # The Dataset path refuses a "file" in which no DICOM attribute can be read; the fast path,
 # which has no dictionary, accepts a file only if it holds one of these.
 ANCHORS = frozenset({SOP_CLASS_UID, SOP_INSTANCE_UID})
@@ -562,7 +563,7 @@ def encode(value: object, vr: str, codec: str | None = None) -> bytes:
         value = "\\".join(value)
     if vr in NUMBER_STRING_VRS and isinstance(value, (int, float)) and not isinstance(value, bool):
         value = _number_string(value, vr)
-    if not isinstance(value, str) or vr not in TEXT_VRS | NUMBER_STRING_VRS:
+    if not isinstance(value, str) or vr not in STRING_VRS:
         raise Unsupported(f"writing a {type(value).__name__} into {vr}")
     if vr not in SINGLE_VALUED_VRS and vr != "PN" and "\\" in value and vr in ("AE",):
         raise Unsupported("AE value with several parts")
@@ -963,7 +964,7 @@ class _Walk:
         vr = self.fast.implicit_vrs.get(element.tag, UNKNOWN_VR) if self.implicit \
             else element.vr
         vr = vr.decode()
-        if vr not in TEXT_VRS | NUMBER_STRING_VRS and vr not in BINARY_NUMBERS:
+        if vr not in STRING_VRS and vr not in BINARY_NUMBERS:
             raise Unsupported(f"logging a nested {vr} value")
         return decode(bytes(raw[element.value:element.end]), vr)
 
@@ -1126,7 +1127,7 @@ class _Walk:
                 if len(key[1]) <= _LONGEST_SEQUENCE_REUSED:
                     _bounded(self.fast.sequence_cells, _SEQUENCES_REUSED)[key] = cell
             return cell
-        if vr not in TEXT_VRS | NUMBER_STRING_VRS and vr not in BINARY_NUMBERS:
+        if vr not in STRING_VRS and vr not in BINARY_NUMBERS:
             raise Unsupported(f"logging or reading a {vr} value")
         return decode(self.raw(element), vr, self.codec)
 
