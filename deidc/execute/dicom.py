@@ -59,6 +59,8 @@ TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST"
                       "UI", "UR", "UT"})
 SINGLE_VALUED_VRS = frozenset({"LT", "ST", "UT", "UR"})
 NUMBER_STRING_VRS = frozenset({"DS", "IS"})
+# The VRs whose values are text, numbers included: read and written as strings.
+STRING_VRS = TEXT_VRS | NUMBER_STRING_VRS
 # Binary numeric VRs and their struct format codes (PS3.5 Table 6.2-1).
 BINARY_NUMBERS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "UV": "Q", "SV": "q", "FL": "f",
                   "FD": "d"}

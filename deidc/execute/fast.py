@@ -37,14 +37,14 @@ from .dicom import (BINARY_NUMBERS, FILE_META_GROUP, ITEM, ITEM_END, LONG_HEADER
                     LONG_LENGTH, MEDIA_STORAGE_SOP_INSTANCE_UID, META_GROUP_LENGTH, NUMBER_STRING_VRS,
                     PATIENT_AGE, PATIENT_BIRTH_DATE, REPEATER_MASK, SEQUENCE_END, SHORT_HEADER,
                     SINGLE_VALUED_VRS, SOP_CLASS_UID, SOP_INSTANCE_UID, SPECIFIC_CHARACTER_SET,
-                    STUDY_DATE, TAG_LENGTH, TEXT_VRS, TRACKED_VRS, UNDEFINED_LENGTH, delimiter)
+                    STRING_VRS, STUDY_DATE, TAG_LENGTH, TEXT_VRS, TRACKED_VRS, UNDEFINED_LENGTH,
+                    delimiter)
 from .stream import (IMPLICIT_LITTLE, LONG_VRS, UNKNOWN_VR, Element, Unsupported,
                      check_no_un_sequence, items, may_hold_items,
                      read_element, read_layout)
 
 KERNEL_COPY = 2**20  # runs of unchanged bytes this long are copied by the kernel
 
-STRING_VRS = TEXT_VRS | NUMBER_STRING_VRS  # the VRs whose values the walk reads and writes as text
 INSERTABLE = STRING_VRS | set(BINARY_NUMBERS) | {"SQ"}
 # The Dataset path refuses a "file" in which no DICOM attribute can be read; the fast path,
 # which has no dictionary, accepts a file only if it holds one of these.

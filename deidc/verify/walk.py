@@ -14,11 +14,10 @@ from collections import namedtuple
 from functools import cache
 
 from ..execute.dataset import dictionary_vr, element_is_sequence
-from ..execute.dicom import BINARY_NUMBERS, NUMBER_STRING_VRS, SPECIFIC_CHARACTER_SET, TEXT_VRS
+from ..execute.dicom import BINARY_NUMBERS, SPECIFIC_CHARACTER_SET, STRING_VRS
 from ..plan import targets
 
 PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})  # float, double, pixel data
-DECODED_VRS = TEXT_VRS | NUMBER_STRING_VRS
 # Binary numbers cannot hold text; OB, OW, UN and unknown VRs can, and are searched as bytes.
 BINARY_NUMBER_VRS = frozenset(BINARY_NUMBERS) | {"AT"}
 ESCAPE = b"\x1b"  # ISO 2022 code extensions: left to pydicom's decoder
@@ -124,7 +123,7 @@ def _walk(ds, prefix: tuple, encoding: str, values: list[Value]) -> None:
         vr = element.VR or (None if tag >> 16 & 1 else dictionary_vr(tag)) or "UN"
         value = element.value
         steps = (*prefix, tag)
-        if vr in DECODED_VRS:
+        if vr in STRING_VRS:
             if isinstance(value, bytes):
                 text = _decode(ds, tag, value, encoding)
             else:
