@@ -26,6 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _outputs import OutputFolders
+
 HERE = Path(__file__).resolve().parent
 PROFILE = HERE / "profiles" / "blocklist.yaml"
 PYDICOM_LOOP = """
@@ -90,14 +92,13 @@ def main() -> None:
                                                        str(PROFILE), str(corpus), str(out)]
         times: dict[str, list[float]] = {}
         peaks: dict[str, float] = {}
+        outputs = OutputFolders(scratch)
         for _ in range(args.rounds):
             for tool, command in tools.items():
-                out = scratch / "out"
-                shutil.rmtree(out, ignore_errors=True)
-                out.mkdir() if not tool.startswith("cp") else None
-                # Each tool starts with nothing waiting to be written: otherwise the sync of
-                # deidc (and of "cp; sync") would also pay for the previous tool's output.
-                os.sync()
+                # a new folder (benchmarks/_outputs.py says why), and nothing waiting to be
+                # written: else the sync of deidc (and of "cp; sync") would also pay for the
+                # previous tool's output
+                out = outputs.fresh(create=not tool.startswith("cp"))
                 seconds, peak, code = measure(command(out))
                 if code != 0:
                     print(f"  {tool}: exit code {code}")

@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _outputs import OutputFolders
+
 HERE = Path(__file__).resolve().parent
 PROFILE = HERE / "profiles" / "blocklist.yaml"
 
@@ -82,6 +84,7 @@ def main() -> None:
 
     deidc_command = [sys.executable, "-m", "deidc"]
     scratch = Path(tempfile.mkdtemp(prefix="deidc-bench-cluster-"))
+    outputs = OutputFolders(scratch)
     inputs = scratch / "in"
     inputs.mkdir()
     for path in sorted(Path(args.corpus).iterdir())[:args.files]:
@@ -97,9 +100,9 @@ def main() -> None:
         }
 
         def run(name: str) -> tuple[float, float]:
-            out = scratch / "out"
-            shutil.rmtree(out, ignore_errors=True)
-            os.sync()  # the last run's writes are not this one's to flush
+            # a new folder (benchmarks/_outputs.py says why), with the last run's writes
+            # flushed: they are not this one's to flush
+            out = outputs.fresh(create=False)
             return timed([*deidc_command, "apply", str(plan), str(inputs), "-o", str(out),
                           "--no-fast-path", *commands[name]])
 

@@ -8,18 +8,18 @@ Run by hand (never in CI):
     python benchmarks/bench_profiles.py [--rounds 3] [--log] [--profiles DIR] [--corpus DIR]
                                         [--only TEXT] [--baseline SRC]
 
-Every profile of ``--profiles`` (default: the real profiles in ../shared/data/real-profiles, looked for
-in each folder above this one)
-that compiles is applied to ``small`` (Explicit VR Little Endian) and ``small-implicit``
-(Implicit VR Little Endian), without and (``--log``) with a deid log.  Each command is timed as
-a whole, start-up included (as a regular install starts: see as_installed), until its output
-is flushed (deidc ends with os.sync; the pydicom loop is followed by sync), in interleaved
-rounds; the median round is shown.  The share through
-the fast path is read from ``--verbose``, and the reasons that sent files to the Dataset path
-are listed under the table.  ``--baseline SRC``: also time the deidc whose sources are in SRC
-(``git archive`` of another revision, with its ``_scan`` built or copied in) on the same plans,
-in the same rounds (which of the two goes first alternates), and print this deidc's speed over
-it: the median of the rounds' own ratios, the least disturbed by the machine's drift.
+Every profile of ``--profiles`` (default: the real profiles in ../shared/data/real-profiles,
+looked for in each folder above this one) that compiles is applied to ``small`` (Explicit VR
+Little Endian) and ``small-implicit`` (Implicit VR Little Endian), without and (``--log``) with
+a deid log.  Each command is timed as a whole, start-up included (as a regular install starts:
+see as_installed), until its output is flushed (deidc ends with os.sync; the pydicom loop is
+followed by sync), each into a folder of its own (benchmarks/_outputs.py says why), in
+interleaved rounds; the median round is shown.  The share through the fast path is read from
+``--verbose``, and the reasons that sent files to the Dataset path are listed under the table.
+``--baseline SRC``: also time the deidc whose sources are in SRC (``git archive`` of another
+revision, with its ``_scan`` built or copied in) on the same plans, in the same rounds (which
+of the two goes first alternates), and print this deidc's speed over it: the median of the
+rounds' own ratios, the least disturbed by the machine's drift.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ import sysconfig
 import tempfile
 import time
 from pathlib import Path
+
+from _outputs import OutputFolders
 
 HERE = Path(__file__).resolve().parent
 # ../shared/data/real-profiles beside the repository (or beside a folder of worktrees)
@@ -113,20 +115,17 @@ def main() -> None:
     runs: dict[tuple, list[float]] = collections.defaultdict(list)
     shares: dict[tuple, float] = {}
     reasons: dict[tuple, collections.Counter] = {}
+    outputs = OutputFolders(scratch)
     for number in range(args.rounds):
         for corpus_name, corpus in corpora.items():
-            out = scratch / "out"
-            shutil.rmtree(out, ignore_errors=True)
-            out.mkdir()
-            os.sync()
+            out = outputs.fresh()
             runs[("pydicom loop", corpus_name, False)].append(
                 timed([*as_installed(PYDICOM_LOOP), str(corpus), str(out)])[0])
             for name, plan in plans.items():
                 programs = list(deidcs.items())[::-1 if number % 2 else 1]
                 for log, (which, program) in itertools.product(logs, programs):
-                    shutil.rmtree(out, ignore_errors=True)
                     (scratch / "log.csv").unlink(missing_ok=True)
-                    os.sync()
+                    out = outputs.fresh()
                     command = [*program, "apply", str(plan), str(corpus), "-o", str(out),
                                "--jobs", "1", "--verbose"]
                     if log:

@@ -23,6 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _outputs import OutputFolders
 from bench_apply import PROFILE, PYDICOM_LOOP, compile_bytecode, measure
 
 HERE = Path(__file__).resolve().parent
@@ -51,23 +52,23 @@ def main() -> None:
         files = sorted(corpus.iterdir())
         size_mb = sum(f.stat().st_size for f in files) / 2**20
         verify = [deidc, "verify", str(corpus), str(release)]
-        loop_out = scratch / "loop"
+        # what each command runs, given a folder for its outputs (only the loop writes any)
         commands = {
-            "pydicom read+write": [sys.executable, "-c", PYDICOM_LOOP, str(corpus),
-                                   str(loop_out)],
-            "verify -j1": [*verify, "-j", "1"],
-            "verify": verify,
-            "verify --plan -j1": [*verify, "--plan", str(plan), "-j", "1"],
-            "verify --plan": [*verify, "--plan", str(plan)],
+            "pydicom read+write": lambda out: [sys.executable, "-c", PYDICOM_LOOP, str(corpus),
+                                               str(out)],
+            "verify -j1": lambda out: [*verify, "-j", "1"],
+            "verify": lambda out: verify,
+            "verify --plan -j1": lambda out: [*verify, "--plan", str(plan), "-j", "1"],
+            "verify --plan": lambda out: [*verify, "--plan", str(plan)],
         }
+        outputs = OutputFolders(scratch)  # benchmarks/_outputs.py says why
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.rounds):
             for name, command in commands.items():
-                shutil.rmtree(loop_out, ignore_errors=True)
-                loop_out.mkdir()
-                seconds, _, code = measure(command)
+                argv = command(outputs.fresh())
+                seconds, _, code = measure(argv)
                 if code not in (0, 1):  # 1: findings, as the blocklist leaves UIDs
-                    sys.exit(f"{' '.join(command)}: exit code {code}")
+                    sys.exit(f"{' '.join(argv)}: exit code {code}")
                 times[name].append(seconds)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
