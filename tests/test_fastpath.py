@@ -461,8 +461,9 @@ def test_the_scan_stops_where_python_must_look():
         out = [] if out is None else out
         result = fastpath._skip_plain(buffer, 0, stop, previous, next_stop, set(special),
                                       odd_plain, keep, True, drop, set(kept_groups), 0, out,
-                                      None)
-        return result, out
+                                      None, None, 0, {}, False, None, {}, False)
+        assert result[4] == next_stop  # no inserts: the stop stays
+        return result[:4], out
 
     assert scan() == ((size, 0x00100010, 0, False), [])
     assert scan(special={0x00080060}) == ((16, 0x00080020, 0, False), [])
@@ -486,6 +487,86 @@ def test_the_scan_stops_where_python_must_look():
         assert scan(buffer=un + body, stop=len(un) + size) == ((0, -1, 0, False), [])
     un = struct.pack("<HH2sHL", 0x0008, 0x0001, b"UN", 0, 4) + b"ABCD"
     assert scan(buffer=un + body, stop=16 + size) == ((16 + size, 0x00100010, 0, False), [])
+
+
+@needs_accelerator
+def test_the_scan_writes_the_inserts_it_finds_made():
+    """At the top level, past ``next_stop``, it writes a run of inserts FastPlan made already
+    (queued after the run so far, values added to ``after``, inserts consumed, the one of a
+    present tag dropped) and goes on; it stops where Python must insert: a run not made yet,
+    the patient age, an item's inserts."""
+    import struct
+
+    def element(tag, vr, value):
+        return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
+
+    date, modality = element(0x00080020, b"DA", b"20200101"), element(0x00080060, b"CS", b"CT")
+    series = element(0x00200011, b"IS", b"2 ")
+    body = date + modality + series
+    size, after_date = len(body), len(date)
+    made = element(0x00080050, b"SH", b"")  # AccessionNumber, inserted empty
+    made_runs = {(0, 1, False, None): (made, {0x00080050: ""})}
+
+    def scan(inserts, runs, special=(), age_pending=False, top=True):
+        out, after = [], {}
+        pending = list(inserts)
+        next_stop = min(pending[0][0] if pending else 2**32,
+                        0x00101010 if age_pending else 2**32)
+        result = fastpath._skip_plain(body, 0, size, -1, next_stop, set(special), True, None,
+                                      top, False, set(), 0, out, None,
+                                      pending if top else None, len(inserts), runs, False, None,
+                                      after, age_pending)
+        return result, out, pending, after
+
+    accession, modality_insert = (0x00080050, "what"), (0x00080060, "what")
+    # made: written before Modality, then on to the end; Modality's own insert dropped
+    assert scan([accession, modality_insert], made_runs) == (
+        (size, 0x00200011, after_date, True, 2**32), [[0, after_date], made], [],
+        {0x00080050: ""})
+    # an empty run (what is inserted is nothing, as when a chain removes) changes nothing
+    assert scan([accession], {(0, 1, False, None): (b"", {})}) == (
+        (size, 0x00200011, after_date, False, 2**32), [[0, after_date]], [], {})
+    # not made yet: it stops at Modality, having written nothing
+    assert scan([accession], {}) == ((after_date, 0x00080020, 0, False, 0x00080050), [],
+                                     [accession], {})
+    # an element the walk looks at: the inserts before it written, then it stops there
+    assert scan([accession], made_runs, special={0x00080060}) == (
+        (after_date, 0x00080020, after_date, True, 2**32), [[0, after_date], made], [],
+        {0x00080050: ""})
+    # the age is pending and comes before SeriesNumber: its stop is Python's
+    age = (0x00101010, "what")
+    assert scan([age], {}, age_pending=True)[0] == (after_date + len(modality), 0x00080060, 0,
+                                                   False, 0x00101010)
+    # in an item, inserts are Python's
+    assert scan([accession], made_runs, top=False)[0][:2] == (after_date, 0x00080020)
+
+
+def test_the_accelerator_and_python_agree_once_the_runs_are_made(plan):
+    """A FastPlan shared across files, as in a run, holds the insert runs the C scan writes
+    itself: every file, done twice over with one, gives the pure-Python walk's bytes."""
+    if fastpath._skip_plain is None:
+        pytest.skip("deidc.execute._scan not built (no C compiler?)")
+
+    def outcomes(skip_plain):
+        shared = FastPlan(plan)
+        saved, fastpath._skip_plain = fastpath._skip_plain, skip_plain
+        results = []
+        try:
+            for path in TEST_FILES + TEST_FILES:
+                out = io.BytesIO()
+                try:
+                    outcome = deidentify_fast(shared, path, out, rng=random.Random(1))
+                    results.append((outcome.changed, outcome.log_after, out.getvalue()))
+                except (Unsupported, ExecutionError) as declined:
+                    results.append(str(declined))
+        finally:
+            fastpath._skip_plain = saved
+        return results, shared
+
+    accelerated, shared = outcomes(fastpath._skip_plain)
+    assert accelerated == outcomes(None)[0]
+    if shared.inserts and not shared.unsupported:
+        assert shared.inserted_runs, "no run was made: the C inserts would not be tested"
 
 
 @pytest.mark.parametrize("log", [False, True], ids=["", "log"])
@@ -905,7 +986,8 @@ def test_the_implicit_scan_stops_at_sequences_and_undefined_lengths():
     for body, stops_at in ((plain, len(plain)), (plain + sequence, len(plain)),
                            (plain + undefined, len(plain))):
         result = fastpath._skip_plain(body, 0, len(body), -1, 2**32, set(), True, None, True,
-                                      False, set(), 0, [], {0x00081140})
+                                      False, set(), 0, [], {0x00081140}, None, 0, {}, True,
+                                      None, {}, False)
         assert result[0] == stops_at
 
 

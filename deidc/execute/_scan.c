@@ -1,6 +1,6 @@
 /* deidc._scan: the fast path's inner loop over element headers, in C.
  *
- * The streaming fast path (deidc/fastpath.py) spends most of its time recognising "plain"
+ * The streaming fast path (deidc/execute/fast.py) spends most of its time recognising "plain"
  * elements: ones the plan can neither change nor drop, whose bytes are copied as they are.  A
  * small file has a few hundred of them and Python needs ~0.5 us per header; this does the same
  * test in a few nanoseconds.  It is only an accelerator: it advances over plain elements and
@@ -8,6 +8,11 @@
  * Python loop then handles exactly as it would without it.  So a stop here is always safe, and
  * the rule is that this code never skips an element the Python test would not skip
  * (tests/test_fastpath.py runs every byte-identity test with and without it).
+ *
+ * It also writes, at the top level, the runs of absent elements a plan's replace-with inserts
+ * (a Penn BSC profile inserts some 60 into every file, in a dozen runs between the elements
+ * present), when the walk has made that run before: its bytes and values are then the same
+ * in every file, and the Python stop for each run cost more than the rest of the scan.
  *
  * Explicit VR little endian, and implicit VR little endian when given the tags the dictionary
  * makes sequences (the walk's ``sequences``): those, and undefined lengths, are for Python.
@@ -18,6 +23,8 @@
 #include <stdint.h>
 
 #define UNDEFINED 0xFFFFFFFFu
+#define PATIENT_AGE 0x00101010LL
+#define END_TAG 0x100000000LL /* past every tag: fast._END */
 
 /* VRs with a 2-byte reserved field and a 4-byte length (PS3.5 7.1.2); stream.LONG_VRS. */
 static int
@@ -44,16 +51,24 @@ contains(PyObject *container, uint32_t tag)
 
 PyDoc_STRVAR(skip_plain_doc,
 "skip_plain(buffer, offset, stop, previous, next_stop, special, odd_plain, keep, top,\n"
-"           drop_private, kept_groups, run, out, sequences)\n"
+"           drop_private, kept_groups, run, out, sequences, inserts, total, runs, implicit,\n"
+"           codec, after, age_pending)\n"
 "--\n\n"
 "Advance over the elements starting at ``offset`` that the fast path's walk passes without\n"
-"looking (see ``fastpath._Walk.dataset``): plain elements, which stay in the current run of\n"
+"looking (see ``fast._Walk.dataset``): plain elements, which stay in the current run of\n"
 "bytes to copy, and, with ``drop_private``, private elements of groups with nothing kept, which\n"
 "are dropped (the run so far is queued on ``out`` first, merged as ``_Walk.copy`` does).\n"
-"Returns ``(offset, previous, run, dropped)``: where the first element to look at starts (or\n"
-"``stop``), the tag of the last element passed, where the current run starts, and whether\n"
-"anything was dropped.  ``special``, ``keep`` (or None) and ``kept_groups`` are sets;\n"
-"``sequences``: None for explicit VR, else the set of sequence tags of an implicit VR file.");
+"At the top level (``inserts``: the walk's pending inserts, else None), it also writes what\n"
+"``_Walk.catch_up`` writes before a plain element or one of ``special`` past ``next_stop``,\n"
+"when the run of inserts is one ``FastPlan.inserted_run`` made already (in ``runs``, keyed by\n"
+"the run's place among the plan's ``total`` inserts, its length, ``implicit`` and ``codec``):\n"
+"its bytes queued, its values added to ``after``, the inserts consumed.  The patient age\n"
+"(``age_pending``) and a run not made yet are Python's.\n"
+"Returns ``(offset, previous, run, changed, next_stop)``: where the first element to look at\n"
+"starts (or ``stop``), the tag of the last element passed, where the current run starts,\n"
+"whether anything was dropped or inserted, and the next tag to stop at.  ``special``,\n"
+"``keep`` (or None) and ``kept_groups`` are sets; ``sequences``: None for explicit VR, else\n"
+"the set of sequence tags of an implicit VR file.");
 
 /* Queue input bytes [start, end) on the output list, extending its last range if adjacent. */
 static int
@@ -82,15 +97,82 @@ queue_copy(PyObject *out, Py_ssize_t start, Py_ssize_t end)
     return failed;
 }
 
+/* The tag of the walk's pending insert ``index`` (a (tag, what) tuple), END_TAG past the last;
+   -1 with an exception set if it is not one. */
+static long long
+insert_tag(PyObject *inserts, Py_ssize_t index)
+{
+    if (index >= PyList_GET_SIZE(inserts))
+        return END_TAG;
+    PyObject *pending = PyList_GET_ITEM(inserts, index);
+    if (!PyTuple_Check(pending) || PyTuple_GET_SIZE(pending) < 1) {
+        PyErr_SetString(PyExc_TypeError, "an insert must be a (tag, what) tuple");
+        return -1;
+    }
+    return PyLong_AsLongLong(PyTuple_GET_ITEM(pending, 0));
+}
+
+/* _Walk.catch_up before the element ``tag`` at ``offset`` when no patient age comes first: the
+   inserts before it, as the run FastPlan.inserted_run made of them (queued after the bytes of
+   the current run), and the insert of ``tag`` itself dropped (it is present).  Returns 1 when
+   done, 0 when the run is not in ``runs`` (Python makes it: nothing was changed here), -1 on
+   an error. */
+static int
+insert_before(long long tag, Py_ssize_t offset, Py_ssize_t *run, PyObject *out,
+              PyObject *inserts, Py_ssize_t total, PyObject *runs, PyObject *implicit,
+              PyObject *codec, PyObject *after, int *changed)
+{
+    Py_ssize_t pending = PyList_GET_SIZE(inserts);
+    Py_ssize_t count = 0;
+    long long next;
+    while ((next = insert_tag(inserts, count)) < tag) {
+        if (next < 0)
+            return -1;
+        count++;
+    }
+    if (count) {
+        PyObject *key = Py_BuildValue("(nnOO)", total - pending, count, implicit, codec);
+        if (key == NULL)
+            return -1;
+        PyObject *made = PyDict_GetItemWithError(runs, key);  /* borrowed */
+        Py_DECREF(key);
+        if (made == NULL)
+            return PyErr_Occurred() ? -1 : 0;
+        /* anything but (bytes, dict) is a refusal, which Python raises */
+        if (!PyTuple_CheckExact(made) || PyTuple_GET_SIZE(made) != 2 ||
+                !PyBytes_CheckExact(PyTuple_GET_ITEM(made, 0)) ||
+                !PyDict_CheckExact(PyTuple_GET_ITEM(made, 1)))
+            return 0;
+        PyObject *piece = PyTuple_GET_ITEM(made, 0);
+        if (*run < offset && queue_copy(out, *run, offset) < 0)
+            return -1;
+        *run = offset;
+        if (PyBytes_GET_SIZE(piece)) {
+            if (PyList_Append(out, piece) < 0)
+                return -1;
+            *changed = 1;
+        }
+        if (PyDict_Update(after, PyTuple_GET_ITEM(made, 1)) < 0 ||
+                PyList_SetSlice(inserts, 0, count, NULL) < 0)
+            return -1;
+        if ((next = insert_tag(inserts, 0)) < 0)
+            return -1;
+    }
+    if (next == tag && PyList_SetSlice(inserts, 0, 1, NULL) < 0)
+        return -1;
+    return 1;
+}
+
 static PyObject *
 skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 14) {
-        PyErr_SetString(PyExc_TypeError, "skip_plain takes 14 arguments");
+    if (nargs != 21) {
+        PyErr_SetString(PyExc_TypeError, "skip_plain takes 21 arguments");
         return NULL;
     }
-    if (!PyList_Check(args[12])) {
-        PyErr_SetString(PyExc_TypeError, "out must be a list");
+    if (!PyList_Check(args[12]) || (args[14] != Py_None && !PyList_Check(args[14])) ||
+            !PyDict_Check(args[16]) || !PyDict_Check(args[19])) {
+        PyErr_SetString(PyExc_TypeError, "out and inserts must be lists, runs and after dicts");
         return NULL;
     }
     Py_buffer view;
@@ -109,7 +191,11 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t run = PyLong_AsSsize_t(args[11]);
     PyObject *out = args[12];
     PyObject *sequences = args[13] == Py_None ? NULL : args[13];
-    int dropped = 0;
+    PyObject *inserts = args[14] == Py_None ? NULL : args[14];
+    Py_ssize_t total = PyLong_AsSsize_t(args[15]);
+    PyObject *runs = args[16], *implicit = args[17], *codec = args[18], *after = args[19];
+    int age_pending = PyObject_IsTrue(args[20]);
+    int changed = 0;
     int found = 0;
     if (PyErr_Occurred())
         goto fail;
@@ -163,14 +249,35 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 (end >= offset + 16 && p[12] == 0xFE && p[13] == 0xFF && p[14] == 0x00 &&
                  p[15] == 0xE0)))
             break;
-        if ((found = contains(special, tag)) != 0)
-            break;  /* a tag the plan or the log needs (or an error) */
-        int plain = (long long)tag < next_stop && (odd_plain || !(group & 1));
+        int is_special = contains(special, tag);  /* a tag the plan or the log needs */
+        if (is_special < 0) {
+            found = -1;
+            break;
+        }
+        int plain = !is_special && (odd_plain || !(group & 1));
         if (plain && keep != NULL) {
             if ((found = contains(keep, tag)) < 0)
                 break;
             plain = found;
         }
+        if ((long long)tag >= next_stop && (plain || is_special)) {
+            /* the walk stops here to insert: before a plain element, or before one it looks
+               at, what catch_up would write (the patient age and a new run are Python's) */
+            if (inserts == NULL || (long long)tag == PATIENT_AGE ||
+                    (age_pending && (long long)tag > PATIENT_AGE))
+                break;
+            if ((found = insert_before(tag, offset, &run, out, inserts, total, runs, implicit,
+                                       codec, after, &changed)) <= 0)
+                break;
+            long long first = insert_tag(inserts, 0);
+            if (first < 0) {
+                found = -1;
+                break;
+            }
+            next_stop = age_pending && PATIENT_AGE < first ? PATIENT_AGE : first;
+        }
+        if (is_special)
+            break;
         if (plain) {
             previous = tag;
             offset = end;
@@ -187,12 +294,13 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         previous = tag;
         offset = run = end;
-        dropped = 1;
+        changed = 1;
     }
     if (found < 0)
         goto fail;
     PyBuffer_Release(&view);
-    return Py_BuildValue("(nLnO)", offset, previous, run, dropped ? Py_True : Py_False);
+    return Py_BuildValue("(nLnOL)", offset, previous, run, changed ? Py_True : Py_False,
+                         next_stop);
 fail:
     PyBuffer_Release(&view);
     return NULL;

@@ -236,7 +236,7 @@ class FastPlan:
                                  plan.dictionary.items() if len(vr) == 2)
         self.implicit_vrs.update((tag, b"SQ") for tag in self.sequences)
         self._actions: dict[tuple, tuple[list, bool, tuple | None] | Unsupported] = {}
-        self._inserted: dict[tuple, tuple | Unsupported] = {}
+        self.inserted_runs: dict[tuple, tuple | Unsupported] = {}
         self._created: dict[tuple, bytes | list] = {}
         # Top-level public attributes whose only business is their own actions (no log, no
         # file meta, no patient age, no remove-undefined): the walk handles them inline.
@@ -288,14 +288,14 @@ class FastPlan:
         encoding and character set (a Penn BSC profile inserts ~60 empty elements into every
         file)."""
         key = (first, count, implicit, codec)
-        found = self._inserted.get(key)
+        found = self.inserted_runs.get(key)
         if found is None:
             try:
                 found = _insertions(self.inserts[first:first + count], implicit, self.tracked,
                                     self.logged_roots, codec)
             except Unsupported as declined:
                 found = declined
-            _bounded(self._inserted)[key] = found
+            _bounded(self.inserted_runs)[key] = found
         if isinstance(found, Unsupported):
             raise Unsupported(*found.args)
         return found
@@ -716,15 +716,19 @@ class _Walk:
         previous = -1
         implicit, sequences, implicit_vrs = self.implicit, self.sequences, fast.implicit_vrs
         skip_plain = _skip_plain if special is not _EVERY_TAG else None
+        top_inserts = inserts if top else None
+        total_inserts, inserted_runs = len(fast.inserts), fast.inserted_runs
         lanes = fast.lanes
         outer_stop, self.item_stop = self.item_stop, stop
         while offset < stop:
             if skip_plain is not None:
-                # the two tests below (plain, or private to drop), in C, over many elements
-                offset, previous, run, dropped = skip_plain(
+                # the two tests below (plain, or private to drop), in C, over many elements,
+                # and at the top level the inserts catch_up would write before them
+                offset, previous, run, changed, next_stop = skip_plain(
                     buffer, offset, stop, previous, next_stop, special, odd_plain, keep, top,
-                    drop_private, kept_groups, run, out, sequences)
-                self.changed = self.changed or dropped
+                    drop_private, kept_groups, run, out, sequences, top_inserts, total_inserts,
+                    inserted_runs, implicit, self.codec, self.after, age_pending)
+                self.changed = self.changed or changed
                 if offset >= stop:
                     break
             if offset + 8 > stop:
