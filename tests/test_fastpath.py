@@ -569,6 +569,43 @@ def test_the_accelerator_and_python_agree_once_the_runs_are_made(plan):
         assert shared.inserted_runs, "no run was made: the C inserts would not be tested"
 
 
+@pytest.mark.parametrize("length", [0, 2, None], ids=["right", "wrong", "none"])
+def test_a_file_meta_group_is_written_as_the_dataset_path_writes_it(tmp_path, length):
+    """With no rule on the file meta, the walk copies the group as stored when pydicom would
+    write the same bytes, and rewrites it otherwise: a group length that is wrong (pydicom
+    recomputes it) or missing (pydicom writes none), a MediaStorageSOPInstanceUID that is not
+    the SOPInstanceUID (pydicom's writer follows the dataset's)."""
+    import struct
+
+    import pydicom
+
+    profile = tmp_path / "profile.yaml"
+    profile.write_text("dicom:\n  fields:\n    - name: PatientName\n      replace-with: ''\n"
+                       "    - name: AccessionNumber\n      replace-with: ''\n")
+    plan = compile_profile(str(profile))
+    assert not FastPlan(plan).meta_entries
+    data = bytearray(open(get_testdata_file("CT_small.dcm", download=False), "rb").read())
+    assert data[132:140] == struct.pack("<HH2sH", 2, 0, b"UL", 4)
+    if length is None:
+        del data[132:144]
+    else:
+        data[140:144] = struct.pack("<L", struct.unpack_from("<L", data, 140)[0] + length)
+    stored_uid = b"1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"
+    for other_uid in (False, True):
+        if other_uid:  # the first occurrence is the file meta's; as long, so no padding
+            at = data.index(stored_uid)
+            data[at:at + len(stored_uid)] = stored_uid[:-1] + b"9"
+        path = tmp_path / "file.dcm"
+        path.write_bytes(bytes(data))
+        fast, fast_bytes, slow, slow_bytes = both_paths(plan, str(path))
+        assert fast not in (None, "error") and fast_bytes == slow_bytes
+        written = pydicom.dcmread(io.BytesIO(fast_bytes))
+        assert written.file_meta.MediaStorageSOPInstanceUID == written.SOPInstanceUID
+        if length is not None:
+            meta_end = fast_bytes.index(struct.pack("<HH", 8, 5))  # SpecificCharacterSet
+            assert written.file_meta.FileMetaInformationGroupLength == meta_end - 144
+
+
 @pytest.mark.parametrize("log", [False, True], ids=["", "log"])
 def test_outcomes_reused_across_files_give_the_same_bytes(plan, log):
     """One FastPlan per process reuses deterministic outcomes and logged sequences' cells

@@ -1464,6 +1464,10 @@ def _meta(walk: _Walk, layout) -> bytes:
     tags = [element.tag for element in layout.meta]
     if tags != sorted(set(tags)):
         raise Unsupported("file meta elements out of order")
+    if not fast.meta_entries and not fast.logged_meta:
+        stored = _stored_meta(walk, layout, original_sop, new_sop)
+        if stored is not None:
+            return stored
     for element in layout.meta:
         tag = element.tag
         if tag == META_GROUP_LENGTH:
@@ -1523,3 +1527,24 @@ def _meta(walk: _Walk, layout) -> bytes:
     if has_length:
         content = header(META_GROUP_LENGTH, "UL", 4) + LONG_LENGTH.pack(len(content)) + content
     return content
+
+
+def _stored_meta(walk: _Walk, layout, original_sop, new_sop) -> bytes | None:
+    """The file meta group as stored, if :func:`_meta` would give the same bytes: called when
+    no rule or log column names a meta element, so only MediaStorageSOPInstanceUID may
+    change (it follows SOPInstanceUID) and the group length be recomputed.  None otherwise.
+    Most files are such, and this spares them building the group piece by piece."""
+    buffer = walk.buffer
+    meta = layout.meta
+    if walk.fast.plan.policy.sync_media_storage and original_sop is not None:
+        for element in meta:
+            if element.tag == MEDIA_STORAGE_SOP_INSTANCE_UID:
+                stored = decode(bytes(buffer[element.value:element.end]), element.vr.decode())
+                if new_sop is None or \
+                        transforms.value_as_text(stored) != transforms.value_as_text(new_sop):
+                    return None
+    if meta and meta[0].tag == META_GROUP_LENGTH and \
+            bytes(buffer[meta[0].start:meta[0].end]) != header(META_GROUP_LENGTH, "UL", 4) + \
+            LONG_LENGTH.pack(layout.body - meta[0].end):
+        return None
+    return bytes(buffer[132:layout.body])
