@@ -531,10 +531,12 @@ def _read_value(raw: bytes, vr: str, codec: str | None) -> object:
         if stripped != text.rstrip(" ") and vr == "UR":
             raise Unsupported("UR value with trailing nulls")
         return stripped
-    parts = text.split("\\")
-    each = [p.strip(" ") if vr == "AE" else p.rstrip("\0 ") for p in parts]
-    if vr != "AE" and each != text.rstrip("\0 ").split("\\"):
-        raise Unsupported(f"{vr} value with padding inside")
+    if "\\" in text:
+        each = [p.strip(" ") if vr == "AE" else p.rstrip("\0 ") for p in text.split("\\")]
+        if vr != "AE" and each != text.rstrip("\0 ").split("\\"):
+            raise Unsupported(f"{vr} value with padding inside")
+    else:  # one value, the usual case: nothing to split and compare
+        each = [text.strip(" ") if vr == "AE" else text.rstrip("\0 ")]
     if vr == "PN" and any(name.endswith("=") for name in each):
         # pydicom reads "Doe^John=" as "Doe^John": it drops empty trailing component groups
         raise Unsupported("a PN value ending in an empty component group")
