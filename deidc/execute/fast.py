@@ -553,6 +553,8 @@ def encode(value: object, vr: str, codec: str | None = None) -> bytes:
     """A new value encoded as pydicom writes it: backslash-joined, padded to even length;
     binary numbers packed; an empty sequence (replace-with '' inserts one) has no bytes.
     ``codec``: as for :func:`decode`."""
+    if type(value) is str and vr in STRING_VRS:  # text into a text VR, the usual case
+        return _encode_text(value, vr, codec)
     if vr == "SQ":
         if value == "" or value == []:
             return b""
@@ -567,7 +569,11 @@ def encode(value: object, vr: str, codec: str | None = None) -> bytes:
         value = _number_string(value, vr)
     if not isinstance(value, str) or vr not in STRING_VRS:
         raise Unsupported(f"writing a {type(value).__name__} into {vr}")
-    if vr not in SINGLE_VALUED_VRS and vr != "PN" and "\\" in value and vr in ("AE",):
+    return _encode_text(value, vr, codec)
+
+
+def _encode_text(value: str, vr: str, codec: str | None) -> bytes:
+    if vr == "AE" and "\\" in value:
         raise Unsupported("AE value with several parts")
     codec = _text_codec(vr, codec)
     try:
