@@ -395,6 +395,14 @@ import sysconfig  # noqa: E402
 from deidc.execute import fast as fastpath# noqa: E402
 
 
+def scan_context(total=0, runs=None, implicit=False, after=None, lanes=None, outcomes=None,
+                 removed=None):
+    """The scan's context (_Walk.scan_context) for direct calls: nothing known by default."""
+    return (total, {} if runs is None else runs, implicit, {} if after is None else after,
+            lanes or {}, {} if outcomes is None else outcomes, False, fastpath._UNCHANGED,
+            set() if removed is None else removed, {}, b"UN")
+
+
 def fast_only(plan, path, skip_plain):
     """The fast path's outcome with the given header scan (None: the pure-Python walk)."""
     saved, fastpath._skip_plain = fastpath._skip_plain, skip_plain
@@ -461,7 +469,7 @@ def test_the_scan_stops_where_python_must_look():
         out = [] if out is None else out
         result = fastpath._skip_plain(buffer, 0, stop, previous, next_stop, set(special),
                                       odd_plain, keep, True, drop, set(kept_groups), 0, out,
-                                      None, None, 0, {}, False, None, {}, False)
+                                      None, None, None, False, scan_context())
         assert result[4] == next_stop  # no inserts: the stop stays
         return result[:4], out
 
@@ -514,8 +522,8 @@ def test_the_scan_writes_the_inserts_it_finds_made():
                         0x00101010 if age_pending else 2**32)
         result = fastpath._skip_plain(body, 0, size, -1, next_stop, set(special), True, None,
                                       top, False, set(), 0, out, None,
-                                      pending if top else None, len(inserts), runs, False, None,
-                                      after, age_pending)
+                                      pending if top else None, None, age_pending,
+                                      scan_context(len(inserts), runs, after=after))
         return result, out, pending, after
 
     accession, modality_insert = (0x00080050, "what"), (0x00080060, "what")
@@ -541,9 +549,55 @@ def test_the_scan_writes_the_inserts_it_finds_made():
     assert scan([accession], made_runs, top=False)[0][:2] == (after_date, 0x00080020)
 
 
+@needs_accelerator
+def test_the_scan_passes_the_lanes_whose_outcome_is_known():
+    """A top-level attribute of the plan's lanes: removed when its lane removes it, written as
+    the outcome the walk found for that value before (replaced, dropped, or left in the run
+    when unchanged), and left to Python when the value is new."""
+    import struct
+
+    def element(tag, vr, value):
+        return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
+
+    date, name = element(0x00080020, b"DA", b"20200101"), element(0x00100010, b"PN", b"DOE^J ")
+    series = element(0x00200011, b"IS", b"2 ")
+    body = date + name + series
+    size, name_at, name_end = len(body), len(date), len(date) + len(name)
+    chain = (3,)
+    new_name = element(0x00100010, b"PN", b"")
+
+    def scan(lane, outcome=None, top=True):
+        out, after, removed = [], {}, set()
+        outcomes = {} if outcome is None else {
+            (0x00100010, b"PN", b"DOE^J ", False, None, chain): outcome}
+        result = fastpath._skip_plain(body, 0, size, -1, 2**32, {0x00100010}, True, None, top,
+                                      False, set(), 0, out, None, None, None, False,
+                                      scan_context(after=after, lanes={0x00100010: lane},
+                                                   outcomes=outcomes, removed=removed))
+        return result, out, after, removed
+
+    lane = ((), False, chain)
+    assert scan(lane, (new_name, "")) == (
+        (size, 0x00200011, name_end, True, 2**32), [[0, name_at], new_name],
+        {0x00100010: ""}, set())
+    assert scan(lane, (None, None)) == (
+        (size, 0x00200011, name_end, True, 2**32), [[0, name_at]], {0x00100010: None},
+        {0x00100010})
+    assert scan(lane, (fastpath._UNCHANGED, ["DOE^J"])) == (
+        (size, 0x00200011, 0, False, 2**32), [], {0x00100010: ["DOE^J"]}, set())
+    assert scan(((), True, None)) == (
+        (size, 0x00200011, name_end, True, 2**32), [[0, name_at]], {0x00100010: None},
+        {0x00100010})
+    # Python's: a value not met before, a chain whose outcome may not be reused, an item
+    for stopped in (scan(lane), scan(((), False, None), (new_name, "")),
+                    scan(lane, (new_name, ""), top=False)):
+        assert stopped == ((name_at, 0x00080020, 0, False, 2**32), [], {}, set())
+
+
 def test_the_accelerator_and_python_agree_once_the_runs_are_made(plan):
-    """A FastPlan shared across files, as in a run, holds the insert runs the C scan writes
-    itself: every file, done twice over with one, gives the pure-Python walk's bytes."""
+    """A FastPlan shared across files, as in a run, holds the insert runs and the outcomes the
+    C scan writes itself: every file, done twice over with one, gives the pure-Python walk's
+    bytes."""
     if fastpath._skip_plain is None:
         pytest.skip("deidc.execute._scan not built (no C compiler?)")
 
@@ -1023,8 +1077,8 @@ def test_the_implicit_scan_stops_at_sequences_and_undefined_lengths():
     for body, stops_at in ((plain, len(plain)), (plain + sequence, len(plain)),
                            (plain + undefined, len(plain))):
         result = fastpath._skip_plain(body, 0, len(body), -1, 2**32, set(), True, None, True,
-                                      False, set(), 0, [], {0x00081140}, None, 0, {}, True,
-                                      None, {}, False)
+                                      False, set(), 0, [], {0x00081140}, None, None, False,
+                                      scan_context(implicit=True))
         assert result[0] == stops_at
 
 

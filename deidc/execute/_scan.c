@@ -9,10 +9,13 @@
  * the rule is that this code never skips an element the Python test would not skip
  * (tests/test_fastpath.py runs every byte-identity test with and without it).
  *
- * It also writes, at the top level, the runs of absent elements a plan's replace-with inserts
- * (a Penn BSC profile inserts some 60 into every file, in a dozen runs between the elements
- * present), when the walk has made that run before: its bytes and values are then the same
- * in every file, and the Python stop for each run cost more than the rest of the scan.
+ * At the top level it also does two things Python would stop for, when their result is known
+ * already.  It writes the runs of absent elements a plan's replace-with inserts, once the walk
+ * has made that run: a Penn BSC profile inserts some 60 into every file, in a dozen runs
+ * between the elements present, and the bytes of a run are the same in every file.  And it
+ * passes the attributes the plan transforms and nothing else watches (the walk's lanes), once
+ * the walk has met their value: files of a series share most values.  A Python stop cost more
+ * than the rest of the scan.
  *
  * Explicit VR little endian, and implicit VR little endian when given the tags the dictionary
  * makes sequences (the walk's ``sequences``): those, and undefined lengths, are for Python.
@@ -21,6 +24,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <string.h>
 
 #define UNDEFINED 0xFFFFFFFFu
 #define PATIENT_AGE 0x00101010LL
@@ -51,24 +55,26 @@ contains(PyObject *container, uint32_t tag)
 
 PyDoc_STRVAR(skip_plain_doc,
 "skip_plain(buffer, offset, stop, previous, next_stop, special, odd_plain, keep, top,\n"
-"           drop_private, kept_groups, run, out, sequences, inserts, total, runs, implicit,\n"
-"           codec, after, age_pending)\n"
+"           drop_private, kept_groups, run, out, sequences, inserts, codec, age_pending,\n"
+"           context)\n"
 "--\n\n"
 "Advance over the elements starting at ``offset`` that the fast path's walk passes without\n"
 "looking (see ``fast._Walk.dataset``): plain elements, which stay in the current run of\n"
 "bytes to copy, and, with ``drop_private``, private elements of groups with nothing kept, which\n"
 "are dropped (the run so far is queued on ``out`` first, merged as ``_Walk.copy`` does).\n"
-"At the top level (``inserts``: the walk's pending inserts, else None), it also writes what\n"
-"``_Walk.catch_up`` writes before a plain element or one of ``special`` past ``next_stop``,\n"
-"when the run of inserts is one ``FastPlan.inserted_run`` made already (in ``runs``, keyed by\n"
-"the run's place among the plan's ``total`` inserts, its length, ``implicit`` and ``codec``):\n"
-"its bytes queued, its values added to ``after``, the inserts consumed.  The patient age\n"
-"(``age_pending``) and a run not made yet are Python's.\n"
+"At the top level it also does two things the walk would do in Python, when what they write\n"
+"is known already.  Before a plain element or one of ``special`` past ``next_stop``, it writes\n"
+"what ``_Walk.catch_up`` writes (``inserts``: the walk's pending inserts, else None), when\n"
+"``FastPlan.inserted_run`` made that run of inserts before.  And it passes an element of the\n"
+"plan's lanes as ``_Walk.in_lane`` does, when the lane removes it or the walk met its value\n"
+"before (its outcome is in the context's table).  The patient age (``age_pending``), a new\n"
+"run and a new value are Python's.\n"
+"``context``: ``_Walk.scan_context``, the walk's tables for those two.\n"
 "Returns ``(offset, previous, run, changed, next_stop)``: where the first element to look at\n"
 "starts (or ``stop``), the tag of the last element passed, where the current run starts,\n"
-"whether anything was dropped or inserted, and the next tag to stop at.  ``special``,\n"
-"``keep`` (or None) and ``kept_groups`` are sets; ``sequences``: None for explicit VR, else\n"
-"the set of sequence tags of an implicit VR file.");
+"whether anything was dropped, inserted or replaced, and the next tag to stop at.\n"
+"``special``, ``keep`` (or None) and ``kept_groups`` are sets; ``sequences``: None for\n"
+"explicit VR, else the set of sequence tags of an implicit VR file.");
 
 /* Queue input bytes [start, end) on the output list, extending its last range if adjacent. */
 static int
@@ -163,16 +169,121 @@ insert_before(long long tag, Py_ssize_t offset, Py_ssize_t *run, PyObject *out,
     return 1;
 }
 
+/* The lane of ``tag`` (borrowed), NULL if it has none (or with an exception set). */
+static PyObject *
+lane_of(PyObject *lanes, uint32_t tag)
+{
+    PyObject *key = PyLong_FromUnsignedLong(tag);
+    if (key == NULL)
+        return NULL;
+    PyObject *lane = PyDict_GetItemWithError(lanes, key);
+    Py_DECREF(key);
+    return lane;
+}
+
+/* The VR an implicit VR file's element has for the walk: the plan's, else UN (new ref). */
+static PyObject *
+implicit_vr(PyObject *implicit_vrs, uint32_t tag, PyObject *unknown_vr)
+{
+    PyObject *key = PyLong_FromUnsignedLong(tag);
+    if (key == NULL)
+        return NULL;
+    PyObject *vr = PyDict_GetItemWithError(implicit_vrs, key);
+    Py_DECREF(key);
+    if (vr == NULL && PyErr_Occurred())
+        return NULL;
+    return Py_NewRef(vr != NULL ? vr : unknown_vr);
+}
+
+static int
+vr_is(PyObject *vr, const char *name)
+{
+    return PyBytes_GET_SIZE(vr) == 2 && memcmp(PyBytes_AS_STRING(vr), name, 2) == 0;
+}
+
+/* _Walk.in_lane for the top-level element ``tag`` (VR ``vr``, value at ``value_at``, ending
+   at ``end``) when the plan removes it, or when its outcome is in ``outcomes`` (the walk met
+   that value before): as _Walk.drop or _Walk.emit.  Returns 2 when its bytes stay as they are
+   (the run goes on over them), 1 when they were replaced or dropped (the run restarts after
+   them), 0 when Python must transform it (nothing was changed here), -1 on an error. */
+static int
+in_lane(PyObject *lane, uint32_t tag, PyObject *vr, const unsigned char *data,
+        Py_ssize_t offset, Py_ssize_t value_at, Py_ssize_t end, Py_ssize_t *run, PyObject *out,
+        PyObject *codec, PyObject *outcomes, PyObject *compat, PyObject *unchanged,
+        PyObject *after, PyObject *removed, int *changed)
+{
+    if (!PyTuple_CheckExact(lane) || PyTuple_GET_SIZE(lane) != 3)
+        return 0;
+    int removes = PyObject_IsTrue(PyTuple_GET_ITEM(lane, 1));
+    PyObject *chain = PyTuple_GET_ITEM(lane, 2);
+    if (removes < 0)
+        return -1;
+    PyObject *piece = NULL, *value = Py_None;
+    if (!removes) {
+        if (chain == Py_None)
+            return 0;
+        PyObject *key = Py_BuildValue("(kOy#OOO)", (unsigned long)tag, vr,
+                                      (const char *)data + value_at, end - value_at, compat,
+                                      codec, chain);
+        if (key == NULL)
+            return -1;
+        PyObject *outcome = PyDict_GetItemWithError(outcomes, key);  /* borrowed */
+        Py_DECREF(key);
+        if (outcome == NULL)
+            return PyErr_Occurred() ? -1 : 0;
+        if (!PyTuple_CheckExact(outcome) || PyTuple_GET_SIZE(outcome) != 2)
+            return 0;
+        piece = PyTuple_GET_ITEM(outcome, 0);
+        value = PyTuple_GET_ITEM(outcome, 1);
+        if (piece != unchanged && piece != Py_None && !PyBytes_CheckExact(piece))
+            return 0;
+    }
+    PyObject *key = PyLong_FromUnsignedLong(tag);
+    if (key == NULL)
+        return -1;
+    /* the value as the deid log and the file meta read it after (a list copied, as emit) */
+    PyObject *held = PyList_CheckExact(value) ? PyList_GetSlice(value, 0, PY_SSIZE_T_MAX)
+                                              : Py_NewRef(value);
+    int failed = held == NULL || PyDict_SetItem(after, key, held) < 0;
+    Py_XDECREF(held);
+    if (!failed && piece == unchanged) {
+        Py_DECREF(key);
+        return 2;
+    }
+    if (!failed && (piece == NULL || piece == Py_None))  /* removed, by the plan or its chain */
+        failed = PySet_Add(removed, key) < 0;
+    Py_DECREF(key);
+    if (failed || (*run < offset && queue_copy(out, *run, offset) < 0) ||
+            (piece != NULL && piece != Py_None && PyList_Append(out, piece) < 0))
+        return -1;
+    *run = end;
+    *changed = 1;
+    return 1;
+}
+
 static PyObject *
 skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 21) {
-        PyErr_SetString(PyExc_TypeError, "skip_plain takes 21 arguments");
+    if (nargs != 18) {
+        PyErr_SetString(PyExc_TypeError, "skip_plain takes 18 arguments");
         return NULL;
     }
+    PyObject *context = args[17];
     if (!PyList_Check(args[12]) || (args[14] != Py_None && !PyList_Check(args[14])) ||
-            !PyDict_Check(args[16]) || !PyDict_Check(args[19])) {
-        PyErr_SetString(PyExc_TypeError, "out and inserts must be lists, runs and after dicts");
+            !PyTuple_CheckExact(context) || PyTuple_GET_SIZE(context) != 11) {
+        PyErr_SetString(PyExc_TypeError, "out and inserts must be lists, context an 11-tuple");
+        return NULL;
+    }
+    Py_ssize_t total = PyLong_AsSsize_t(PyTuple_GET_ITEM(context, 0));
+    PyObject *runs = PyTuple_GET_ITEM(context, 1), *implicit = PyTuple_GET_ITEM(context, 2);
+    PyObject *after = PyTuple_GET_ITEM(context, 3), *lanes = PyTuple_GET_ITEM(context, 4);
+    PyObject *outcomes = PyTuple_GET_ITEM(context, 5), *compat = PyTuple_GET_ITEM(context, 6);
+    PyObject *unchanged = PyTuple_GET_ITEM(context, 7), *removed = PyTuple_GET_ITEM(context, 8);
+    PyObject *implicit_vrs = PyTuple_GET_ITEM(context, 9);
+    PyObject *unknown_vr = PyTuple_GET_ITEM(context, 10);
+    if (!PyDict_Check(runs) || !PyDict_Check(after) || !PyDict_Check(lanes) ||
+            !PyDict_Check(outcomes) || !PySet_Check(removed) || !PyDict_Check(implicit_vrs)) {
+        PyErr_SetString(PyExc_TypeError, "a context of the wrong types");
         return NULL;
     }
     Py_buffer view;
@@ -192,9 +303,8 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *out = args[12];
     PyObject *sequences = args[13] == Py_None ? NULL : args[13];
     PyObject *inserts = args[14] == Py_None ? NULL : args[14];
-    Py_ssize_t total = PyLong_AsSsize_t(args[15]);
-    PyObject *runs = args[16], *implicit = args[17], *codec = args[18], *after = args[19];
-    int age_pending = PyObject_IsTrue(args[20]);
+    PyObject *codec = args[15];
+    int age_pending = PyObject_IsTrue(args[16]);
     int changed = 0;
     int found = 0;
     if (PyErr_Occurred())
@@ -210,7 +320,7 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         uint32_t tag = group << 16 | number;
         unsigned char v0 = p[4], v1 = p[5];
         uint32_t short_length = p[6] | (uint32_t)p[7] << 8;
-        Py_ssize_t end;
+        Py_ssize_t value_at, end;
 
         /* anything the walk reports, and sequences and group lengths, are for Python */
         if ((long long)tag <= previous || (group < 0x0008 && top) || group == 0xFFFE)
@@ -224,7 +334,8 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 break;
             if ((found = contains(sequences, tag)) != 0)
                 break;
-            end = offset + 8 + (Py_ssize_t)length;
+            value_at = offset + 8;
+            end = value_at + (Py_ssize_t)length;
         }
         else if (v0 == 'S' && v1 == 'Q')
             break;
@@ -235,10 +346,13 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                               (uint32_t)p[11] << 24;
             if (length == UNDEFINED)
                 break;
-            end = offset + 12 + (Py_ssize_t)length;
+            value_at = offset + 12;
+            end = value_at + (Py_ssize_t)length;
         }
-        else if (v0 >= 'A' && v0 <= 'Z' && v1 >= 'A' && v1 <= 'Z')
-            end = offset + 8 + (Py_ssize_t)short_length;
+        else if (v0 >= 'A' && v0 <= 'Z' && v1 >= 'A' && v1 <= 'Z') {
+            value_at = offset + 8;
+            end = value_at + (Py_ssize_t)short_length;
+        }
         else
             break;
         if (end > stop)
@@ -276,8 +390,32 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             }
             next_stop = age_pending && PATIENT_AGE < first ? PATIENT_AGE : first;
         }
-        if (is_special)
-            break;
+        if (is_special) {
+            /* a top-level attribute of the plan's lanes (see FastPlan.lanes), of even length */
+            PyObject *lane;
+            if (!top || (end - value_at) & 1 || (lane = lane_of(lanes, tag)) == NULL) {
+                if (PyErr_Occurred())
+                    found = -1;
+                break;
+            }
+            PyObject *vr = sequences == NULL ? PyBytes_FromStringAndSize((const char *)p + 4, 2)
+                                             : implicit_vr(implicit_vrs, tag, unknown_vr);
+            if (vr == NULL) {
+                found = -1;
+                break;
+            }
+            int done = PyBytes_CheckExact(vr) && !(vr_is(vr, "SQ")) ?
+                in_lane(lane, tag, vr, data, offset, value_at, end, &run, out, codec, outcomes,
+                        compat, unchanged, after, removed, &changed) : 0;
+            Py_DECREF(vr);
+            if (done <= 0) {
+                found = done;
+                break;
+            }
+            previous = tag;
+            offset = end;
+            continue;
+        }
         if (plain) {
             previous = tag;
             offset = end;

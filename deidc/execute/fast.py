@@ -683,6 +683,10 @@ class _Walk:
         self.repeaters_logged: list[int] = []  # the file's elements repeater columns log
         self.removed: set[int] = set()  # top-level elements removed (not just emptied)
         self.after: dict[int, object] = {}
+        # what the C scan needs to write inserts and lanes as catch_up and in_lane would
+        self.scan_context = (len(fast.inserts), fast.inserted_runs, implicit, self.after,
+                             fast.lanes, self.outcomes, self.actor.compat, _UNCHANGED,
+                             self.removed, fast.implicit_vrs, UNKNOWN_VR)
 
     def raw(self, element: Element) -> bytes:
         return bytes(self.buffer[element.value:element.end])
@@ -725,17 +729,17 @@ class _Walk:
         implicit, sequences, implicit_vrs = self.implicit, self.sequences, fast.implicit_vrs
         skip_plain = _skip_plain if special is not _EVERY_TAG else None
         top_inserts = inserts if top else None
-        total_inserts, inserted_runs = len(fast.inserts), fast.inserted_runs
         lanes = fast.lanes
         outer_stop, self.item_stop = self.item_stop, stop
         while offset < stop:
             if skip_plain is not None:
                 # the two tests below (plain, or private to drop), in C, over many elements,
-                # and at the top level the inserts catch_up would write before them
+                # and at the top level the inserts catch_up writes and the lanes in_lane
+                # passes when their outcome is known
                 offset, previous, run, changed, next_stop = skip_plain(
                     buffer, offset, stop, previous, next_stop, special, odd_plain, keep, top,
-                    drop_private, kept_groups, run, out, sequences, top_inserts, total_inserts,
-                    inserted_runs, implicit, self.codec, self.after, age_pending)
+                    drop_private, kept_groups, run, out, sequences, top_inserts, self.codec,
+                    age_pending, self.scan_context)
                 self.changed = self.changed or changed
                 if offset >= stop:
                     break
