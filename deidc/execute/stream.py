@@ -346,15 +346,20 @@ def read_layout(buffer, limit: int) -> FileLayout:
         raise Unsupported("no DICM preamble")
     offset = 132
     meta = []
+    syntax = None
     while offset + 8 <= limit:
-        group = struct.unpack_from("<H", buffer, offset)[0]
+        group, number, vr, length = SHORT_HEADER.unpack_from(buffer, offset)
         if group != FILE_META_GROUP:
             break
-        element = read_element(buffer, offset, limit)
+        end = offset + 8 + length
+        if vr in LONG_VRS or not (vr.isalpha() and vr.isupper()) or end > limit or length & 1:
+            element = read_element(buffer, offset, limit)  # which reports what is wrong
+        else:  # a 2-byte length, the usual case: read_element would make the same
+            element = Element(group << 16 | number, vr, offset, offset + 8, length, end)
+        if element.tag == TRANSFER_SYNTAX_UID and syntax is None:
+            syntax = bytes(buffer[element.value:element.end]).rstrip(b"\0 ").decode("ascii", "replace")
         meta.append(element)
         offset = element.end
-    syntax = next((bytes(buffer[e.value:e.end]).rstrip(b"\0 ").decode("ascii", "replace")
-                   for e in meta if e.tag == TRANSFER_SYNTAX_UID), None)
     if syntax is None:
         raise Unsupported("no transfer syntax in the file meta")
     if syntax in DATASET_PATH_SYNTAXES:
