@@ -11,6 +11,11 @@ has just emptied.
 So each command gets a folder of its own.  The previous folder's files are emptied before the
 next command (their blocks go back to the disk, their inodes stay in use); the benchmark removes
 them all with its scratch folder when it ends.
+
+That removal is the same scan's cause for whatever runs next in that block group: a benchmark
+started within minutes of another paid for its clean-up (19 % of a Penn run's samples were in
+the scan).  Give each run its own new folder at the top of the filesystem as TMPDIR
+(``mkdir /bench-$RANDOM``, as root): ext4 spreads new top-level folders over its block groups.
 """
 
 from __future__ import annotations
