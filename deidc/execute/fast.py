@@ -870,19 +870,12 @@ class _Walk:
 
     def in_lane(self, element: Element, lane: tuple, out: list) -> None:
         """A top-level attribute the plan transforms and nothing else watches: the outcome of
-        its value is usually known already (series share values)."""
+        its value is usually known already (series share values; the C scan passes those)."""
         actions, removes, chain = lane
         if removes:
             self.drop(element.tag, True)
-            return
-        outcome = self.outcomes.get((element.tag, element.vr, self.buffer[element.value:
-                                                                           element.end],
-                                     self.actor.compat, self.codec, chain)) if chain is not None \
-            else None
-        if outcome is None:
-            self.transform(element, actions, True, out, chain)
         else:
-            self.emit(element, outcome, True, out)
+            self.transform(element, actions, True, out, chain)
 
     def catch_up(self, tag: int, element: Element | None, inserts: list, age_pending: bool,
                  out: list) -> tuple[bool, bool]:
