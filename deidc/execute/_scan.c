@@ -150,17 +150,18 @@ insert_before(long long tag, Py_ssize_t offset, Py_ssize_t *run, PyObject *out,
                 !PyDict_CheckExact(PyTuple_GET_ITEM(made, 1)))
             return 0;
         PyObject *piece = PyTuple_GET_ITEM(made, 0);
-        if (*run < offset && queue_copy(out, *run, offset) < 0)
+        int inserted = PyBytes_GET_SIZE(piece) > 0;
+        Py_INCREF(made);  /* held while the lists and dicts below change */
+        int failed = (*run < offset && queue_copy(out, *run, offset) < 0) ||
+                     (inserted && PyList_Append(out, piece) < 0) ||
+                     PyDict_Update(after, PyTuple_GET_ITEM(made, 1)) < 0 ||
+                     PyList_SetSlice(inserts, 0, count, NULL) < 0;
+        Py_DECREF(made);
+        if (failed)
             return -1;
         *run = offset;
-        if (PyBytes_GET_SIZE(piece)) {
-            if (PyList_Append(out, piece) < 0)
-                return -1;
+        if (inserted)
             *changed = 1;
-        }
-        if (PyDict_Update(after, PyTuple_GET_ITEM(made, 1)) < 0 ||
-                PyList_SetSlice(inserts, 0, count, NULL) < 0)
-            return -1;
         if ((next = insert_tag(inserts, 0)) < 0)
             return -1;
     }
@@ -218,7 +219,7 @@ in_lane(PyObject *lane, uint32_t tag, PyObject *vr, const unsigned char *data,
     PyObject *chain = PyTuple_GET_ITEM(lane, 2);
     if (removes < 0)
         return -1;
-    PyObject *piece = NULL, *value = Py_None;
+    PyObject *piece = NULL, *value = Py_None, *held_outcome = NULL;
     if (!removes) {
         if (chain == Py_None)
             return 0;
@@ -237,28 +238,32 @@ in_lane(PyObject *lane, uint32_t tag, PyObject *vr, const unsigned char *data,
         value = PyTuple_GET_ITEM(outcome, 1);
         if (piece != unchanged && piece != Py_None && !PyBytes_CheckExact(piece))
             return 0;
+        held_outcome = Py_NewRef(outcome);  /* while the dicts and lists below change */
     }
+    int result = -1;
     PyObject *key = PyLong_FromUnsignedLong(tag);
-    if (key == NULL)
-        return -1;
-    /* the value as the deid log and the file meta read it after (a list copied, as emit) */
-    PyObject *held = PyList_CheckExact(value) ? PyList_GetSlice(value, 0, PY_SSIZE_T_MAX)
-                                              : Py_NewRef(value);
-    int failed = held == NULL || PyDict_SetItem(after, key, held) < 0;
-    Py_XDECREF(held);
-    if (!failed && piece == unchanged) {
+    if (key != NULL) {
+        /* the value as the deid log and the file meta read it after (a list copied, as
+           emit does) */
+        PyObject *held = PyList_CheckExact(value) ? PyList_GetSlice(value, 0, PY_SSIZE_T_MAX)
+                                                  : Py_NewRef(value);
+        int dropped = piece == NULL || piece == Py_None;  /* by the plan, or by its chain */
+        if (held != NULL && PyDict_SetItem(after, key, held) == 0) {
+            if (piece == unchanged)
+                result = 2;  /* its bytes stay in the run */
+            else if ((!dropped || PySet_Add(removed, key) == 0) &&
+                     (*run >= offset || queue_copy(out, *run, offset) == 0) &&
+                     (dropped || PyList_Append(out, piece) == 0)) {
+                *run = end;
+                *changed = 1;
+                result = 1;
+            }
+        }
+        Py_XDECREF(held);
         Py_DECREF(key);
-        return 2;
     }
-    if (!failed && (piece == NULL || piece == Py_None))  /* removed, by the plan or its chain */
-        failed = PySet_Add(removed, key) < 0;
-    Py_DECREF(key);
-    if (failed || (*run < offset && queue_copy(out, *run, offset) < 0) ||
-            (piece != NULL && piece != Py_None && PyList_Append(out, piece) < 0))
-        return -1;
-    *run = end;
-    *changed = 1;
-    return 1;
+    Py_XDECREF(held_outcome);
+    return result;
 }
 
 static PyObject *
