@@ -118,6 +118,25 @@ insert_tag(PyObject *inserts, Py_ssize_t index)
     return PyLong_AsLongLong(PyTuple_GET_ITEM(pending, 0));
 }
 
+/* The pair (2-tuple) ``table`` holds under ``key``, borrowed; ``key`` is a new reference,
+   released here (NULL: it could not be made).  NULL when there is none, or something else
+   (Python's to deal with), with ``*error`` set when an exception was raised. */
+static PyObject *
+cached_pair(PyObject *table, PyObject *key, int *error)
+{
+    if (key == NULL) {
+        *error = 1;
+        return NULL;
+    }
+    PyObject *found = PyDict_GetItemWithError(table, key);
+    Py_DECREF(key);
+    if (found == NULL) {
+        *error = PyErr_Occurred() != NULL;
+        return NULL;
+    }
+    return PyTuple_CheckExact(found) && PyTuple_GET_SIZE(found) == 2 ? found : NULL;
+}
+
 /* _Walk.catch_up before the element ``tag`` at ``offset`` when no patient age comes first: the
    inserts before it, as the run FastPlan.inserted_run made of them (queued after the bytes of
    the current run), and the insert of ``tag`` itself dropped (it is present).  Returns 1 when
@@ -137,16 +156,13 @@ insert_before(long long tag, Py_ssize_t offset, Py_ssize_t *run, PyObject *out,
         count++;
     }
     if (count) {
-        PyObject *key = Py_BuildValue("(nnOO)", total - pending, count, implicit, codec);
-        if (key == NULL)
-            return -1;
-        PyObject *made = PyDict_GetItemWithError(runs, key);  /* borrowed */
-        Py_DECREF(key);
+        int error = 0;
+        PyObject *made = cached_pair(
+            runs, Py_BuildValue("(nnOO)", total - pending, count, implicit, codec), &error);
         if (made == NULL)
-            return PyErr_Occurred() ? -1 : 0;
+            return -error;
         /* anything but (bytes, dict) is a refusal, which Python raises */
-        if (!PyTuple_CheckExact(made) || PyTuple_GET_SIZE(made) != 2 ||
-                !PyBytes_CheckExact(PyTuple_GET_ITEM(made, 0)) ||
+        if (!PyBytes_CheckExact(PyTuple_GET_ITEM(made, 0)) ||
                 !PyDict_CheckExact(PyTuple_GET_ITEM(made, 1)))
             return 0;
         PyObject *piece = PyTuple_GET_ITEM(made, 0);
@@ -223,17 +239,13 @@ in_lane(PyObject *lane, uint32_t tag, PyObject *vr, const unsigned char *data,
     if (!removes) {
         if (chain == Py_None)
             return 0;
-        PyObject *key = Py_BuildValue("(kOy#OOO)", (unsigned long)tag, vr,
-                                      (const char *)data + value_at, end - value_at, compat,
-                                      codec, chain);
-        if (key == NULL)
-            return -1;
-        PyObject *outcome = PyDict_GetItemWithError(outcomes, key);  /* borrowed */
-        Py_DECREF(key);
+        int error = 0;
+        PyObject *outcome = cached_pair(
+            outcomes, Py_BuildValue("(kOy#OOO)", (unsigned long)tag, vr,
+                                    (const char *)data + value_at, end - value_at, compat,
+                                    codec, chain), &error);
         if (outcome == NULL)
-            return PyErr_Occurred() ? -1 : 0;
-        if (!PyTuple_CheckExact(outcome) || PyTuple_GET_SIZE(outcome) != 2)
-            return 0;
+            return -error;
         piece = PyTuple_GET_ITEM(outcome, 0);
         value = PyTuple_GET_ITEM(outcome, 1);
         if (piece != unchanged && piece != Py_None && !PyBytes_CheckExact(piece))
