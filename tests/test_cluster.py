@@ -329,3 +329,79 @@ def test_without_the_extra_the_message_says_what_to_install(tmp_path):
                              str(tmp_path / "b"), "-j", "1"], capture_output=True, text=True,
                             timeout=60)
     assert result.stdout.split() == ["0", "False", "False"], result.stderr
+
+
+def test_distributeds_cancel_race_is_not_shown_and_other_errors_are():
+    """The one tornado record CancelRace drops is the NameError raised in ``cancel`` of
+    distributed/utils.py (a Ctrl-C before sync() set its future); the same error anywhere
+    else, and records without an error, still show."""
+    import logging
+
+    from deidc.run.cluster import CancelRace
+
+    def record(filename: str, function: str) -> logging.LogRecord:
+        space: dict = {}
+        exec(compile(f"def {function}():\n    return future\n", filename, "exec"), space)
+        try:
+            space[function]()
+        except NameError:
+            error = sys.exc_info()
+        return logging.LogRecord("tornado.application", logging.ERROR, __file__, 0,
+                                 "Exception in callback", (), error)
+
+    distributed_utils = os.path.join("site-packages", "distributed", "utils.py")
+    race = CancelRace()
+    assert not race.filter(record(distributed_utils, "cancel"))
+    assert race.filter(record(distributed_utils, "wait"))
+    assert race.filter(record(os.path.join("deidc", "utils.py"), "cancel"))
+    assert race.filter(logging.LogRecord("tornado.application", logging.ERROR, __file__, 0,
+                                         "an error without a traceback", (), None))
+
+
+RACE = """
+import io, logging, signal, sys, time
+import distributed.utils
+from deidc.run.cluster import CancelRace
+shown = io.StringIO()
+tornado = logging.getLogger("tornado.application")
+tornado.addHandler(logging.StreamHandler(shown))
+if sys.argv[1] == "filtered":
+    tornado.addFilter(CancelRace())
+runner = distributed.utils.LoopRunner(asynchronous=False)
+runner.start()
+runner.loop.add_callback(time.sleep, 0.5)  # busy: the call sync() waits for has not started
+
+
+async def call():
+    return 1
+
+
+def interrupt(*_):
+    raise KeyboardInterrupt
+
+
+signal.signal(signal.SIGALRM, interrupt)
+signal.setitimer(signal.ITIMER_REAL, 0.1)  # Ctrl-C while sync() waits
+try:
+    distributed.utils.sync(runner.loop, call)
+except KeyboardInterrupt:
+    pass
+time.sleep(0.8)  # the loop runs the call, then its cancel
+runner.stop()
+print(shown.getvalue())
+"""
+
+
+def test_a_ctrl_c_before_distributeds_call_starts_shows_no_traceback(tmp_path):
+    """The race itself, made certain: Ctrl-C while the loop has not yet started the call
+    sync() waits for.  Without the filter tornado logs the NameError's traceback; with it,
+    nothing."""
+    script = tmp_path / "race.py"
+    script.write_text(RACE)
+
+    def shown(mode: str) -> str:
+        return subprocess.run([sys.executable, str(script), mode], capture_output=True,
+                              text=True, timeout=60).stdout
+
+    assert "NameError" in shown("plain")
+    assert shown("filtered").strip() == ""

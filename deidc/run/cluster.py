@@ -60,6 +60,20 @@ def connect(address: str):
         import distributed
     except ImportError:
         raise RunError(f"--cluster needs Dask distributed, an optional extra: {EXTRA}") from None
+    import logging
+
+    tornado = logging.getLogger("tornado.application")
+    race = CancelRace()
+    tornado.addFilter(race)
+    try:
+        with _client(address, dask, distributed) as client:
+            yield client
+    finally:
+        tornado.removeFilter(race)
+
+
+@contextlib.contextmanager
+def _client(address: str, dask, distributed):
     if address.startswith("local:"):
         count = address.removeprefix("local:")
         if not count.isdigit() or int(count) < 1:
@@ -85,6 +99,25 @@ def connect(address: str):
                        "or check the address") from None
     with client:
         yield client
+
+
+class CancelRace:
+    """A logging filter for one record: distributed's ``sync()`` (2026.8) answers a Ctrl-C by
+    cancelling the call it waits for in a callback that reads a variable the call may not
+    have set yet, and tornado then logs that NameError with its traceback.  The interruption
+    itself is handled (the run stops as asked and says so), so that record is dropped;
+    whatever else tornado logs still shows."""
+
+    def filter(self, record) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, NameError) or error.__traceback__ is None:
+            return True
+        last = error.__traceback__
+        while last.tb_next is not None:
+            last = last.tb_next
+        code = last.tb_frame.f_code
+        return not (code.co_name == "cancel" and
+                    code.co_filename.endswith(os.path.join("distributed", "utils.py")))
 
 
 @contextlib.contextmanager
