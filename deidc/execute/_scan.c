@@ -186,45 +186,20 @@ insert_before(long long tag, Py_ssize_t offset, Py_ssize_t *run, PyObject *out,
     return 1;
 }
 
-/* The lane of ``tag`` (borrowed), NULL if it has none (or with an exception set). */
-static PyObject *
-lane_of(PyObject *lanes, uint32_t tag)
-{
-    PyObject *key = PyLong_FromUnsignedLong(tag);
-    if (key == NULL)
-        return NULL;
-    PyObject *lane = PyDict_GetItemWithError(lanes, key);
-    Py_DECREF(key);
-    return lane;
-}
-
-/* The VR an implicit VR file's element has for the walk: the plan's, else UN (new ref). */
-static PyObject *
-implicit_vr(PyObject *implicit_vrs, uint32_t tag, PyObject *unknown_vr)
-{
-    PyObject *key = PyLong_FromUnsignedLong(tag);
-    if (key == NULL)
-        return NULL;
-    PyObject *vr = PyDict_GetItemWithError(implicit_vrs, key);
-    Py_DECREF(key);
-    if (vr == NULL && PyErr_Occurred())
-        return NULL;
-    return Py_NewRef(vr != NULL ? vr : unknown_vr);
-}
-
 static int
 vr_is(PyObject *vr, const char *name)
 {
     return PyBytes_GET_SIZE(vr) == 2 && memcmp(PyBytes_AS_STRING(vr), name, 2) == 0;
 }
 
-/* _Walk.in_lane for the top-level element ``tag`` (VR ``vr``, value at ``value_at``, ending
-   at ``end``) when the plan removes it, or when its outcome is in ``outcomes`` (the walk met
-   that value before): as _Walk.drop or _Walk.emit.  Returns 2 when its bytes stay as they are
-   (the run goes on over them), 1 when they were replaced or dropped (the run restarts after
-   them), 0 when Python must transform it (nothing was changed here), -1 on an error. */
+/* _Walk.in_lane for the top-level element ``tag`` (the tables' key for it; VR ``vr``, value
+   at ``value_at``, ending at ``end``) when the plan removes it, or when its outcome is in
+   ``outcomes`` (the walk met that value before): as _Walk.drop or _Walk.emit.  Returns 2 when
+   its bytes stay as they are (the run goes on over them), 1 when they were replaced or
+   dropped (the run restarts after them), 0 when Python must transform it (nothing was changed
+   here), -1 on an error. */
 static int
-in_lane(PyObject *lane, uint32_t tag, PyObject *vr, const unsigned char *data,
+in_lane(PyObject *lane, PyObject *tag, PyObject *vr, const unsigned char *data,
         Py_ssize_t offset, Py_ssize_t value_at, Py_ssize_t end, Py_ssize_t *run, PyObject *out,
         PyObject *codec, PyObject *outcomes, PyObject *compat, PyObject *unchanged,
         PyObject *after, PyObject *removed, int *changed)
@@ -241,7 +216,7 @@ in_lane(PyObject *lane, uint32_t tag, PyObject *vr, const unsigned char *data,
             return 0;
         int error = 0;
         PyObject *outcome = cached_pair(
-            outcomes, Py_BuildValue("(kOy#OOO)", (unsigned long)tag, vr,
+            outcomes, Py_BuildValue("(OOy#OOO)", tag, vr,
                                     (const char *)data + value_at, end - value_at, compat,
                                     codec, chain), &error);
         if (outcome == NULL)
@@ -253,27 +228,23 @@ in_lane(PyObject *lane, uint32_t tag, PyObject *vr, const unsigned char *data,
         held_outcome = Py_NewRef(outcome);  /* while the dicts and lists below change */
     }
     int result = -1;
-    PyObject *key = PyLong_FromUnsignedLong(tag);
-    if (key != NULL) {
-        /* the value as the deid log and the file meta read it after (a list copied, as
-           emit does) */
-        PyObject *held = PyList_CheckExact(value) ? PyList_GetSlice(value, 0, PY_SSIZE_T_MAX)
-                                                  : Py_NewRef(value);
-        int dropped = piece == NULL || piece == Py_None;  /* by the plan, or by its chain */
-        if (held != NULL && PyDict_SetItem(after, key, held) == 0) {
-            if (piece == unchanged)
-                result = 2;  /* its bytes stay in the run */
-            else if ((!dropped || PySet_Add(removed, key) == 0) &&
-                     (*run >= offset || queue_copy(out, *run, offset) == 0) &&
-                     (dropped || PyList_Append(out, piece) == 0)) {
-                *run = end;
-                *changed = 1;
-                result = 1;
-            }
+    /* the value as the deid log and the file meta read it after (a list copied, as emit
+       does) */
+    PyObject *held = PyList_CheckExact(value) ? PyList_GetSlice(value, 0, PY_SSIZE_T_MAX)
+                                              : Py_NewRef(value);
+    int dropped = piece == NULL || piece == Py_None;  /* by the plan, or by its chain */
+    if (held != NULL && PyDict_SetItem(after, tag, held) == 0) {
+        if (piece == unchanged)
+            result = 2;  /* its bytes stay in the run */
+        else if ((!dropped || PySet_Add(removed, tag) == 0) &&
+                 (*run >= offset || queue_copy(out, *run, offset) == 0) &&
+                 (dropped || PyList_Append(out, piece) == 0)) {
+            *run = end;
+            *changed = 1;
+            result = 1;
         }
-        Py_XDECREF(held);
-        Py_DECREF(key);
     }
+    Py_XDECREF(held);
     Py_XDECREF(held_outcome);
     return result;
 }
@@ -409,24 +380,23 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         if (is_special) {
             /* a top-level attribute of the plan's lanes (see FastPlan.lanes), of even length */
-            PyObject *lane;
-            if (!top || (end - value_at) & 1 || (lane = lane_of(lanes, tag)) == NULL) {
-                if (PyErr_Occurred())
-                    found = -1;
+            if (!top || (end - value_at) & 1)
                 break;
-            }
-            PyObject *vr = sequences == NULL ? PyBytes_FromStringAndSize((const char *)p + 4, 2)
-                                             : implicit_vr(implicit_vrs, tag, unknown_vr);
-            if (vr == NULL) {
-                found = -1;
-                break;
-            }
-            int done = PyBytes_CheckExact(vr) && !(vr_is(vr, "SQ")) ?
-                in_lane(lane, tag, vr, data, offset, value_at, end, &run, out, codec, outcomes,
+            PyObject *key = PyLong_FromUnsignedLong(tag);  /* the tables' key for the tag */
+            PyObject *lane = key == NULL ? NULL : PyDict_GetItemWithError(lanes, key);
+            PyObject *vr = NULL;  /* its VR as the walk has it: stored, or the plan's (else UN) */
+            if (lane != NULL && sequences == NULL)
+                vr = PyBytes_FromStringAndSize((const char *)p + 4, 2);
+            else if (lane != NULL && ((vr = PyDict_GetItemWithError(implicit_vrs, key)) != NULL
+                                      || !PyErr_Occurred()))
+                vr = Py_NewRef(vr != NULL ? vr : unknown_vr);
+            int done = vr != NULL && PyBytes_CheckExact(vr) && !vr_is(vr, "SQ") ?
+                in_lane(lane, key, vr, data, offset, value_at, end, &run, out, codec, outcomes,
                         compat, unchanged, after, removed, &changed) : 0;
-            Py_DECREF(vr);
+            Py_XDECREF(vr);
+            Py_XDECREF(key);
             if (done <= 0) {
-                found = done;
+                found = PyErr_Occurred() ? -1 : 0;
                 break;
             }
             previous = tag;
