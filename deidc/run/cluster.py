@@ -66,39 +66,31 @@ def connect(address: str):
     race = CancelRace()
     tornado.addFilter(race)
     try:
-        with _client(address, dask, distributed) as client:
+        if address.startswith("local:"):
+            count = address.removeprefix("local:")
+            if not count.isdigit() or int(count) < 1:
+                raise RunError(f"--cluster {address}: local:N takes a number of worker "
+                               "processes, such as local:4")
+            # One thread a worker: the work is CPU-bound Python, which threads would share.
+            # The dashboard on a free port: 8787 may be another cluster's.
+            with _deaf_to_the_terminal():
+                cluster = distributed.LocalCluster(n_workers=int(count), threads_per_worker=1,
+                                                   processes=True, dashboard_address=":0",
+                                                   silence_logs=logging.ERROR)
+            with cluster, distributed.Client(cluster) as client:
+                yield client
+            return
+        try:
+            client = distributed.Client(address, timeout=dask.config.get(
+                "distributed.comm.timeouts.connect"))
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise RunError(f"--cluster {address}: cannot reach a Dask scheduler there ({exc}); "
+                           "start one (`dask scheduler`, then `dask worker ADDRESS` on each "
+                           "machine) or check the address") from None
+        with client:
             yield client
     finally:
         tornado.removeFilter(race)
-
-
-@contextlib.contextmanager
-def _client(address: str, dask, distributed):
-    if address.startswith("local:"):
-        count = address.removeprefix("local:")
-        if not count.isdigit() or int(count) < 1:
-            raise RunError(f"--cluster {address}: local:N takes a number of worker processes, "
-                           "such as local:4")
-        import logging
-
-        # One thread a worker: the work is CPU-bound Python, which threads would share.  The
-        # dashboard on a free port: 8787 may be another cluster's.
-        with _deaf_to_the_terminal():
-            cluster = distributed.LocalCluster(n_workers=int(count), threads_per_worker=1,
-                                               processes=True, dashboard_address=":0",
-                                               silence_logs=logging.ERROR)
-        with cluster, distributed.Client(cluster) as client:
-            yield client
-        return
-    try:
-        client = distributed.Client(address, timeout=dask.config.get(
-            "distributed.comm.timeouts.connect"))
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise RunError(f"--cluster {address}: cannot reach a Dask scheduler there ({exc}); "
-                       "start one (`dask scheduler`, then `dask worker ADDRESS` on each machine) "
-                       "or check the address") from None
-    with client:
-        yield client
 
 
 class CancelRace:
