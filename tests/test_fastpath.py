@@ -390,9 +390,15 @@ def test_mutated_files_never_crash_and_fast_path_is_never_laxer(blocklist_plan, 
 # --- the C accelerator -------------------------------------------------------------------------
 
 import shutil  # noqa: E402
+import struct  # noqa: E402
 import sysconfig  # noqa: E402
 
 from deidc.execute import fast as fastpath# noqa: E402
+
+
+def element(tag: int, vr: bytes, value: bytes) -> bytes:
+    """An explicit VR little endian element with a 2-byte length, for the scan's direct cases."""
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
 
 
 def scan_context(total=0, runs=None, implicit=False, after=None, lanes=None, outcomes=None,
@@ -455,11 +461,6 @@ def test_the_scan_stops_where_python_must_look():
     """Direct cases: it passes plain elements and stops at a special tag, a sequence, a private
     element it may not drop, a tag out of order, and a truncated header; it drops private
     elements of groups with nothing kept, queuing the bytes before them."""
-    import struct
-
-    def element(tag, vr, value):
-        return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
-
     body = (element(0x00080020, b"DA", b"20200101") + element(0x00080060, b"CS", b"CT")
             + element(0x00090010, b"LO", b"ACME") + element(0x00100010, b"PN", b"DOE^J "))
     size = len(body)
@@ -503,11 +504,6 @@ def test_the_scan_writes_the_inserts_it_finds_made():
     (queued after the run so far, values added to ``after``, inserts consumed, the one of a
     present tag dropped) and goes on; it stops where Python must insert: a run not made yet,
     the patient age, an item's inserts."""
-    import struct
-
-    def element(tag, vr, value):
-        return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
-
     date, modality = element(0x00080020, b"DA", b"20200101"), element(0x00080060, b"CS", b"CT")
     series = element(0x00200011, b"IS", b"2 ")
     body = date + modality + series
@@ -554,11 +550,6 @@ def test_the_scan_passes_the_lanes_whose_outcome_is_known():
     """A top-level attribute of the plan's lanes: removed when its lane removes it, written as
     the outcome the walk found for that value before (replaced, dropped, or left in the run
     when unchanged), and left to Python when the value is new."""
-    import struct
-
-    def element(tag, vr, value):
-        return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
-
     date, name = element(0x00080020, b"DA", b"20200101"), element(0x00100010, b"PN", b"DOE^J ")
     series = element(0x00200011, b"IS", b"2 ")
     body = date + name + series
@@ -629,8 +620,6 @@ def test_a_file_meta_group_is_written_as_the_dataset_path_writes_it(tmp_path, le
     write the same bytes, and rewrites it otherwise: a group length that is wrong (pydicom
     recomputes it) or missing (pydicom writes none), a MediaStorageSOPInstanceUID that is not
     the SOPInstanceUID (pydicom's writer follows the dataset's)."""
-    import struct
-
     import pydicom
 
     profile = tmp_path / "profile.yaml"
@@ -1065,8 +1054,6 @@ def test_the_accelerator_changes_nothing_on_implicit_vr_files(plan, implicit_fil
 
 @needs_accelerator
 def test_the_implicit_scan_stops_at_sequences_and_undefined_lengths():
-    import struct
-
     def element(tag, value, length=None):
         return struct.pack("<HHL", tag >> 16, tag & 0xFFFF,
                            len(value) if length is None else length) + value
