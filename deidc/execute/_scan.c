@@ -140,12 +140,12 @@ cached_pair(PyObject *table, PyObject *key, int *error)
 /* _Walk.catch_up before the element ``tag`` at ``offset`` when no patient age comes first: the
    inserts before it, as the run FastPlan.inserted_run made of them (queued after the bytes of
    the current run), and the insert of ``tag`` itself dropped (it is present).  Returns 1 when
-   done, 0 when the run is not in ``runs`` (Python makes it: nothing was changed here), -1 on
-   an error. */
+   done (``*first``: the tag of the insert now pending first), 0 when the run is not in
+   ``runs`` (Python makes it: nothing was changed here), -1 on an error. */
 static int
 insert_before(long long tag, Py_ssize_t offset, Py_ssize_t *run, PyObject *out,
               PyObject *inserts, Py_ssize_t total, PyObject *runs, PyObject *implicit,
-              PyObject *codec, PyObject *after, int *changed)
+              PyObject *codec, PyObject *after, int *changed, long long *first)
 {
     Py_ssize_t pending = PyList_GET_SIZE(inserts);
     Py_ssize_t count = 0;
@@ -181,8 +181,10 @@ insert_before(long long tag, Py_ssize_t offset, Py_ssize_t *run, PyObject *out,
         if ((next = insert_tag(inserts, 0)) < 0)
             return -1;
     }
-    if (next == tag && PyList_SetSlice(inserts, 0, 1, NULL) < 0)
+    if (next == tag && (PyList_SetSlice(inserts, 0, 1, NULL) < 0 ||
+                        (next = insert_tag(inserts, 0)) < 0))
         return -1;
+    *first = next;
     return 1;
 }
 
@@ -368,14 +370,10 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             if (inserts == NULL || (long long)tag == PATIENT_AGE ||
                     (age_pending && (long long)tag > PATIENT_AGE))
                 break;
+            long long first;
             if ((found = insert_before(tag, offset, &run, out, inserts, total, runs, implicit,
-                                       codec, after, &changed)) <= 0)
+                                       codec, after, &changed, &first)) <= 0)
                 break;
-            long long first = insert_tag(inserts, 0);
-            if (first < 0) {
-                found = -1;
-                break;
-            }
             next_stop = age_pending && PATIENT_AGE < first ? PATIENT_AGE : first;
         }
         if (is_special) {
