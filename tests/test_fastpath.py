@@ -567,7 +567,7 @@ def test_the_scan_passes_the_lanes_whose_outcome_is_known():
                                                    outcomes=outcomes, removed=removed))
         return result, out, after, removed
 
-    lane = ((), False, chain)
+    lane = ((), False, chain, None)
     assert scan(lane, (new_name, "")) == (
         (size, 0x00200011, name_end, True, 2**32), [[0, name_at], new_name],
         {0x00100010: ""}, set())
@@ -576,13 +576,68 @@ def test_the_scan_passes_the_lanes_whose_outcome_is_known():
         {0x00100010})
     assert scan(lane, (fastpath._UNCHANGED, ["DOE^J"])) == (
         (size, 0x00200011, 0, False, 2**32), [], {0x00100010: ["DOE^J"]}, set())
-    assert scan(((), True, None)) == (
+    assert scan(((), True, None, None)) == (
         (size, 0x00200011, name_end, True, 2**32), [[0, name_at]], {0x00100010: None},
         {0x00100010})
     # Python's: a value not met before, a chain whose outcome may not be reused, an item
-    for stopped in (scan(lane), scan(((), False, None), (new_name, "")),
+    for stopped in (scan(lane), scan(((), False, None, None), (new_name, "")),
                     scan(lane, (new_name, ""), top=False)):
         assert stopped == ((name_at, 0x00080020, 0, False, 2**32), [], {}, set())
+
+
+@needs_accelerator
+@pytest.mark.parametrize("stored, outcome", [
+    (b"DOE^J ", "replaced"), (b"ANON", "unchanged"), (b"ANON^X", "replaced"), (b"", "replaced"),
+    (b" ANON ", "replaced"),  # a leading space stays: that is not the constant
+    (b"DOE  ", "Python's"),  # padded beyond even: pydicom writes it back otherwise
+    (b"DOE\\J", "Python's"), (b"DO\xc9", "Python's"), (b"DOE\0", "Python's"),
+    (b"DOE^J=", "Python's"),  # an empty trailing component group, which pydicom drops
+])
+def test_the_scan_tells_a_constant_lanes_outcome_from_the_value_alone(stored, outcome):
+    """A lane whose chain replaces whatever the value: a value met for the first time is
+    replaced by the constant's bytes, or left as it is when it is the constant already, when
+    it is plain ASCII text that the walk reads and writes back as stored; anything else is
+    Python's, which reads the value (and may send the file to the Dataset path)."""
+    name = element(0x00100010, b"PN", stored)
+    series = element(0x00200011, b"IS", b"2 ")
+    body, name_end = name + series, len(name)
+    replaced = element(0x00100010, b"PN", b"ANON")
+
+    def scan(constants, vr=b"PN"):
+        out, after = [], {}
+        lane = ((), False, (3,), constants)
+        result = fastpath._skip_plain(body, 0, len(body), -1, 2**32, {0x00100010}, True, None,
+                                      True, False, set(), 0, out, None, None, None, False,
+                                      scan_context(after=after, lanes={0x00100010: lane}))
+        return result, out, after
+
+    known = {(b"PN", None, False, False): (replaced, "ANON", b"ANON")}
+    expected = {
+        "replaced": ((len(body), 0x00200011, name_end, True, 2**32), [replaced],
+                     {0x00100010: "ANON"}),
+        "unchanged": ((len(body), 0x00200011, 0, False, 2**32), [], {0x00100010: "ANON"}),
+        "Python's": ((0, -1, 0, False, 2**32), [], {}),
+    }
+    assert scan(known) == expected[outcome]
+    # not yet made for this VR, encoding or character set, or not to be made: Python's
+    for constants in ({}, {(b"PN", None, False, True): known[(b"PN", None, False, False)]},
+                      {(b"PN", None, False, False): None}):
+        assert scan(constants) == expected["Python's"]
+
+
+@needs_accelerator
+@pytest.mark.parametrize("vr", [b"AE", b"UI", b"DS", b"IS", b"US", b"FL"])
+def test_a_constant_lane_of_a_vr_read_otherwise_is_pythons(vr):
+    """AE strips leading spaces, UI pads with NUL, DS and IS are numbers, the others are not
+    text: the C scan leaves their values to Python even when the constant is known."""
+    body = element(0x00100010, vr, b"DOE ") + element(0x00200011, b"IS", b"2 ")
+    known = {(vr, None, False, False): (element(0x00100010, vr, b"ANON"), "ANON", b"ANON")}
+    after: dict = {}
+    result = fastpath._skip_plain(body, 0, len(body), -1, 2**32, {0x00100010}, True, None, True,
+                                  False, set(), 0, [], None, None, None, False,
+                                  scan_context(after=after, lanes={
+                                      0x00100010: ((), False, (3,), known)}))
+    assert (result, after) == ((0, -1, 0, False, 2**32), {})
 
 
 def test_the_accelerator_and_python_agree_once_the_runs_are_made(plan):

@@ -14,8 +14,10 @@
  * has made that run: a Penn BSC profile inserts some 60 into every file, in a dozen runs
  * between the elements present, and the bytes of a run are the same in every file.  And it
  * passes the attributes the plan transforms and nothing else watches (the walk's lanes), once
- * the walk has met their value: files of a series share most values.  A Python stop cost more
- * than the rest of the scan.
+ * the walk has met their value: files of a series share most values.  A lane that only
+ * replaces (a Penn BSC profile empties some ten attributes whose values are new in every
+ * file) needs no value met: plain ASCII text is either the constant already or replaced by
+ * it.  A Python stop cost more than the rest of the scan.
  *
  * Explicit VR little endian, and implicit VR little endian when given the tags the dictionary
  * makes sequences (the walk's ``sequences``): those, and undefined lengths, are for Python.
@@ -66,9 +68,10 @@ PyDoc_STRVAR(skip_plain_doc,
 "is known already.  Before a plain element or one of ``special`` past ``next_stop``, it writes\n"
 "what ``_Walk.catch_up`` writes (``inserts``: the walk's pending inserts, else None), when\n"
 "``FastPlan.inserted_run`` made that run of inserts before.  And it passes an element of the\n"
-"plan's lanes as ``_Walk.in_lane`` does, when the lane removes it or the walk met its value\n"
-"before (its outcome is in the context's table).  The patient age (``age_pending``), a new\n"
-"run and a new value are Python's.\n"
+"plan's lanes as ``_Walk.in_lane`` does, when the lane removes it, when the walk met its value\n"
+"before (its outcome is in the context's table), or when the lane only replaces and the value\n"
+"is plain ASCII text (``_Walk.constant_outcome`` made the constant's bytes).  The patient age\n"
+"(``age_pending``), a new run and any other new value are Python's.\n"
 "``context``: ``_Walk.scan_context``, the walk's tables for those two.\n"
 "Returns ``(offset, previous, run, changed, next_stop)``: where the first element to look at\n"
 "starts (or ``stop``), the tag of the last element passed, where the current run starts,\n"
@@ -194,22 +197,83 @@ vr_is(PyObject *vr, const char *name)
     return PyBytes_GET_SIZE(vr) == 2 && memcmp(PyBytes_AS_STRING(vr), name, 2) == 0;
 }
 
+/* The length of a text value ``raw`` once fast.decode has read it, when the value is plain
+   ASCII text that decode reads as one string and writes back as the same bytes: printable
+   ASCII with no backslash, at most one trailing space (the padding), of a VR read that way
+   (not AE, UI or the numbers; a PN not ending in '=').  -1 when Python must read it. */
+static Py_ssize_t
+plain_text_length(PyObject *vr, const unsigned char *raw, Py_ssize_t length)
+{
+    static const char read_plainly[] = "ASCSDADTLOLTPNSHSTTMUCURUT";
+    if (PyBytes_GET_SIZE(vr) != 2)
+        return -1;
+    const char *name = PyBytes_AS_STRING(vr);
+    int known = 0;
+    for (const char *at = read_plainly; *at && !known; at += 2)
+        known = name[0] == at[0] && name[1] == at[1];
+    if (!known)
+        return -1;
+    for (Py_ssize_t i = 0; i < length; i++)
+        if (raw[i] < 0x20 || raw[i] > 0x7E || raw[i] == '\\')
+            return -1;
+    Py_ssize_t text = length;
+    while (text > 0 && raw[text - 1] == ' ')
+        text--;
+    if (length - text > 1 || (name[0] == 'P' && name[1] == 'N' && text && raw[text - 1] == '='))
+        return -1;
+    return text;
+}
+
+/* A constant lane's outcome (see fast._lane) for a value not in the outcomes table: the
+   constant's (bytes, value, ASCII text) that _Walk.constant_outcome put in ``constants``
+   under (vr, codec, compat, implicit), ``*piece`` the bytes, or ``unchanged`` when the value
+   is that text already.  The entry, borrowed, or NULL when Python must transform it (with
+   ``*error`` set on an exception). */
+static PyObject *
+constant_outcome(PyObject *constants, PyObject *vr, PyObject *codec, PyObject *compat,
+                 PyObject *implicit, const unsigned char *raw, Py_ssize_t length,
+                 PyObject *unchanged, PyObject **piece, int *error)
+{
+    Py_ssize_t text_length = plain_text_length(vr, raw, length);
+    if (text_length < 0)
+        return NULL;
+    PyObject *key = Py_BuildValue("(OOOO)", vr, codec, compat, implicit);
+    if (key == NULL) {
+        *error = 1;
+        return NULL;
+    }
+    PyObject *entry = PyDict_GetItemWithError(constants, key);
+    Py_DECREF(key);
+    if (entry == NULL) {
+        *error = PyErr_Occurred() != NULL;
+        return NULL;
+    }
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3 ||
+            !PyBytes_CheckExact(PyTuple_GET_ITEM(entry, 0)))
+        return NULL;
+    PyObject *text = PyTuple_GET_ITEM(entry, 2);
+    int same = PyBytes_CheckExact(text) && PyBytes_GET_SIZE(text) == text_length &&
+               memcmp(PyBytes_AS_STRING(text), raw, (size_t)text_length) == 0;
+    *piece = same ? unchanged : PyTuple_GET_ITEM(entry, 0);
+    return entry;
+}
+
 /* _Walk.in_lane for the top-level element ``tag`` (the tables' key for it; VR ``vr``, value
-   at ``value_at``, ending at ``end``) when the plan removes it, or when its outcome is in
-   ``outcomes`` (the walk met that value before): as _Walk.drop or _Walk.emit.  Returns 2 when
-   its bytes stay as they are (the run goes on over them), 1 when they were replaced or
-   dropped (the run restarts after them), 0 when Python must transform it (nothing was changed
-   here), -1 on an error. */
+   at ``value_at``, ending at ``end``) when the plan removes it, when its outcome is in
+   ``outcomes`` (the walk met that value before), or when its lane's constant decides it: as
+   _Walk.drop or _Walk.emit.  Returns 2 when its bytes stay as they are (the run goes on over
+   them), 1 when they were replaced or dropped (the run restarts after them), 0 when Python
+   must transform it (nothing was changed here), -1 on an error. */
 static int
 in_lane(PyObject *lane, PyObject *tag, PyObject *vr, const unsigned char *data,
         Py_ssize_t offset, Py_ssize_t value_at, Py_ssize_t end, Py_ssize_t *run, PyObject *out,
         PyObject *codec, PyObject *outcomes, PyObject *compat, PyObject *unchanged,
-        PyObject *after, PyObject *removed, int *changed)
+        PyObject *after, PyObject *removed, PyObject *implicit, int *changed)
 {
-    if (!PyTuple_CheckExact(lane) || PyTuple_GET_SIZE(lane) != 3)
+    if (!PyTuple_CheckExact(lane) || PyTuple_GET_SIZE(lane) != 4)
         return 0;
     int removes = PyObject_IsTrue(PyTuple_GET_ITEM(lane, 1));
-    PyObject *chain = PyTuple_GET_ITEM(lane, 2);
+    PyObject *chain = PyTuple_GET_ITEM(lane, 2), *constants = PyTuple_GET_ITEM(lane, 3);
     if (removes < 0)
         return -1;
     PyObject *piece = NULL, *value = Py_None, *held_outcome = NULL;
@@ -221,10 +285,18 @@ in_lane(PyObject *lane, PyObject *tag, PyObject *vr, const unsigned char *data,
             outcomes, Py_BuildValue("(OOy#OOO)", tag, vr,
                                     (const char *)data + value_at, end - value_at, compat,
                                     codec, chain), &error);
+        if (outcome != NULL) {
+            piece = PyTuple_GET_ITEM(outcome, 0);
+            value = PyTuple_GET_ITEM(outcome, 1);
+        }
+        else if (!error && PyDict_CheckExact(constants)) {
+            outcome = constant_outcome(constants, vr, codec, compat, implicit, data + value_at,
+                                       end - value_at, unchanged, &piece, &error);
+            if (outcome != NULL)
+                value = PyTuple_GET_ITEM(outcome, 1);
+        }
         if (outcome == NULL)
             return -error;
-        piece = PyTuple_GET_ITEM(outcome, 0);
-        value = PyTuple_GET_ITEM(outcome, 1);
         if (piece != unchanged && piece != Py_None && !PyBytes_CheckExact(piece))
             return 0;
         held_outcome = Py_NewRef(outcome);  /* while the dicts and lists below change */
@@ -390,7 +462,7 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 vr = Py_NewRef(vr != NULL ? vr : unknown_vr);
             int done = vr != NULL && PyBytes_CheckExact(vr) && !vr_is(vr, "SQ") ?
                 in_lane(lane, key, vr, data, offset, value_at, end, &run, out, codec, outcomes,
-                        compat, unchanged, after, removed, &changed) : 0;
+                        compat, unchanged, after, removed, implicit, &changed) : 0;
             Py_XDECREF(vr);
             Py_XDECREF(key);
             if (done <= 0) {

@@ -239,9 +239,11 @@ class FastPlan:
         self.inserted_runs: dict[tuple, tuple | Unsupported] = {}
         self._created: dict[tuple, bytes | list] = {}
         # Top-level public attributes whose only business is their own actions (no log, no
-        # file meta, no patient age, no remove-undefined): the walk handles them inline.
+        # file meta, no patient age, no remove-undefined): the walk handles them inline.  Each
+        # lane: its actions, whether they remove it, its chain key, and, for a chain that
+        # replaces whatever the value (see _lane), the outcomes of its constant.
         self.lanes = {} if self.remove_undefined or self.patterns or self.repeaters else {
-            tag: self.actions(tag, None, True) for tag in self.public
+            tag: _lane(self.actions(tag, None, True)) for tag in self.public
             if tag >> 16 != FILE_META_GROUP and not tag >> 16 & 1 and tag not in self.tracked
             and tag not in ANCHORS and tag not in self.logged_roots}
 
@@ -482,6 +484,18 @@ def _insertions(inserts: list, implicit: bool, tracked, roots=frozenset(),
         if tag in roots:
             values[("raw", tag)] = pieces[-1]
     return b"".join(pieces), values
+
+
+def _lane(found: tuple) -> tuple:
+    """A lane of FastPlan.lanes from what FastPlan.actions found for its tag.  A chain that
+    only replaces gives a present element the same value whatever it was: then a value met
+    for the first time is either that value already (unchanged) or replaced by bytes the walk
+    has made before, and the C scan tells which for plain ASCII text without calling back (a
+    Penn BSC profile empties some ten attributes that way, with values new in every file)."""
+    actions = found[0]
+    constant = bool(actions) and all(action.op == "replace" for action in actions) \
+        and any(action.args.get("value") is not None for action in actions)
+    return (*found, {} if constant else None)
 
 
 def _chain_key(actions) -> tuple | None:
@@ -871,11 +885,29 @@ class _Walk:
     def in_lane(self, element: Element, lane: tuple, out: list) -> None:
         """A top-level attribute the plan transforms and nothing else watches: the outcome of
         its value is usually known already (series share values; the C scan passes those)."""
-        actions, removes, chain = lane
+        actions, removes, chain, constants = lane
         if removes:
             self.drop(element.tag, True)
-        else:
-            self.transform(element, actions, True, out, chain)
+            return
+        self.transform(element, actions, True, out, chain)
+        if constants is not None:
+            key = (element.vr, self.codec, self.actor.compat, self.implicit)
+            if key not in constants:
+                constants[key] = self.constant_outcome(element, actions)
+
+    def constant_outcome(self, element: Element, actions: list) -> tuple | None:
+        """What a constant lane's chain writes for ``element`` whatever its value (this
+        element's VR, this file's encoding and character set), for the C scan to use on values
+        it has not met: (its bytes, its value, its text as ASCII bytes or None if it equals
+        no ASCII text a file can hold).  None when the walk cannot write it."""
+        vr = element.vr.decode()
+        present, value = self.run_chain(actions, True, None, vr)
+        try:
+            data = encode(value, vr, self.codec)
+        except Unsupported:
+            return None
+        text = value.encode() if type(value) is str and value.isascii() else None
+        return self.header(element.tag, vr, len(data)) + data, held(value, vr), text
 
     def catch_up(self, tag: int, element: Element | None, inserts: list, age_pending: bool,
                  out: list) -> tuple[bool, bool]:
