@@ -406,7 +406,7 @@ def scan_context(total=0, runs=None, implicit=False, after=None, lanes=None, out
     """The scan's context (_Walk.scan_context) for direct calls: nothing known by default."""
     return (total, {} if runs is None else runs, implicit, {} if after is None else after,
             lanes or {}, {} if outcomes is None else outcomes, False, fastpath._UNCHANGED,
-            set() if removed is None else removed, {}, b"UN")
+            set() if removed is None else removed, {}, b"UN", 0)
 
 
 def fast_only(plan, path, skip_plain):
@@ -638,6 +638,47 @@ def test_a_constant_lane_of_a_vr_read_otherwise_is_pythons(vr):
                                   scan_context(after=after, lanes={
                                       0x00100010: ((), False, (3,), known)}))
     assert (result, after) == ((0, -1, 0, False, 2**32), {})
+
+
+@needs_accelerator
+def test_the_scan_copies_the_short_sequences_no_rule_names():
+    """A plan that enters no sequence copies a top-level sequence it does not name whole
+    (_Walk.copy_sequence): the scan keeps it in the run when it has a defined length, is
+    public and short enough for check_depth not to look inside, and, in explicit VR, holds no
+    "UN" bytes that might be a UN sequence pydicom would rewrite.  Anything else stops it."""
+    item = struct.pack("<HHL", 0xFFFE, 0xE000, 14) + element(0x00080100, b"SH", b"CODE12")
+    series = element(0x00200011, b"IS", b"2 ")
+
+    def sequence(tag, value, length=None):
+        length = len(value) if length is None else length
+        return struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, b"SQ", 0, length) + value
+
+    def scan(body, sequence_bytes=1600, special=(), top=True, implicit=None):
+        context = scan_context()[:11] + (sequence_bytes,)
+        return fastpath._skip_plain(body, 0, len(body), -1, 2**32, set(special), True, None,
+                                    top, False, set(), 0, [], implicit, None, None, False,
+                                    context)
+
+    procedure = sequence(0x00081032, item) + series
+    passed = (len(procedure), 0x00200011, 0, False, 2**32)
+    stopped = (0, -1, 0, False, 2**32)
+    assert scan(procedure) == passed
+    assert scan(procedure, sequence_bytes=0) == stopped  # the plan enters sequences
+    assert scan(procedure, sequence_bytes=len(item)) == stopped  # check_depth looks inside
+    assert scan(procedure, special={0x00081032}) == stopped  # a rule names it
+    assert scan(procedure, top=False) == stopped  # in an item: the walk's
+    assert scan(sequence(0x00091032, item) + series) == stopped  # private
+    unknown = struct.pack("<HHL", 0xFFFE, 0xE000, 14) + element(0x00080100, b"SH", b"UNIT12")
+    assert scan(sequence(0x00081032, unknown) + series) == stopped  # "UN" bytes in it
+    undefined = sequence(0x00081032, item + struct.pack("<HHL", 0xFFFE, 0xE0DD, 0),
+                         length=0xFFFFFFFF) + series
+    assert scan(undefined) == stopped
+    # implicit VR: the dictionary's sequences, and no VR to look for
+    implicit = struct.pack("<HHL", 0x0008, 0x1032, len(unknown)) + unknown + \
+        struct.pack("<HHL", 0x0020, 0x0011, 2) + b"2 "
+    assert scan(implicit, implicit={0x00081032}) == (len(implicit), 0x00200011, 0, False,
+                                                     2**32)
+    assert scan(implicit, sequence_bytes=0, implicit={0x00081032}) == stopped
 
 
 def test_the_accelerator_and_python_agree_once_the_runs_are_made(plan):

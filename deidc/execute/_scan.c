@@ -20,7 +20,8 @@
  * it.  A Python stop cost more than the rest of the scan.
  *
  * Explicit VR little endian, and implicit VR little endian when given the tags the dictionary
- * makes sequences (the walk's ``sequences``): those, and undefined lengths, are for Python.
+ * makes sequences (the walk's ``sequences``).  Undefined lengths are for Python, and so are
+ * sequences, but for the short ones of a plan that enters none, which are copied whole.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -323,6 +324,24 @@ in_lane(PyObject *lane, PyObject *tag, PyObject *vr, const unsigned char *data,
     return result;
 }
 
+/* Whether the walk would copy the sequence with this value whole, as _Walk.copy_sequence
+   does, were it not one the plan names: the plan enters no sequence (``sequence_bytes``, else
+   0), it is a public top-level one of a defined, even length, too short to nest deeper than
+   stream.check_depth allows (``sequence_bytes``), and in explicit VR it holds no "UN" bytes
+   (stream.check_no_un_sequence). */
+static int
+plain_sequence(const unsigned char *data, Py_ssize_t value_at, Py_ssize_t end, int top,
+               uint32_t group, int explicit, Py_ssize_t sequence_bytes)
+{
+    if (!top || group & 1 || (end - value_at) & 1 || end - value_at >= sequence_bytes)
+        return 0;
+    if (explicit)
+        for (Py_ssize_t at = value_at; at + 1 < end; at++)
+            if (data[at] == 'U' && data[at + 1] == 'N')
+                return 0;
+    return 1;
+}
+
 static PyObject *
 skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -332,8 +351,8 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     PyObject *context = args[17];
     if (!PyList_Check(args[12]) || (args[14] != Py_None && !PyList_Check(args[14])) ||
-            !PyTuple_CheckExact(context) || PyTuple_GET_SIZE(context) != 11) {
-        PyErr_SetString(PyExc_TypeError, "out and inserts must be lists, context an 11-tuple");
+            !PyTuple_CheckExact(context) || PyTuple_GET_SIZE(context) != 12) {
+        PyErr_SetString(PyExc_TypeError, "out and inserts must be lists, context a 12-tuple");
         return NULL;
     }
     Py_ssize_t total = PyLong_AsSsize_t(PyTuple_GET_ITEM(context, 0));
@@ -343,6 +362,7 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *unchanged = PyTuple_GET_ITEM(context, 7), *removed = PyTuple_GET_ITEM(context, 8);
     PyObject *implicit_vrs = PyTuple_GET_ITEM(context, 9);
     PyObject *unknown_vr = PyTuple_GET_ITEM(context, 10);
+    Py_ssize_t sequence_bytes = PyLong_AsSsize_t(PyTuple_GET_ITEM(context, 11));
     if (!PyDict_Check(runs) || !PyDict_Check(after) || !PyDict_Check(lanes) ||
             !PyDict_Check(outcomes) || !PySet_Check(removed) || !PyDict_Check(implicit_vrs)) {
         PyErr_SetString(PyExc_TypeError, "a context of the wrong types");
@@ -389,18 +409,19 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             break;
         if (number == 0 && group > 6)
             break;
+        int sequence = 0;
         if (sequences != NULL) {
-            /* implicit VR: a 4-byte length; sequences and undefined lengths are for Python */
+            /* implicit VR: a 4-byte length; undefined lengths are for Python */
             uint32_t length = v0 | (uint32_t)v1 << 8 | short_length << 16;
             if (length == UNDEFINED)
                 break;
-            if ((found = contains(sequences, tag)) != 0)
+            if ((sequence = contains(sequences, tag)) < 0) {
+                found = -1;
                 break;
+            }
             value_at = offset + 8;
             end = value_at + (Py_ssize_t)length;
         }
-        else if (v0 == 'S' && v1 == 'Q')
-            break;
         else if (long_vr(v0, v1)) {
             if (offset + 12 > stop || short_length)
                 break;
@@ -410,6 +431,7 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 break;
             value_at = offset + 12;
             end = value_at + (Py_ssize_t)length;
+            sequence = v0 == 'S' && v1 == 'Q';
         }
         else if (v0 >= 'A' && v0 <= 'Z' && v1 >= 'A' && v1 <= 'Z') {
             value_at = offset + 8;
@@ -425,11 +447,16 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 (end >= offset + 16 && p[12] == 0xFE && p[13] == 0xFF && p[14] == 0x00 &&
                  p[15] == 0xE0)))
             break;
+        if (sequence && !plain_sequence(data, value_at, end, top, group, sequences == NULL,
+                                        sequence_bytes))
+            break;
         int is_special = contains(special, tag);  /* a tag the plan or the log needs */
         if (is_special < 0) {
             found = -1;
             break;
         }
+        if (sequence && is_special)
+            break;
         int plain = !is_special && (odd_plain || !(group & 1));
         if (plain && keep != NULL) {
             if ((found = contains(keep, tag)) < 0)

@@ -34,7 +34,8 @@ from .actions import (Actor, Dispatch, derived, draws_at_random, element_groups,
 from ..plan.ir import Plan
 from ..plan.targets import is_private, is_repeater, parse_path, parse_private, repeater_base
 from .dicom import (BINARY_NUMBERS, FILE_META_GROUP, ITEM, ITEM_END, LONG_HEADER_VRS,
-                    LONG_LENGTH, MEDIA_STORAGE_SOP_INSTANCE_UID, META_GROUP_LENGTH, NUMBER_STRING_VRS,
+                    LONG_LENGTH, MAX_SEQUENCE_DEPTH, MEDIA_STORAGE_SOP_INSTANCE_UID,
+                    META_GROUP_LENGTH, NESTING_LEVEL_BYTES, NUMBER_STRING_VRS,
                     PATIENT_AGE, PATIENT_BIRTH_DATE, REPEATER_MASK, SEQUENCE_END, SHORT_HEADER,
                     SINGLE_VALUED_VRS, SOP_CLASS_UID, SOP_INSTANCE_UID, SPECIFIC_CHARACTER_SET,
                     STRING_VRS, STUDY_DATE, TAG_LENGTH, TEXT_VRS, TRACKED_VRS, UNDEFINED_LENGTH,
@@ -130,6 +131,11 @@ class FastPlan:
         # numbers inserts what is missing (the element, the items before it, its sequences).
         self.paths = dispatch.paths
         self.path_tags = {step for steps, _ in self.paths for step in steps[0::2]}
+        # The C scan copies a top-level sequence no rule names, as _Walk.copy_sequence does,
+        # when no rule reaches into sequences and it is shorter than this (so check_depth
+        # would not look inside it); 0: it leaves every sequence to the walk.
+        self.plain_sequence_bytes = 0 if self.enter_sequences or self.remove_undefined \
+            or self.path_tags else MAX_SEQUENCE_DEPTH * NESTING_LEVEL_BYTES
         self.nested_inserts = {
             tuple(int(step) if place % 2 else step for place, step in enumerate(steps)): entry
             for steps, entry in self.paths
@@ -700,7 +706,8 @@ class _Walk:
         # what the C scan needs to write inserts and lanes as catch_up and in_lane would
         self.scan_context = (len(fast.inserts), fast.inserted_runs, implicit, self.after,
                              fast.lanes, self.outcomes, self.actor.compat, _UNCHANGED,
-                             self.removed, fast.implicit_vrs, UNKNOWN_VR)
+                             self.removed, fast.implicit_vrs, UNKNOWN_VR,
+                             fast.plain_sequence_bytes)
 
     def raw(self, element: Element) -> bytes:
         return bytes(self.buffer[element.value:element.end])
