@@ -5,6 +5,7 @@ generated corpora against the bytes of a clean run, with pydicom reading every o
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -17,7 +18,8 @@ import pydicom
 import pytest
 
 from deidc.compiler import compile_profile
-from deidc.run.journal import JOURNAL_NAME, JournalError
+from deidc.plan.ir import load_plan
+from deidc.run.journal import JOURNAL_NAME, JournalError, run_identity
 from deidc.run.runner import RunOptions, run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -263,6 +265,28 @@ def test_another_plan_on_the_same_journal_is_refused(generated, profile, tmp_pat
                           "--in-place"], capture_output=True, text=True)
     assert cli.returncode == 2 and "Traceback" not in cli.stderr
     assert "another plan" in cli.stderr and len(cli.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", ["blocklist.yaml", "keeplist.yaml"])
+def test_a_plan_and_its_file_are_one_run_and_a_change_is_another(name, tmp_path):
+    """The journal's run identity: the same for a profile compiled in the run and for its
+    plan read back from the file `deidc compile` writes (a run started with one and finished
+    with the other), whatever the profile's path and notes; another for any other rule."""
+    profile = ROOT / "examples" / name
+    plan = compile_profile(str(profile))
+    written = tmp_path / "plan.json"
+    written.write_text(plan.to_json())
+    moved = tmp_path / name
+    moved.write_text(profile.read_text() + "\n# a comment\n")
+    assert run_identity(plan, 5, False) == run_identity(load_plan(str(written)), 5, False) \
+        == run_identity(compile_profile(str(moved)), 5, False)
+    assert run_identity(plan, 5, False) != run_identity(plan, 6, False) \
+        != run_identity(plan, 6, True)
+    data = json.loads(plan.to_json())
+    data["entries"].pop()  # one rule fewer
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps(data))
+    assert run_identity(load_plan(str(changed)), 5, False) != run_identity(plan, 5, False)
 
 
 KILLED_BEFORE_ANY_COMMIT = """

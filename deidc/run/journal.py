@@ -55,11 +55,18 @@ class JournalError(RunError):
 
 def run_identity(plan, seed: int | None, compat_flywheel: bool) -> str:
     """What makes two runs' outputs the same: the plan's rules and options, not where its
-    profile lives, its notes, or which deidc version compiled it."""
-    data = plan.to_data()
-    for incidental in ("deidc_version", "pydicom_version", "profile", "notes"):
-        data.pop(incidental, None)
-    text = json.dumps([data, seed, compat_flywheel], sort_keys=True)
+    profile lives or where in it each rule is (the origins), its notes, or which deidc
+    version compiled it.  Tuples are encoded as JSON arrays as they stand (a plan read
+    from its file and the same plan compiled give the same text)."""
+    def chain(actions):
+        return [(action.op, action.args, action.order) for action in actions]
+
+    essential = plan._replace(
+        deidc_version=None, pydicom_version=None, profile=None, notes=None,
+        entries=[(entry.target, entry.kind, entry.keyword, entry.vr, chain(entry.actions))
+                 for entry in plan.entries],
+        patterns=[(rule.pattern, chain(rule.actions)) for rule in plan.patterns])
+    text = json.dumps([essential, seed, compat_flywheel], sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
