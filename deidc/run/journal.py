@@ -437,8 +437,6 @@ def commit(group: list, log, in_place: bool) -> list:
     temporary file), both flushed to disk, then the renames; returns the results as they end
     (a file whose rename failed, failed).  On an error, the files announced before it are
     still finished and the others' temporary files removed."""
-    from .deidlog import LogError
-
     announced: list = []
     try:
         for result in group:
@@ -449,6 +447,8 @@ def commit(group: list, log, in_place: bool) -> list:
             if result.job.relative != key:  # the path its log rows name
                 record["p"] = result.job.relative
             if log is not None and result.log_rows:
+                from .deidlog import LogError  # loaded with the log: a run without one,
+                                               # the usual, does without csv
                 where = os.path.realpath(log.path)
                 try:
                     log.write(result.log_rows, result.job.source,
