@@ -26,11 +26,11 @@ from pathlib import Path
 
 
 class OutputFolders:
-    """Numbered folders under ``scratch/outputs``."""
+    """Numbered folders under ``scratch/outputs`` (one instance for each ``scratch``)."""
 
     def __init__(self, scratch: Path):
         self.root = scratch / "outputs"
-        self.root.mkdir(exist_ok=True)
+        self.root.mkdir(parents=True)
         self.numbers = itertools.count()
         self.last: Path | None = None
 

@@ -92,7 +92,7 @@ def main() -> None:
                                                        str(PROFILE), str(corpus), str(out)]
         times: dict[str, list[float]] = {}
         peaks: dict[str, float] = {}
-        outputs = OutputFolders(scratch)
+        outputs = OutputFolders(scratch / name)
         for _ in range(args.rounds):
             for tool, command in tools.items():
                 # a new folder (benchmarks/_outputs.py says why), and nothing waiting to be
