@@ -908,13 +908,13 @@ class _Walk:
         it has not met: (its bytes, its value, its text as ASCII bytes or None if it equals
         no ASCII text a file can hold).  None when the walk cannot write it."""
         vr = element.vr.decode()
-        present, value = self.run_chain(actions, True, None, vr)
+        _, value = self.run_chain(actions, True, None, vr)
         try:
             data = encode(value, vr, self.codec)
+            outcome = self.header(element.tag, vr, len(data)) + data, held(value, vr)
         except Unsupported:
             return None
-        text = value.encode() if type(value) is str and value.isascii() else None
-        return self.header(element.tag, vr, len(data)) + data, held(value, vr), text
+        return *outcome, value.encode() if type(value) is str and value.isascii() else None
 
     def catch_up(self, tag: int, element: Element | None, inserts: list, age_pending: bool,
                  out: list) -> tuple[bool, bool]:
