@@ -626,6 +626,37 @@ def test_the_scan_tells_a_constant_lanes_outcome_from_the_value_alone(stored, ou
 
 
 @needs_accelerator
+@settings(max_examples=400, deadline=None)
+@given(stored=st.lists(st.sampled_from(b" \\=^AZaz09\x00\x1b\x7f\xc9"), max_size=9).map(bytes),
+       vr=st.sampled_from([b"PN", b"LO", b"SH", b"DA", b"CS", b"LT", b"UT", b"UR", b"AE", b"UI",
+                           b"DS"]),
+       constant=st.sampled_from(["", "ANON", "A Z", "ÉTÉ"]))
+def test_the_scans_constant_decision_is_the_walks(stored, vr, constant):
+    """Whatever a constant lane's stored value, the C scan decides it only as the walk would:
+    replaced where fast.decode reads a value other than the constant, left as it is where it
+    reads the constant, and never where decode declines the value (the walk then sends the
+    file to the Dataset path); anything else it may leave to Python."""
+    stored += b" " * (len(stored) % 2)
+    body = element(0x00100010, vr, stored) + element(0x00200011, b"IS", b"2 ")
+    replaced = element(0x00100010, vr, b"X" * 6)  # any bytes: only where they go is checked
+    text = constant.encode() if constant.isascii() else None
+    lane = ((), False, (3,), {(vr, None, False, False): (replaced, constant, text)})
+    out: list = []
+    offset = fastpath._skip_plain(body, 0, len(body), -1, 2**32, {0x00100010}, True, None, True,
+                                  False, set(), 0, out, None, None, None, False,
+                                  scan_context(lanes={0x00100010: lane}))[0]
+    try:
+        read = fastpath.decode(stored, vr.decode())
+    except Unsupported:
+        read = Unsupported
+    if offset == 0:  # left to Python
+        return
+    assert read is not Unsupported, "the scan decided a value the walk declines"
+    assert type(read) is str
+    assert out == ([] if read == constant else [replaced])
+
+
+@needs_accelerator
 @pytest.mark.parametrize("vr", [b"AE", b"UI", b"DS", b"IS", b"US", b"FL"])
 def test_a_constant_lane_of_a_vr_read_otherwise_is_pythons(vr):
     """AE strips leading spaces, UI pads with NUL, DS and IS are numbers, the others are not
