@@ -712,6 +712,34 @@ def test_the_scan_copies_the_short_sequences_no_rule_names():
     assert scan(implicit, sequence_bytes=0, implicit={0x00081032}) == stopped
 
 
+@needs_accelerator
+@settings(max_examples=300, deadline=None)
+@given(value=st.lists(st.sampled_from([b"UN", b"U", b"N", b"\xfe\xff\x00\xe0", b"SQ", b"\x00\x00",
+                                       b"AB"]), max_size=12).map(b"".join),
+       implicit=st.booleans())
+def test_a_sequence_the_scan_passes_is_one_the_walk_copies(value, implicit):
+    """Whatever a short top-level sequence holds, the C scan keeps it in the run only where the
+    walk would read it (stream.read_element: its length fits and is even) and copy it whole
+    (stream.check_no_un_sequence finds nothing pydicom would rewrite)."""
+    tag = 0x00081032
+    if implicit:
+        body = struct.pack("<HHL", tag >> 16, tag & 0xFFFF, len(value)) + value
+    else:
+        body = struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, b"SQ", 0, len(value)) + value
+    context = scan_context(implicit=implicit)[:11] + (1600,)
+    offset = fastpath._skip_plain(body, 0, len(body), -1, 2**32, set(), True, None, True, False,
+                                  set(), 0, [], {tag} if implicit else None, None, None, False,
+                                  context)[0]
+    if offset == 0:  # left to the walk
+        return
+    from deidc.execute.stream import check_no_un_sequence, read_element
+
+    sequence = read_element(body, 0, len(body), {tag} if implicit else None)
+    assert (sequence.vr, sequence.end, offset) == (b"SQ", len(body), len(body))
+    if not implicit:
+        check_no_un_sequence(body, sequence, len(body))
+
+
 def test_the_accelerator_and_python_agree_once_the_runs_are_made(plan):
     """A FastPlan shared across files, as in a run, holds the insert runs and the outcomes the
     C scan writes itself: every file, done twice over with one, gives the pure-Python walk's
