@@ -740,6 +740,81 @@ def test_a_sequence_the_scan_passes_is_one_the_walk_copies(value, implicit):
         check_no_un_sequence(body, sequence, len(body))
 
 
+@needs_accelerator
+def test_the_scan_empties_or_drops_a_sequence_its_lane_decides():
+    """A short sequence of a lane: dropped when the lane removes it, emptied by a constant ''
+    (left as it is when it is empty already), as _Walk.sequence does; a constant that is not
+    '', or a plan that enters sequences, leaves it to Python."""
+    tag = 0x00101002
+    item = struct.pack("<HHL", 0xFFFE, 0xE000, 10) + element(0x00100020, b"LO", b"ID01")
+    series = element(0x00200011, b"IS", b"2 ")
+    emptied = struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, b"SQ", 0, 0)
+
+    def scan(value, lane, sequence_bytes=1600):
+        body = struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, b"SQ", 0, len(value)) + value \
+            + series
+        out, after, removed = [], {}, set()
+        context = scan_context(after=after, lanes={tag: lane}, removed=removed)[:11] + (
+            sequence_bytes,)
+        result = fastpath._skip_plain(body, 0, len(body), -1, 2**32, {tag}, True, None, True,
+                                      False, set(), 0, out, None, None, None, False, context)
+        return result[:4], out, after, removed
+
+    constant = ((), False, (3,), {(b"SQ", None, False, False): (emptied, "", b"")})
+    sequence_end = 12 + len(item)
+    assert scan(item, constant) == ((sequence_end + len(series), 0x00200011, sequence_end, True),
+                                    [emptied], {tag: ""}, set())
+    assert scan(b"", constant) == ((12 + len(series), 0x00200011, 0, False), [], {tag: ""}, set())
+    assert scan(item, ((), True, None, None)) == (
+        (sequence_end + len(series), 0x00200011, sequence_end, True), [], {tag: None}, {tag})
+    stopped = ((0, -1, 0, False), [], {}, set())
+    other = ((), False, (3,), {(b"SQ", None, False, False): (emptied, "X", b"X")})
+    assert scan(item, other) == stopped
+    assert scan(item, constant, sequence_bytes=0) == stopped
+
+
+@needs_accelerator
+@pytest.mark.parametrize("implicit", [False, True], ids=["explicit", "implicit"])
+def test_sequences_a_lane_empties_get_the_dataset_paths_bytes(tmp_path, implicit, monkeypatch):
+    """Files whose OtherPatientIDsSequence a replace-with '' empties, done with one FastPlan as
+    in a run: the walk empties the first in Python, the C scan the others, and every file
+    gets the Dataset path's bytes."""
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    profile = tmp_path / "p.yaml"
+    profile.write_text("dicom:\n  fields:\n    - name: OtherPatientIDsSequence\n"
+                       "      replace-with: ''\n    - name: PatientName\n"
+                       "      replace-with: ''\n")
+    plan = compile_profile(str(profile))
+    paths = []
+    for number, ids in enumerate([[], ["A1"], ["B2", "C3"], ["D4"]]):
+        ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+        ds.OtherPatientIDsSequence = Sequence([Dataset() for _ in ids])
+        for item, patient_id in zip(ds.OtherPatientIDsSequence, ids):
+            item.PatientID = patient_id
+        ds.PatientName = f"DOE^{number}"
+        if implicit:
+            ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        paths.append(str(tmp_path / f"{number}.dcm"))
+        ds.save_as(paths[-1], enforce_file_format=True)
+    in_python = []
+    walk_sequence = fastpath._Walk.sequence
+
+    def sequence(self, element, *rest):
+        in_python.append(element.tag)
+        return walk_sequence(self, element, *rest)
+
+    monkeypatch.setattr(fastpath._Walk, "sequence", sequence)
+    shared = FastPlan(plan)
+    for path in paths + paths:
+        fast, fast_bytes, slow, slow_bytes = both_paths(plan, path, prepared=shared)
+        assert fast is not None and fast_bytes == slow_bytes, path
+    assert in_python == [0x00101002]
+
+
 def test_the_accelerator_and_python_agree_once_the_runs_are_made(plan):
     """A FastPlan shared across files, as in a run, holds the insert runs and the outcomes the
     C scan writes itself: every file, done twice over with one, gives the pure-Python walk's

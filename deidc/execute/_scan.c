@@ -21,7 +21,8 @@
  *
  * Explicit VR little endian, and implicit VR little endian when given the tags the dictionary
  * makes sequences (the walk's ``sequences``).  Undefined lengths are for Python, and so are
- * sequences, but for the short ones of a plan that enters none, which are copied whole.
+ * sequences, but for the short ones of a plan that enters none: copied whole, or, in a lane,
+ * dropped or emptied by replace-with ''.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -228,14 +229,16 @@ plain_text_length(PyObject *vr, const unsigned char *raw, Py_ssize_t length)
 /* A constant lane's outcome (see fast._lane) for a value not in the outcomes table: the
    constant's (bytes, value, ASCII text) that _Walk.constant_outcome put in ``constants``
    under (vr, codec, compat, implicit), ``*piece`` the bytes, or ``unchanged`` when the value
-   is that text already.  The entry, borrowed, or NULL when Python must transform it (with
-   ``*error`` set on an exception). */
+   is that text already.  A ``sequence`` (one the scan may pass, see plain_sequence) is
+   emptied by the constant '' as _Walk.sequence does: unchanged when it is empty already.
+   The entry, borrowed, or NULL when Python must transform it (with ``*error`` set on an
+   exception). */
 static PyObject *
 constant_outcome(PyObject *constants, PyObject *vr, PyObject *codec, PyObject *compat,
                  PyObject *implicit, const unsigned char *raw, Py_ssize_t length,
-                 PyObject *unchanged, PyObject **piece, int *error)
+                 int sequence, PyObject *unchanged, PyObject **piece, int *error)
 {
-    Py_ssize_t text_length = plain_text_length(vr, raw, length);
+    Py_ssize_t text_length = sequence ? length : plain_text_length(vr, raw, length);
     if (text_length < 0)
         return NULL;
     PyObject *key = Py_BuildValue("(OOOO)", vr, codec, compat, implicit);
@@ -253,6 +256,8 @@ constant_outcome(PyObject *constants, PyObject *vr, PyObject *codec, PyObject *c
             !PyBytes_CheckExact(PyTuple_GET_ITEM(entry, 0)))
         return NULL;
     PyObject *text = PyTuple_GET_ITEM(entry, 2);
+    if (sequence && !(PyBytes_CheckExact(text) && PyBytes_GET_SIZE(text) == 0))
+        return NULL;  /* a sequence is emptied or refused, never given a value */
     int same = PyBytes_CheckExact(text) && PyBytes_GET_SIZE(text) == text_length &&
                memcmp(PyBytes_AS_STRING(text), raw, (size_t)text_length) == 0;
     *piece = same ? unchanged : PyTuple_GET_ITEM(entry, 0);
@@ -266,7 +271,7 @@ constant_outcome(PyObject *constants, PyObject *vr, PyObject *codec, PyObject *c
    them), 1 when they were replaced or dropped (the run restarts after them), 0 when Python
    must transform it (nothing was changed here), -1 on an error. */
 static int
-in_lane(PyObject *lane, PyObject *tag, PyObject *vr, const unsigned char *data,
+in_lane(PyObject *lane, PyObject *tag, PyObject *vr, int sequence, const unsigned char *data,
         Py_ssize_t offset, Py_ssize_t value_at, Py_ssize_t end, Py_ssize_t *run, PyObject *out,
         PyObject *codec, PyObject *outcomes, PyObject *compat, PyObject *unchanged,
         PyObject *after, PyObject *removed, PyObject *implicit, int *changed)
@@ -292,7 +297,7 @@ in_lane(PyObject *lane, PyObject *tag, PyObject *vr, const unsigned char *data,
         }
         else if (!error && PyDict_CheckExact(constants)) {
             outcome = constant_outcome(constants, vr, codec, compat, implicit, data + value_at,
-                                       end - value_at, unchanged, &piece, &error);
+                                       end - value_at, sequence, unchanged, &piece, &error);
             if (outcome != NULL)
                 value = PyTuple_GET_ITEM(outcome, 1);
         }
@@ -324,11 +329,11 @@ in_lane(PyObject *lane, PyObject *tag, PyObject *vr, const unsigned char *data,
     return result;
 }
 
-/* Whether the walk would copy the sequence with this value whole, as _Walk.copy_sequence
-   does, were it not one the plan names: the plan enters no sequence (``sequence_bytes``, else
-   0), it is a public top-level one of a defined, even length, too short to nest deeper than
-   stream.check_depth allows (``sequence_bytes``), and in explicit VR it holds no "UN" bytes
-   (stream.check_no_un_sequence). */
+/* Whether the scan may pass the sequence with this value: copied whole, as
+   _Walk.copy_sequence does one the plan does not name, or done as its lane says.  The plan
+   enters no sequence (``sequence_bytes``, else 0), it is a public top-level one of a defined,
+   even length, too short to nest deeper than stream.check_depth allows (``sequence_bytes``),
+   and in explicit VR it holds no "UN" bytes (stream.check_no_un_sequence). */
 static int
 plain_sequence(const unsigned char *data, Py_ssize_t value_at, Py_ssize_t end, int top,
                uint32_t group, int explicit, Py_ssize_t sequence_bytes)
@@ -455,8 +460,6 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             found = -1;
             break;
         }
-        if (sequence && is_special)
-            break;
         int plain = !is_special && (odd_plain || !(group & 1));
         if (plain && keep != NULL) {
             if ((found = contains(keep, tag)) < 0)
@@ -487,9 +490,10 @@ skip_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             else if (lane != NULL && ((vr = PyDict_GetItemWithError(implicit_vrs, key)) != NULL
                                       || !PyErr_Occurred()))
                 vr = Py_NewRef(vr != NULL ? vr : unknown_vr);
-            int done = vr != NULL && PyBytes_CheckExact(vr) && !vr_is(vr, "SQ") ?
-                in_lane(lane, key, vr, data, offset, value_at, end, &run, out, codec, outcomes,
-                        compat, unchanged, after, removed, implicit, &changed) : 0;
+            /* (a sequence here is one plain_sequence lets the scan pass) */
+            int done = vr != NULL && PyBytes_CheckExact(vr) && vr_is(vr, "SQ") == sequence ?
+                in_lane(lane, key, vr, sequence, data, offset, value_at, end, &run, out, codec,
+                        outcomes, compat, unchanged, after, removed, implicit, &changed) : 0;
             Py_XDECREF(vr);
             Py_XDECREF(key);
             if (done <= 0) {

@@ -897,6 +897,12 @@ class _Walk:
             self.drop(element.tag, True)
             return
         self.transform(element, actions, True, out, chain)
+        self.made_constant(element, constants, actions)
+
+    def made_constant(self, element: Element, constants: dict | None, actions: list) -> None:
+        """Once a constant lane's element has been through the walk: its constant's outcome
+        for this VR, encoding and character set, if not made yet (``constants``: the lane's
+        table, None for a lane that is not constant)."""
         if constants is not None:
             key = (element.vr, self.codec, self.actor.compat, self.implicit)
             if key not in constants:
@@ -1200,6 +1206,8 @@ class _Walk:
         if emptied:
             if top:
                 self.after[element.tag] = ""
+                if element.tag in fast.lanes:  # the C scan empties the next ones itself
+                    self.made_constant(element, fast.lanes[element.tag][3], actions)
             if element.length == UNDEFINED_LENGTH:
                 if element.end - element.value > 8:
                     out.append(self.header(element.tag, "SQ", UNDEFINED_LENGTH)
