@@ -131,9 +131,10 @@ class FastPlan:
         # numbers inserts what is missing (the element, the items before it, its sequences).
         self.paths = dispatch.paths
         self.path_tags = {step for steps, _ in self.paths for step in steps[0::2]}
-        # The C scan copies a top-level sequence no rule names, as _Walk.copy_sequence does,
-        # when no rule reaches into sequences and it is shorter than this (so check_depth
-        # would not look inside it); 0: it leaves every sequence to the walk.
+        # The C scan copies a top-level sequence no rule names, as _Walk.copy_sequence does
+        # (and drops or empties one its lane decides), when no rule reaches into sequences and
+        # it is shorter than this (so check_depth would not look inside it); 0: it leaves
+        # every sequence to the walk.
         self.plain_sequence_bytes = 0 if self.enter_sequences or self.remove_undefined \
             or self.path_tags else MAX_SEQUENCE_DEPTH * NESTING_LEVEL_BYTES
         self.nested_inserts = {
