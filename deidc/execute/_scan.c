@@ -123,11 +123,11 @@ insert_tag(PyObject *inserts, Py_ssize_t index)
     return PyLong_AsLongLong(PyTuple_GET_ITEM(pending, 0));
 }
 
-/* The pair (2-tuple) ``table`` holds under ``key``, borrowed; ``key`` is a new reference,
+/* The ``size``-tuple ``table`` holds under ``key``, borrowed; ``key`` is a new reference,
    released here (NULL: it could not be made).  NULL when there is none, or something else
    (Python's to deal with), with ``*error`` set when an exception was raised. */
 static PyObject *
-cached_pair(PyObject *table, PyObject *key, int *error)
+cached_tuple(PyObject *table, PyObject *key, Py_ssize_t size, int *error)
 {
     if (key == NULL) {
         *error = 1;
@@ -139,7 +139,7 @@ cached_pair(PyObject *table, PyObject *key, int *error)
         *error = PyErr_Occurred() != NULL;
         return NULL;
     }
-    return PyTuple_CheckExact(found) && PyTuple_GET_SIZE(found) == 2 ? found : NULL;
+    return PyTuple_CheckExact(found) && PyTuple_GET_SIZE(found) == size ? found : NULL;
 }
 
 /* _Walk.catch_up before the element ``tag`` at ``offset`` when no patient age comes first: the
@@ -162,8 +162,8 @@ insert_before(long long tag, Py_ssize_t offset, Py_ssize_t *run, PyObject *out,
     }
     if (count) {
         int error = 0;
-        PyObject *made = cached_pair(
-            runs, Py_BuildValue("(nnOO)", total - pending, count, implicit, codec), &error);
+        PyObject *made = cached_tuple(
+            runs, Py_BuildValue("(nnOO)", total - pending, count, implicit, codec), 2, &error);
         if (made == NULL)
             return -error;
         /* anything but (bytes, dict) is a refusal, which Python raises */
@@ -241,19 +241,9 @@ constant_outcome(PyObject *constants, PyObject *vr, PyObject *codec, PyObject *c
     Py_ssize_t text_length = sequence ? length : plain_text_length(vr, raw, length);
     if (text_length < 0)
         return NULL;
-    PyObject *key = Py_BuildValue("(OOOO)", vr, codec, compat, implicit);
-    if (key == NULL) {
-        *error = 1;
-        return NULL;
-    }
-    PyObject *entry = PyDict_GetItemWithError(constants, key);
-    Py_DECREF(key);
-    if (entry == NULL) {
-        *error = PyErr_Occurred() != NULL;
-        return NULL;
-    }
-    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3 ||
-            !PyBytes_CheckExact(PyTuple_GET_ITEM(entry, 0)))
+    PyObject *entry = cached_tuple(
+        constants, Py_BuildValue("(OOOO)", vr, codec, compat, implicit), 3, error);
+    if (entry == NULL || !PyBytes_CheckExact(PyTuple_GET_ITEM(entry, 0)))
         return NULL;
     PyObject *text = PyTuple_GET_ITEM(entry, 2);
     if (sequence && !(PyBytes_CheckExact(text) && PyBytes_GET_SIZE(text) == 0))
@@ -287,10 +277,10 @@ in_lane(PyObject *lane, PyObject *tag, PyObject *vr, int sequence, const unsigne
         if (chain == Py_None)
             return 0;
         int error = 0;
-        PyObject *outcome = cached_pair(
+        PyObject *outcome = cached_tuple(
             outcomes, Py_BuildValue("(OOy#OOO)", tag, vr,
                                     (const char *)data + value_at, end - value_at, compat,
-                                    codec, chain), &error);
+                                    codec, chain), 2, &error);
         if (outcome != NULL) {
             piece = PyTuple_GET_ITEM(outcome, 0);
             value = PyTuple_GET_ITEM(outcome, 1);
