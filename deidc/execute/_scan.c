@@ -207,12 +207,9 @@ static Py_ssize_t
 plain_text_length(PyObject *vr, const unsigned char *raw, Py_ssize_t length)
 {
     static const char read_plainly[] = "ASCSDADTLOLTPNSHSTTMUCURUT";
-    if (PyBytes_GET_SIZE(vr) != 2)
-        return -1;
-    const char *name = PyBytes_AS_STRING(vr);
     int known = 0;
     for (const char *at = read_plainly; *at && !known; at += 2)
-        known = name[0] == at[0] && name[1] == at[1];
+        known = vr_is(vr, at);
     if (!known)
         return -1;
     for (Py_ssize_t i = 0; i < length; i++)
@@ -221,7 +218,7 @@ plain_text_length(PyObject *vr, const unsigned char *raw, Py_ssize_t length)
     Py_ssize_t text = length;
     while (text > 0 && raw[text - 1] == ' ')
         text--;
-    if (length - text > 1 || (name[0] == 'P' && name[1] == 'N' && text && raw[text - 1] == '='))
+    if (length - text > 1 || (vr_is(vr, "PN") && text && raw[text - 1] == '='))
         return -1;
     return text;
 }
@@ -277,7 +274,8 @@ in_lane(PyObject *lane, PyObject *tag, PyObject *vr, int sequence, const unsigne
         if (chain == Py_None)
             return 0;
         int error = 0;
-        PyObject *outcome = cached_tuple(
+        /* (the walk keeps no outcome of a sequence: only its constant can decide one) */
+        PyObject *outcome = sequence ? NULL : cached_tuple(
             outcomes, Py_BuildValue("(OOy#OOO)", tag, vr,
                                     (const char *)data + value_at, end - value_at, compat,
                                     codec, chain), 2, &error);
